@@ -2,4 +2,12 @@
 //!
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
+pub mod cut;
+pub mod device;
 pub mod fsutil;
+pub mod generate;
+pub mod imageio;
+pub mod nets;
+pub mod progress;
+pub mod zoo;
+pub mod zsample;

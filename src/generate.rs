@@ -1,0 +1,126 @@
+//! Generating images from a generator for image ids or latent vectors read from a file.
+
+use crate::imageio::{grid, save_png, to_rgb_images};
+use crate::nets::layered::LayeredNet;
+use crate::nets::proggan::ProGan;
+use crate::progress;
+use crate::zsample::z_rows;
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Which latent vectors to draw.
+pub enum Latents {
+    /// Rows `ids` of the sample stream with seed `stream` (see [`crate::zsample`]).
+    Ids {
+        /// Stream seed.
+        stream: u32,
+        /// Image ids.
+        ids: Vec<u64>,
+    },
+    /// Explicit vectors `[N, z]`.
+    Vectors(Tensor),
+}
+
+impl Latents {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Ids { ids, .. } => ids.len(),
+            Self::Vectors(z) => z.size()[0] as usize,
+        }
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file stem of image `i`.
+    pub fn name(&self, i: usize) -> String {
+        match self {
+            Self::Ids { ids, .. } => format!("{:06}", ids[i]),
+            Self::Vectors(_) => format!("z{i:06}"),
+        }
+    }
+
+    /// Vectors `start..start + n` as `[n, dim]` on `device`.
+    pub fn batch(&self, start: usize, n: usize, dim: i64, device: Device) -> Result<Tensor> {
+        match self {
+            Self::Ids { stream, ids } => z_rows(*stream, &ids[start..start + n], dim as usize, device),
+            Self::Vectors(z) => Ok(z.narrow(0, start as i64, n as i64).to_device(device)),
+        }
+    }
+}
+
+/// Reads latent vectors from `.npy` (float32/float64, `[N, z]` or `[z]`) or `.safetensors` (a
+/// tensor named `z`, or the only tensor), checking the latent size.
+pub fn read_z_file(path: &Path, dim: i64) -> Result<Tensor> {
+    if !path.exists() {
+        bail!("latent file {} does not exist", path.display());
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let z = match ext {
+        "npy" => Tensor::read_npy(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {} as .npy: {e}", path.display()))?,
+        "safetensors" => {
+            let mut all = Tensor::read_safetensors(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {} as safetensors: {e}", path.display()))?;
+            match all.iter().position(|(k, _)| k == "z") {
+                Some(i) => all.swap_remove(i).1,
+                None if all.len() == 1 => all.remove(0).1,
+                None => bail!("{} holds several tensors and none is named 'z'", path.display()),
+            }
+        }
+        _ => bail!("latent file {} must be .npy or .safetensors", path.display()),
+    };
+    let z = if z.dim() == 1 { z.unsqueeze(0) } else { z };
+    if z.dim() != 2 || z.size()[1] != dim {
+        bail!("{} holds latents of shape {:?}; this generator needs [N, {dim}]", path.display(), z.size());
+    }
+    let z = z.to_kind(Kind::Float);
+    if !bool::try_from(z.isfinite().all())? {
+        bail!("{} holds NaN or infinite values", path.display());
+    }
+    Ok(z)
+}
+
+/// Generates the images, writes `<out>/<name>.png` for each (and `grid.png` if `grid_cols` is
+/// set), and returns the written paths.
+pub fn generate(
+    g: &ProGan,
+    latents: &Latents,
+    out: &Path,
+    batch: usize,
+    grid_cols: Option<usize>,
+) -> Result<Vec<PathBuf>> {
+    if latents.is_empty() {
+        bail!("no images to generate");
+    }
+    let batch = batch.max(1);
+    let bar = progress::bar(latents.len() as u64, "generating");
+    let mut written = Vec::new();
+    let mut all = Vec::new();
+    let _guard = tch::no_grad_guard();
+    for start in (0..latents.len()).step_by(batch) {
+        let n = batch.min(latents.len() - start);
+        let z = latents.batch(start, n, g.z_dim(), g.device())?;
+        let images = to_rgb_images(&g.forward(&z))?;
+        for (k, img) in images.into_iter().enumerate() {
+            let path = out.join(format!("{}.png", latents.name(start + k)));
+            save_png(&path, &img)?;
+            written.push(path);
+            if grid_cols.is_some() {
+                all.push(img);
+            }
+        }
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    if let Some(cols) = grid_cols {
+        let path = out.join("grid.png");
+        save_png(&path, &grid(&all, cols, 2))?;
+        written.push(path);
+    }
+    Ok(written)
+}

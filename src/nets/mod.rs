@@ -1,0 +1,7 @@
+//! Network architectures. Every network is a sequence of named layers ([`layered::LayeredNet`]).
+
+pub mod checkpoint;
+pub mod layered;
+pub mod proggan;
+pub mod pth;
+pub mod vgg;

@@ -1,0 +1,384 @@
+//! The Progressive GAN generator in the netdissect layout.
+//!
+//! A flat sequence `layer1 … layerN, output_RxR`. Every block is PixelNorm → (nearest ×2
+//! upsample) → conv (no bias) → ×`scale` + per-channel bias → LeakyReLU(0.2); the output block
+//! is PixelNorm → 1×1 conv → ×`1/sqrt(C_in)` + bias, with no activation. `layer1` is a 4×4 conv
+//! with padding 3 on the 1×1 latent map. `scale = sqrt(2)/k/sqrt(C_in)` is not stored in the
+//! checkpoint; at load time it is folded into the conv weights, so inference runs one conv with
+//! bias per block. The captured output of `layerN` is the post-LeakyReLU tensor, before the next
+//! block's PixelNorm.
+//!
+//! `sizes` lists the channel counts `[z, 4×4, 8×8, …]`: the standard 256×256 models use
+//! `[512, 512, 512, 512, 512, 256, 128, 64]`. Sizes are inferred from a checkpoint's shapes.
+
+use super::checkpoint::{Expected, StateDict};
+use super::layered::LayeredNet;
+use anyhow::{Result, bail};
+use std::path::Path;
+use tch::{Device, Kind, Tensor, nn};
+
+/// Divides each pixel's feature vector by its root mean square over channels.
+pub fn pixel_norm(x: &Tensor) -> Tensor {
+    x / (x.square().mean_dim(1, true, Kind::Float) + 1e-8).sqrt()
+}
+
+/// LeakyReLU with slope 0.2, as used by every ProGAN block.
+pub fn leaky_relu_02(x: &Tensor) -> Tensor {
+    let slope = Tensor::from(0.2f32).to_device(x.device());
+    x.prelu(&slope)
+}
+
+/// One block of the generator.
+pub struct Block {
+    weight: Tensor,
+    bias: Tensor,
+    /// Runtime weight scale; 1 once folded into `weight`.
+    scale: f64,
+    padding: i64,
+    upsample: bool,
+    activation: bool,
+}
+
+impl Block {
+    /// Runs the block on its input.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let x = if x.dim() == 2 { x.view([x.size()[0], -1, 1, 1]) } else { x.shallow_clone() };
+        let mut x = pixel_norm(&x);
+        if self.upsample {
+            let (h, w) = (x.size()[2], x.size()[3]);
+            x = x.upsample_nearest2d([2 * h, 2 * w], Some(2.0), Some(2.0));
+        }
+        let p = self.padding;
+        let y = if self.scale == 1.0 {
+            x.conv2d(&self.weight, Some(&self.bias), [1, 1], [p, p], [1, 1], 1)
+        } else {
+            x.conv2d(&self.weight, None::<Tensor>, [1, 1], [p, p], [1, 1], 1) * self.scale
+                + self.bias.view([1, -1, 1, 1])
+        };
+        if self.activation { leaky_relu_02(&y) } else { y }
+    }
+}
+
+/// Layer geometry derived from `sizes`: (name, in, out, kernel, padding, upsample, gain).
+struct LayerSpec {
+    name: String,
+    cin: i64,
+    cout: i64,
+    kernel: i64,
+    padding: i64,
+    upsample: bool,
+    gain: f64,
+    activation: bool,
+}
+
+/// The generator.
+pub struct ProGan {
+    sizes: Vec<i64>,
+    names: Vec<String>,
+    blocks: Vec<Block>,
+    device: Device,
+    output_tanh: bool,
+}
+
+/// The output resolution of a generator with `n_layers` blocks (before the output block).
+pub fn resolution_for_layers(n_layers: usize) -> i64 {
+    4 * (1i64 << (n_layers / 2).saturating_sub(1))
+}
+
+fn layer_specs(sizes: &[i64]) -> Vec<LayerSpec> {
+    let mut specs = Vec::new();
+    let sqrt2 = std::f64::consts::SQRT_2;
+    let mut push = |cin, cout, kernel, padding, upsample| {
+        let name = format!("layer{}", specs.len() + 1);
+        let gain = sqrt2 / kernel as f64;
+        specs.push(LayerSpec { name, cin, cout, kernel, padding, upsample, gain, activation: true });
+    };
+    push(sizes[0], sizes[1], 4, 3, false);
+    push(sizes[1], sizes[1], 3, 1, false);
+    for w in sizes[1..].windows(2) {
+        push(w[0], w[1], 3, 1, true);
+        push(w[1], w[1], 3, 1, false);
+    }
+    let res = resolution_for_layers(specs.len());
+    let last = *sizes.last().unwrap();
+    specs.push(LayerSpec {
+        name: format!("output_{res}x{res}"),
+        cin: last,
+        cout: 3,
+        kernel: 1,
+        padding: 0,
+        upsample: false,
+        gain: 1.0,
+        activation: false,
+    });
+    specs
+}
+
+impl ProGan {
+    /// The tensors a checkpoint of this geometry holds, with their shapes.
+    pub fn expected_tensors(sizes: &[i64]) -> Vec<Expected> {
+        layer_specs(sizes)
+            .iter()
+            .flat_map(|s| {
+                [
+                    (format!("{}.conv.weight", s.name), vec![s.cout, s.cin, s.kernel, s.kernel]),
+                    (format!("{}.wscale.b", s.name), vec![s.cout]),
+                ]
+            })
+            .collect()
+    }
+
+    /// Whether a checkpoint looks like a ProGAN generator (new or old key layout).
+    pub fn recognises(sd: &StateDict) -> bool {
+        sd.contains("layer1.conv.weight") || sd.contains("features.0.conv.weight")
+    }
+
+    /// Renames the old `features.N` / `output` keys to `layerN+1` / `output_RxR`.
+    fn normalise_keys(sd: StateDict) -> StateDict {
+        if !sd.contains("features.0.conv.weight") {
+            return sd;
+        }
+        let n = (0..).take_while(|i| sd.contains(&format!("features.{i}.conv.weight"))).count();
+        let res = resolution_for_layers(n);
+        sd.rename(|k| {
+            if let Some(rest) = k.strip_prefix("features.") {
+                if let Some((i, tail)) = rest.split_once('.') {
+                    if let Ok(i) = i.parse::<usize>() {
+                        return format!("layer{}.{tail}", i + 1);
+                    }
+                }
+            }
+            if let Some(tail) = k.strip_prefix("output.") {
+                return format!("output_{res}x{res}.{tail}");
+            }
+            k.to_string()
+        })
+    }
+
+    /// Infers `sizes` from the conv weight shapes, checking that consecutive layers fit.
+    pub fn sizes_from_state_dict(sd: &StateDict) -> Result<Vec<i64>> {
+        let src = sd.source().display();
+        let n = (1..).take_while(|i| sd.contains(&format!("layer{i}.conv.weight"))).count();
+        if n < 2 || n % 2 != 0 {
+            bail!(
+                "{src} is not a ProGAN generator checkpoint: expected an even number (≥ 2) of \
+                 layerN.conv.weight tensors, found {n}"
+            );
+        }
+        let shape = |i: usize| sd.shape(&format!("layer{i}.conv.weight")).unwrap_or_default();
+        let first = shape(1);
+        if first.len() != 4 {
+            bail!("{src}: layer1.conv.weight has shape {first:?}, expected [out, z, 4, 4]");
+        }
+        let mut sizes = vec![first[1], first[0]];
+        for i in (3..=n).step_by(2) {
+            let s = shape(i);
+            if s.len() != 4 {
+                bail!("{src}: layer{i}.conv.weight has shape {s:?}, expected 4 dimensions");
+            }
+            sizes.push(s[0]);
+        }
+        Ok(sizes)
+    }
+
+    /// Builds the generator from a checkpoint's tensors (strict: every tensor must be present
+    /// with the right shape, and nothing else), folding the weight scale into the weights.
+    pub fn from_state_dict(sd: StateDict, device: Device) -> Result<Self> {
+        let sd = Self::normalise_keys(sd);
+        let sizes = Self::sizes_from_state_dict(&sd)?;
+        sd.check_strict("ProGAN generator", &Self::expected_tensors(&sizes))?;
+        let mut weights = Vec::new();
+        for s in layer_specs(&sizes) {
+            let w = sd.tensor(&format!("{}.conv.weight", s.name), device)?;
+            let b = sd.tensor(&format!("{}.wscale.b", s.name), device)?;
+            weights.push((w, b));
+        }
+        Ok(Self::from_weights(&sizes, weights, true, device))
+    }
+
+    /// Loads a `.pth` or `.safetensors` checkpoint.
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        Self::from_state_dict(StateDict::load(path)?, device)
+    }
+
+    /// A generator with random weights (N(0,1) conv weights, zero biases, as at the start of
+    /// training), reproducible from `seed`.
+    pub fn random(sizes: &[i64], seed: i64, device: Device) -> Result<Self> {
+        Self::check_sizes(sizes)?;
+        tch::manual_seed(seed);
+        let weights = layer_specs(sizes)
+            .iter()
+            .map(|s| {
+                let w = Tensor::randn([s.cout, s.cin, s.kernel, s.kernel], (Kind::Float, device));
+                (w, Tensor::zeros([s.cout], (Kind::Float, device)))
+            })
+            .collect();
+        Ok(Self::from_weights(sizes, weights, true, device))
+    }
+
+    /// A generator whose weights are trainable variables of `vs` (named as in a netdissect
+    /// checkpoint); the weight scale is applied at run time (equalised learning rate).
+    pub fn trainable(vs: &nn::Path, sizes: &[i64]) -> Result<Self> {
+        Self::check_sizes(sizes)?;
+        let weights = layer_specs(sizes)
+            .iter()
+            .map(|s| {
+                let p = vs / s.name.as_str();
+                let w = (&p / "conv").randn(
+                    "weight",
+                    &[s.cout, s.cin, s.kernel, s.kernel],
+                    0.0,
+                    1.0,
+                );
+                let b = (&p / "wscale").zeros("b", &[s.cout]);
+                (w, b)
+            })
+            .collect();
+        Ok(Self::from_weights(sizes, weights, false, vs.device()))
+    }
+
+    fn check_sizes(sizes: &[i64]) -> Result<()> {
+        if sizes.len() < 2 || sizes.iter().any(|&s| s <= 0) {
+            bail!("ProGAN sizes must list the latent size and at least one resolution's channels, all positive; got {sizes:?}");
+        }
+        Ok(())
+    }
+
+    fn from_weights(sizes: &[i64], weights: Vec<(Tensor, Tensor)>, fold: bool, device: Device) -> Self {
+        let specs = layer_specs(sizes);
+        let mut blocks = Vec::new();
+        let mut names = Vec::new();
+        for (s, (w, b)) in specs.into_iter().zip(weights) {
+            let scale = s.gain / (s.cin as f64).sqrt();
+            let (weight, scale) = if fold { (w * scale, 1.0) } else { (w, scale) };
+            names.push(s.name);
+            blocks.push(Block {
+                weight,
+                bias: b,
+                scale,
+                padding: s.padding,
+                upsample: s.upsample,
+                activation: s.activation,
+            });
+        }
+        Self { sizes: sizes.to_vec(), names, blocks, device, output_tanh: false }
+    }
+
+    /// Clamps the output to [−1, 1] (the reference's optional Hardtanh).
+    pub fn with_output_tanh(mut self, on: bool) -> Self {
+        self.output_tanh = on;
+        self
+    }
+
+    /// Channel counts `[z, 4×4, 8×8, …]`.
+    pub fn sizes(&self) -> &[i64] {
+        &self.sizes
+    }
+
+    /// Length of the latent vector.
+    pub fn z_dim(&self) -> i64 {
+        self.sizes[0]
+    }
+
+    /// Output image side in pixels.
+    pub fn resolution(&self) -> i64 {
+        resolution_for_layers(self.blocks.len() - 1)
+    }
+
+    /// Number of units (channels) of a layer.
+    pub fn channels(&self, layer: usize) -> i64 {
+        self.blocks[layer].weight.size()[0]
+    }
+
+    /// The weights in checkpoint layout (scale removed again), for saving.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let specs = layer_specs(&self.sizes);
+        let mut out = Vec::new();
+        for (s, b) in specs.iter().zip(&self.blocks) {
+            let unscale = if b.scale == 1.0 { (s.cin as f64).sqrt() / s.gain } else { 1.0 };
+            out.push((format!("{}.conv.weight", s.name), (&b.weight * unscale).detach()));
+            out.push((format!("{}.wscale.b", s.name), b.bias.detach()));
+        }
+        out
+    }
+}
+
+impl LayeredNet for ProGan {
+    fn layer_names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn forward_range(&self, x: &Tensor, from: usize, to: usize) -> Tensor {
+        let mut x = x.shallow_clone();
+        for block in &self.blocks[from..to] {
+            x = block.forward(&x);
+        }
+        if self.output_tanh && to == self.blocks.len() && to > from {
+            x = x.clamp(-1.0, 1.0);
+        }
+        x
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_sizes_give_the_netdissect_geometry() {
+        let sizes = [512, 512, 512, 512, 512, 256, 128, 64];
+        let exp = ProGan::expected_tensors(&sizes);
+        assert_eq!(exp.len(), 30);
+        assert_eq!(exp[0], ("layer1.conv.weight".to_string(), vec![512, 512, 4, 4]));
+        assert_eq!(exp[16], ("layer9.conv.weight".to_string(), vec![256, 512, 3, 3]));
+        assert_eq!(exp[28], ("output_256x256.conv.weight".to_string(), vec![3, 64, 1, 1]));
+        assert_eq!(resolution_for_layers(14), 256);
+        assert_eq!(resolution_for_layers(10), 64);
+    }
+
+    #[test]
+    fn layer_shapes_follow_the_schedule() {
+        let g = ProGan::random(&[16, 8, 8, 4], 0, Device::Cpu).unwrap();
+        assert_eq!(g.layer_names().len(), 7);
+        assert_eq!(g.layer_names()[6], "output_16x16");
+        let z = Tensor::randn([2, 16], (Kind::Float, Device::Cpu));
+        let h4 = g.forward_range(&z, 0, 4);
+        assert_eq!(h4.size(), [2, 8, 8, 8]);
+        let out = g.forward(&z);
+        assert_eq!(out.size(), [2, 3, 16, 16]);
+        // layer outputs are post-LeakyReLU: negatives are exactly 0.2 × something ≤ 0
+        let min = f64::try_from(h4.min()).unwrap();
+        let max = f64::try_from(h4.max()).unwrap();
+        assert!(min < 0.0 && max > 0.0 && -min < max, "min {min} max {max}");
+    }
+
+    #[test]
+    fn named_tensors_round_trip_through_a_state_dict() {
+        let g = ProGan::random(&[16, 8, 4], 3, Device::Cpu).unwrap();
+        let sd = StateDict::from_tensors(g.named_tensors(), "memory");
+        let g2 = ProGan::from_state_dict(sd, Device::Cpu).unwrap();
+        let z = Tensor::randn([3, 16], (Kind::Float, Device::Cpu));
+        let diff = (g.forward(&z) - g2.forward(&z)).abs().max();
+        assert!(f64::try_from(diff).unwrap() < 1e-5);
+    }
+
+    #[test]
+    fn wrong_shapes_are_named() {
+        let g = ProGan::random(&[16, 8, 4], 3, Device::Cpu).unwrap();
+        let mut t = g.named_tensors();
+        t.retain(|(k, _)| k != "layer2.wscale.b");
+        t.push(("layer4.wscale.b".into(), Tensor::zeros([5], (Kind::Float, Device::Cpu))));
+        t.push(("extra.weight".into(), Tensor::zeros([1], (Kind::Float, Device::Cpu))));
+        let err = ProGan::from_state_dict(StateDict::from_tensors(t, "x.pth"), Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("missing: layer2.wscale.b"), "{err}");
+        assert!(err.contains("unexpected: extra.weight"), "{err}");
+        assert!(err.contains("layer4.wscale.b is [5], expected [4]"), "{err}");
+    }
+}

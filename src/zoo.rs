@@ -1,0 +1,201 @@
+//! Finding and loading models: a shipped model by name, a model directory with a card, or a
+//! bare checkpoint file.
+//!
+//! A model directory holds `model.json` (the card: architecture, weights file, how it was
+//! trained and how good it is) and its weights. Shipped models live under `models/` of the
+//! project (or of `$GANDISSECT_HOME`).
+
+use crate::nets::checkpoint::StateDict;
+use crate::nets::proggan::ProGan;
+use crate::nets::vgg::{Normalization, Vgg};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The generator used when none is named.
+pub const DEFAULT_GENERATOR: &str = "world-proggan";
+/// The classifier used when none is named.
+pub const DEFAULT_CLASSIFIER: &str = "world-vgg16";
+/// Channel sizes of the seeded random-weight generator (the world generator's geometry).
+pub const RANDOM_GENERATOR_SIZES: [i64; 6] = [128, 128, 128, 64, 32, 16];
+
+/// The root holding `models/` and `segmenters/`: `$GANDISSECT_HOME`, else the project directory.
+pub fn home() -> PathBuf {
+    std::env::var_os("GANDISSECT_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// A model card (`model.json`). Fields beyond these are kept as they are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// `proggan` or `vgg16`.
+    pub architecture: String,
+    /// The weights file, relative to the model directory.
+    pub weights: String,
+    /// Input normalisation of a classifier (ImageNet statistics when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<Normalization>,
+    /// Class names of a classifier, in output order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// Everything else (training data, steps, measured quality ...).
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Where a model came from.
+#[derive(Clone, Debug)]
+pub struct ModelSource {
+    /// A short name for summaries.
+    pub name: String,
+    /// The model directory, when the model has one.
+    pub dir: Option<PathBuf>,
+    /// The card, when the model has one.
+    pub card: Option<ModelCard>,
+}
+
+enum Located {
+    Dir(PathBuf),
+    File(PathBuf),
+}
+
+fn shipped_names(kind: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home().join(kind))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("model.json").exists())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn locate(spec: &str) -> Result<Located> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        if !path.join("model.json").exists() {
+            bail!("model directory {} has no model.json; point --model at a checkpoint file or a model directory", path.display());
+        }
+        return Ok(Located::Dir(path.to_path_buf()));
+    }
+    if path.is_file() {
+        return Ok(Located::File(path.to_path_buf()));
+    }
+    let shipped = home().join("models").join(spec);
+    if !spec.contains(['/', '\\']) && shipped.join("model.json").exists() {
+        return Ok(Located::Dir(shipped));
+    }
+    let known = shipped_names("models");
+    bail!(
+        "unknown model '{spec}': no such file or directory, and not a shipped model ({}); \
+         give a checkpoint (.pth, .safetensors) or a model directory",
+        if known.is_empty() { "none installed".to_string() } else { known.join(", ") }
+    )
+}
+
+fn read_card(dir: &Path) -> Result<ModelCard> {
+    let path = dir.join("model.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid model card", path.display()))
+}
+
+fn describe_other(sd: &StateDict) -> &'static str {
+    if ProGan::recognises(sd) {
+        "a ProGAN generator"
+    } else if Vgg::recognises(sd) {
+        "a VGG-16 classifier"
+    } else {
+        "not a model gandissect knows"
+    }
+}
+
+/// Loads a generator: a shipped name, a model directory, or a checkpoint. `random` (or
+/// `random:SEED`) gives a seeded random-weight 64×64 generator; the default name falls back to
+/// it, with a warning, when the shipped model is not installed.
+pub fn load_generator(spec: &str, device: Device) -> Result<(ProGan, ModelSource)> {
+    if let Some(seed) = spec.strip_prefix("random").map(|s| s.trim_start_matches(':')) {
+        let seed: i64 = if seed.is_empty() { 0 } else { seed.parse().context("random:SEED needs an integer seed")? };
+        let g = ProGan::random(&RANDOM_GENERATOR_SIZES, seed, device)?;
+        return Ok((g, ModelSource { name: format!("random:{seed}"), dir: None, card: None }));
+    }
+    let located = match locate(spec) {
+        Ok(l) => l,
+        Err(_) if spec == DEFAULT_GENERATOR => {
+            eprintln!("warning: the default generator {spec} is not installed; using a random-weight generator (random:0)");
+            return load_generator("random:0", device);
+        }
+        Err(e) => return Err(e),
+    };
+    let (file, source) = match located {
+        Located::Dir(dir) => {
+            let card = read_card(&dir)?;
+            if card.architecture != "proggan" {
+                bail!("{} is a {} model, not a ProGAN generator", dir.display(), card.architecture);
+            }
+            let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            (dir.join(&card.weights), ModelSource { name, dir: Some(dir), card: Some(card) })
+        }
+        Located::File(file) => {
+            let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            (file, ModelSource { name, dir: None, card: None })
+        }
+    };
+    let sd = StateDict::load(&file)?;
+    if !ProGan::recognises(&sd) {
+        bail!("{} is {}, not a ProGAN generator checkpoint", file.display(), describe_other(&sd));
+    }
+    Ok((ProGan::from_state_dict(sd, device)?, source))
+}
+
+/// Loads a classifier: a shipped name, a model directory, or a torchvision VGG-16 checkpoint
+/// (ImageNet normalisation).
+pub fn load_classifier(spec: &str, device: Device) -> Result<(Vgg, ModelSource)> {
+    let (file, normalization, source) = match locate(spec)? {
+        Located::Dir(dir) => {
+            let card = read_card(&dir)?;
+            if card.architecture != "vgg16" {
+                bail!("{} is a {} model, not a VGG-16 classifier", dir.display(), card.architecture);
+            }
+            let norm = card.normalization.clone().unwrap_or_else(Normalization::imagenet);
+            let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            (dir.join(&card.weights), norm, ModelSource { name, dir: Some(dir), card: Some(card) })
+        }
+        Located::File(file) => {
+            let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            (file, Normalization::imagenet(), ModelSource { name, dir: None, card: None })
+        }
+    };
+    let sd = StateDict::load(&file)?;
+    if !Vgg::recognises(&sd) {
+        bail!("{} is {}, not a VGG-16 checkpoint", file.display(), describe_other(&sd));
+    }
+    Ok((Vgg::from_state_dict(sd, normalization, device)?, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn architectures_are_told_apart() {
+        let dir = std::env::temp_dir().join(format!("gd-zoo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let g = ProGan::random(&[8, 4, 4], 0, Device::Cpu).unwrap();
+        let file = dir.join("g.safetensors");
+        tch::Tensor::write_safetensors(&g.named_tensors(), &file).unwrap();
+        let (g2, src) = load_generator(file.to_str().unwrap(), Device::Cpu).unwrap();
+        assert_eq!(g2.sizes(), [8, 4, 4]);
+        assert_eq!(src.name, "g");
+        let err = load_classifier(file.to_str().unwrap(), Device::Cpu).err().unwrap().to_string();
+        assert!(err.contains("is a ProGAN generator, not a VGG-16 checkpoint"), "{err}");
+        let err = load_generator("no-such-model", Device::Cpu).err().unwrap().to_string();
+        assert!(err.contains("unknown model 'no-such-model'"), "{err}");
+        let err = load_generator(dir.to_str().unwrap(), Device::Cpu).err().unwrap().to_string();
+        assert!(err.contains("has no model.json"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
