@@ -28,7 +28,8 @@ pub(super) struct LegacyCheckpoint {
 impl LegacyCheckpoint {
     /// Reads the file and checks its header, object and storage records.
     pub fn open(path: &Path) -> Result<LegacyCheckpoint> {
-        let data = std::fs::read(path).map_err(|err| anyhow!("cannot read checkpoint {}: {err}", path.display()))?;
+        let data = std::fs::read(path)
+            .map_err(|err| anyhow!("cannot read checkpoint {}: {err}", path.display()))?;
         let not_torch = || {
             anyhow!(
                 "{} is a Python pickle but not a PyTorch checkpoint (it lacks the torch.save magic \
@@ -57,22 +58,34 @@ impl LegacyCheckpoint {
         check_little_endian(path, &sys_info.value)?;
         let object = pickle::load(&data, sys_info.end).map_err(|err| pickle_error(path, err))?;
         let key_list = pickle::load(&data, object.end).map_err(|err| pickle_error(path, err))?;
-        let keys = storage_keys(&key_list.value).ok_or_else(|| corrupted(path, "the storage key list is not a list of strings"))?;
+        let keys = storage_keys(&key_list.value)
+            .ok_or_else(|| corrupted(path, "the storage key list is not a list of strings"))?;
 
         let mut kinds: HashMap<&str, Kind> = HashMap::new();
         for storage in &object.storages {
             let kind = *kinds.entry(storage.key.as_str()).or_insert(storage.kind);
             if kind != storage.kind {
-                return Err(corrupted(path, format!("storage {} is used as both {kind:?} and {:?}", storage.key, storage.kind)));
+                return Err(corrupted(
+                    path,
+                    format!(
+                        "storage {} is used as both {kind:?} and {:?}",
+                        storage.key, storage.kind
+                    ),
+                ));
             }
         }
         let mut storages = HashMap::new();
         let mut pos = key_list.end;
         for key in &keys {
-            let kind = *kinds
-                .get(key.as_str())
-                .ok_or_else(|| corrupted(path, format!("storage {key} is listed but no tensor uses it")))?;
-            let header = data.get(pos..pos + 8).ok_or_else(|| corrupted(path, format!("the data of storage {key} is cut off")))?;
+            let kind = *kinds.get(key.as_str()).ok_or_else(|| {
+                corrupted(
+                    path,
+                    format!("storage {key} is listed but no tensor uses it"),
+                )
+            })?;
+            let header = data
+                .get(pos..pos + 8)
+                .ok_or_else(|| corrupted(path, format!("the data of storage {key} is cut off")))?;
             let count = u64::from_le_bytes(header.try_into().expect("8 bytes"));
             let len = usize::try_from(count)
                 .ok()
@@ -88,15 +101,24 @@ impl LegacyCheckpoint {
         }
         for storage in &object.storages {
             if !storages.contains_key(&storage.key) {
-                return Err(corrupted(path, format!("storage {} has no data", storage.key)));
+                return Err(corrupted(
+                    path,
+                    format!("storage {} has no data", storage.key),
+                ));
             }
         }
-        Ok(LegacyCheckpoint { root: object.value, data, storages })
+        Ok(LegacyCheckpoint {
+            root: object.value,
+            data,
+            storages,
+        })
     }
 }
 
 fn storage_keys(value: &Value) -> Option<Vec<String>> {
-    let Value::List(items) = value else { return None };
+    let Value::List(items) = value else {
+        return None;
+    };
     items
         .borrow()
         .iter()
@@ -111,10 +133,9 @@ fn storage_keys(value: &Value) -> Option<Vec<String>> {
 /// Refuses files whose system information says they were written big-endian.
 fn check_little_endian(path: &Path, sys_info: &Value) -> Result<()> {
     if let Value::Dict(entries) = sys_info {
-        let big_endian = entries
-            .borrow()
-            .iter()
-            .any(|(k, v)| matches!((k, v), (Value::Str(k), Value::Bool(false)) if k == "little_endian"));
+        let big_endian = entries.borrow().iter().any(
+            |(k, v)| matches!((k, v), (Value::Str(k), Value::Bool(false)) if k == "little_endian"),
+        );
         if big_endian {
             bail!(
                 "{} was written on a big-endian machine, which is not read here; save it again on \
@@ -128,7 +149,10 @@ fn check_little_endian(path: &Path, sys_info: &Value) -> Result<()> {
 
 impl StorageSource for LegacyCheckpoint {
     fn storage(&mut self, key: &str) -> Result<&[u8]> {
-        let range = self.storages.get(key).ok_or_else(|| anyhow!("storage {key} has no data"))?;
+        let range = self
+            .storages
+            .get(key)
+            .ok_or_else(|| anyhow!("storage {key} has no data"))?;
         Ok(&self.data[range.clone()])
     }
 }

@@ -32,7 +32,10 @@ const MAX_DEPTH: usize = 64;
 pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let mut file = std::fs::File::open(path).map_err(|err| {
         if err.kind() == std::io::ErrorKind::NotFound {
-            anyhow!("checkpoint {} does not exist; check the path", path.display())
+            anyhow!(
+                "checkpoint {} does not exist; check the path",
+                path.display()
+            )
         } else {
             anyhow!("cannot open checkpoint {}: {err}", path.display())
         }
@@ -56,6 +59,12 @@ pub fn read_pth(path: &Path) -> Result<Vec<(String, Tensor)>> {
              load it with an old PyTorch and save it again with a current one",
             path.display()
         ),
+        Format::Unknown if head.is_empty() => {
+            bail!(
+                "{} is empty, not a PyTorch checkpoint; re-download it or save it again",
+                path.display()
+            )
+        }
         Format::Unknown => bail!(
             "{} is not a PyTorch checkpoint (it starts with bytes {}); expected a file written by \
              `torch.save`",
@@ -89,10 +98,11 @@ impl Format {
 }
 
 fn hex_prefix(head: &[u8]) -> String {
-    if head.is_empty() {
-        return "none: the file is empty".into();
-    }
-    head.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    head.iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The error for a file that is damaged: it names the file and says what to do.
@@ -150,14 +160,21 @@ fn collect_leaves(path: &Path, root: &Value) -> Result<Vec<(String, Leaf)>> {
     let mut seen = std::collections::HashSet::new();
     for (key, _) in &leaves {
         if !seen.insert(key.as_str()) {
-            bail!("{} has two tensors under the key '{key}' once nested keys are joined with '.'", path.display());
+            bail!(
+                "{} has two tensors under the key '{key}' once nested keys are joined with '.'",
+                path.display()
+            );
         }
     }
     Ok(leaves)
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 /// A dict key as text, for the key kinds a checkpoint uses.
@@ -172,9 +189,18 @@ fn key_text(key: &Value) -> Option<String> {
     }
 }
 
-fn flatten(path: &Path, value: &Value, prefix: &str, depth: usize, out: &mut Vec<(String, Leaf)>) -> Result<()> {
+fn flatten(
+    path: &Path,
+    value: &Value,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, Leaf)>,
+) -> Result<()> {
     if depth > MAX_DEPTH {
-        bail!("{} nests dicts or lists more than {MAX_DEPTH} deep under '{prefix}'", path.display());
+        bail!(
+            "{} nests dicts or lists more than {MAX_DEPTH} deep under '{prefix}'",
+            path.display()
+        );
     }
     match value {
         Value::Tensor(t) => out.push((prefix.to_string(), Leaf::Tensor(t.clone()))),
@@ -227,9 +253,12 @@ fn materialize_all(
     for (key, leaf) in leaves {
         let storage_key = leaf.storage().key.clone();
         let bytes = source.storage(&storage_key)?;
-        let tensor = materialize(&leaf, bytes).map_err(|detail| corrupted(path, format!("tensor '{key}': {detail}")))?;
+        let tensor = materialize(&leaf, bytes)
+            .map_err(|detail| corrupted(path, format!("tensor '{key}': {detail}")))?;
         tensors.push((key, tensor));
-        let left = uses.get_mut(&storage_key).expect("every storage key was counted");
+        let left = uses
+            .get_mut(&storage_key)
+            .expect("every storage key was counted");
         *left -= 1;
         if *left == 0 {
             source.release(&storage_key);
@@ -251,15 +280,24 @@ fn contiguous_strides(size: &[i64]) -> Vec<i64> {
 fn materialize(leaf: &Leaf, bytes: &[u8]) -> std::result::Result<Tensor, String> {
     let storage = leaf.storage();
     let elem = storage.kind.elt_size_in_bytes();
-    if bytes.len() % elem != 0 {
-        return Err(format!("its storage has {} bytes, not a multiple of the {elem}-byte {:?} element", bytes.len(), storage.kind));
+    if !bytes.len().is_multiple_of(elem) {
+        return Err(format!(
+            "its storage has {} bytes, not a multiple of the {elem}-byte {:?} element",
+            bytes.len(),
+            storage.kind
+        ));
     }
     let root_numel = (bytes.len() / elem) as i64;
     let (base, available) = match storage.view {
         None => (0, root_numel),
         Some((offset, numel)) => {
-            if offset < 0 || numel < 0 || offset.checked_add(numel).is_none_or(|end| end > root_numel) {
-                return Err(format!("a storage view [{offset}, +{numel}) lies outside its {root_numel}-element storage"));
+            if offset < 0
+                || numel < 0
+                || offset.checked_add(numel).is_none_or(|end| end > root_numel)
+            {
+                return Err(format!(
+                    "a storage view [{offset}, +{numel}) lies outside its {root_numel}-element storage"
+                ));
             }
             (offset, numel)
         }
@@ -269,12 +307,19 @@ fn materialize(leaf: &Leaf, bytes: &[u8]) -> std::result::Result<Tensor, String>
         Leaf::Storage(_) => (0, vec![available], vec![1]),
     };
     if size.len() != stride.len() {
-        return Err(format!("size {size:?} and stride {stride:?} differ in length"));
+        return Err(format!(
+            "size {size:?} and stride {stride:?} differ in length"
+        ));
     }
     if offset < 0 || size.iter().any(|&s| s < 0) || stride.iter().any(|&s| s < 0) {
-        return Err(format!("negative offset {offset}, size {size:?} or stride {stride:?}"));
+        return Err(format!(
+            "negative offset {offset}, size {size:?} or stride {stride:?}"
+        ));
     }
-    let numel = size.iter().try_fold(1i64, |acc, &s| acc.checked_mul(s)).ok_or("its size overflows")?;
+    let numel = size
+        .iter()
+        .try_fold(1i64, |acc, &s| acc.checked_mul(s))
+        .ok_or("its size overflows")?;
     let options = (storage.kind, Device::Cpu);
     if numel == 0 {
         return Tensor::f_empty(size.as_slice(), options).map_err(|e| e.to_string());
@@ -283,7 +328,11 @@ fn materialize(leaf: &Leaf, bytes: &[u8]) -> std::result::Result<Tensor, String>
     let extent = size
         .iter()
         .zip(&stride)
-        .try_fold(1i64, |acc, (&n, &s)| (n - 1).checked_mul(s).and_then(|span| acc.checked_add(span)))
+        .try_fold(1i64, |acc, (&n, &s)| {
+            (n - 1)
+                .checked_mul(s)
+                .and_then(|span| acc.checked_add(span))
+        })
         .ok_or("its strides overflow")?;
     if offset.checked_add(extent).is_none_or(|end| end > available) {
         return Err(format!(
@@ -291,7 +340,11 @@ fn materialize(leaf: &Leaf, bytes: &[u8]) -> std::result::Result<Tensor, String>
         ));
     }
     let start = ((base + offset) as usize) * elem;
-    let dense = size.iter().zip(&stride).zip(contiguous_strides(&size)).all(|((&n, &s), c)| n == 1 || s == c);
+    let dense = size
+        .iter()
+        .zip(&stride)
+        .zip(contiguous_strides(&size))
+        .all(|((&n, &s), c)| n == 1 || s == c);
     let used_elems = if dense { numel } else { extent };
     let used = &bytes[start..start + used_elems as usize * elem];
     if storage.kind == Kind::Bool && used.iter().any(|&b| b > 1) {
@@ -312,8 +365,17 @@ mod tests {
     use super::*;
 
     fn leaf(kind: Kind, offset: i64, size: &[i64], stride: &[i64]) -> Leaf {
-        let storage = Rc::new(StorageRef { key: "0".into(), kind, view: None });
-        Leaf::Tensor(Rc::new(TensorRef { storage, offset, size: size.to_vec(), stride: stride.to_vec() }))
+        let storage = Rc::new(StorageRef {
+            key: "0".into(),
+            kind,
+            view: None,
+        });
+        Leaf::Tensor(Rc::new(TensorRef {
+            storage,
+            offset,
+            size: size.to_vec(),
+            stride: stride.to_vec(),
+        }))
     }
 
     fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -326,7 +388,10 @@ mod tests {
         // The transpose of the 2×3 matrix starting at element 1.
         let t = materialize(&leaf(Kind::Float, 1, &[3, 2], &[1, 3]), &bytes).unwrap();
         assert!(t.is_contiguous());
-        assert_eq!(Vec::<f32>::try_from(t.flatten(0, -1)).unwrap(), vec![1., 4., 2., 5., 3., 6.]);
+        assert_eq!(
+            Vec::<f32>::try_from(t.flatten(0, -1)).unwrap(),
+            vec![1., 4., 2., 5., 3., 6.]
+        );
     }
 
     #[test]
@@ -341,8 +406,17 @@ mod tests {
     #[test]
     fn legacy_storage_view_shifts_the_offset() {
         let bytes = f32_bytes(&[0., 1., 2., 3., 4.]);
-        let storage = Rc::new(StorageRef { key: "0".into(), kind: Kind::Float, view: Some((2, 3)) });
-        let t = TensorRef { storage, offset: 1, size: vec![2], stride: vec![1] };
+        let storage = Rc::new(StorageRef {
+            key: "0".into(),
+            kind: Kind::Float,
+            view: Some((2, 3)),
+        });
+        let t = TensorRef {
+            storage,
+            offset: 1,
+            size: vec![2],
+            stride: vec![1],
+        };
         let t = materialize(&Leaf::Tensor(Rc::new(t)), &bytes).unwrap();
         assert_eq!(Vec::<f32>::try_from(t).unwrap(), vec![3., 4.]);
     }

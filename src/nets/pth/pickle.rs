@@ -109,14 +109,20 @@ impl Value {
         match self {
             Value::Int(v) => Ok(*v),
             Value::Bool(v) => Ok(i64::from(*v)),
-            other => Err(corrupt(format!("{what} is a {} where an int was expected", other.type_name()))),
+            other => Err(corrupt(format!(
+                "{what} is a {} where an int was expected",
+                other.type_name()
+            ))),
         }
     }
 
     fn as_ints(&self, what: &str) -> Result<Vec<i64>> {
-        let items = self
-            .sequence()
-            .ok_or_else(|| corrupt(format!("{what} is a {} where a tuple was expected", self.type_name())))?;
+        let items = self.sequence().ok_or_else(|| {
+            corrupt(format!(
+                "{what} is a {} where a tuple was expected",
+                self.type_name()
+            ))
+        })?;
         items.iter().map(|v| v.as_int(what)).collect()
     }
 }
@@ -136,7 +142,7 @@ fn resolve_global(module: &str, name: &str) -> Result<Global> {
         ("torch.storage" | "torch", "UntypedStorage") => Global::StorageType(Kind::Uint8),
         _ => {
             return Err(PickleError::Unsupported(format!(
-                "the checkpoint stores a `{module}.{name}` object, which is not read here (only \
+                "the checkpoint stores an object of type `{module}.{name}`, which is not read here (only \
                  tensors, dicts, lists, numbers and strings are); save just the weights with \
                  `torch.save(model.state_dict(), path)`"
             )));
@@ -166,9 +172,12 @@ fn storage_kind(name: &str) -> Option<Kind> {
 /// storage reference. The sixth element exists in legacy files: `None` or
 /// `(view_key, offset, numel)` for a window into the storage `key`.
 fn storage_from_pid(pid: &Value) -> Result<StorageRef> {
-    let items = pid
-        .sequence()
-        .ok_or_else(|| corrupt(format!("a persistent id is a {}, not a tuple", pid.type_name())))?;
+    let items = pid.sequence().ok_or_else(|| {
+        corrupt(format!(
+            "a persistent id is a {}, not a tuple",
+            pid.type_name()
+        ))
+    })?;
     match items.first() {
         Some(Value::Str(tag)) if tag == "storage" => {}
         Some(Value::Str(tag)) if tag == "module" => {
@@ -181,11 +190,19 @@ fn storage_from_pid(pid: &Value) -> Result<StorageRef> {
         _ => return Err(corrupt("a persistent id does not start with 'storage'")),
     }
     if !(5..=6).contains(&items.len()) {
-        return Err(corrupt(format!("a storage id has {} fields, expected 5 or 6", items.len())));
+        return Err(corrupt(format!(
+            "a storage id has {} fields, expected 5 or 6",
+            items.len()
+        )));
     }
     let kind = match &items[1] {
         Value::Global(Global::StorageType(kind)) => *kind,
-        other => return Err(corrupt(format!("a storage type is a {}", other.type_name()))),
+        other => {
+            return Err(corrupt(format!(
+                "a storage type is a {}",
+                other.type_name()
+            )));
+        }
     };
     let key = match &items[2] {
         Value::Str(key) => key.clone(),
@@ -198,7 +215,10 @@ fn storage_from_pid(pid: &Value) -> Result<StorageRef> {
             let meta = meta.sequence().filter(|m| m.len() == 3).ok_or_else(|| {
                 corrupt(format!("storage view metadata is a {}", meta.type_name()))
             })?;
-            Some((meta[1].as_int("a view offset")?, meta[2].as_int("a view size")?))
+            Some((
+                meta[1].as_int("a view offset")?,
+                meta[2].as_int("a view size")?,
+            ))
         }
     };
     Ok(StorageRef { key, kind, view })
@@ -208,16 +228,29 @@ fn storage_from_pid(pid: &Value) -> Result<StorageRef> {
 /// `(storage, storage_offset, size, stride, ...)`.
 fn rebuild_tensor(args: &[Value]) -> Result<Value> {
     if args.len() < 4 {
-        return Err(corrupt(format!("a tensor is rebuilt from {} arguments, expected at least 4", args.len())));
+        return Err(corrupt(format!(
+            "a tensor is rebuilt from {} arguments, expected at least 4",
+            args.len()
+        )));
     }
     let storage = match &args[0] {
         Value::Storage(storage) => storage.clone(),
-        other => return Err(corrupt(format!("a tensor's storage is a {}", other.type_name()))),
+        other => {
+            return Err(corrupt(format!(
+                "a tensor's storage is a {}",
+                other.type_name()
+            )));
+        }
     };
     let offset = args[1].as_int("a storage offset")?;
     let size = args[2].as_ints("a tensor size")?;
     let stride = args[3].as_ints("a tensor stride")?;
-    Ok(Value::Tensor(Rc::new(TensorRef { storage, offset, size, stride })))
+    Ok(Value::Tensor(Rc::new(TensorRef {
+        storage,
+        offset,
+        size,
+        stride,
+    })))
 }
 
 /// Applies a callable global to its arguments (the REDUCE opcode).
@@ -226,7 +259,9 @@ fn call(global: Global, args: &[Value]) -> Result<Value> {
         Global::OrderedDict => {
             let mut entries = Vec::new();
             if let Some(items) = args.first() {
-                let items = items.sequence().ok_or_else(|| corrupt("OrderedDict items are not a list"))?;
+                let items = items
+                    .sequence()
+                    .ok_or_else(|| corrupt("OrderedDict items are not a list"))?;
                 for item in items {
                     match item.sequence().as_deref() {
                         Some([k, v]) => entries.push((k.clone(), v.clone())),
@@ -239,11 +274,16 @@ fn call(global: Global, args: &[Value]) -> Result<Value> {
         Global::RebuildTensor | Global::RebuildTensorV2 => rebuild_tensor(args),
         Global::RebuildParameter | Global::RebuildParameterWithState => match args.first() {
             Some(tensor @ Value::Tensor(_)) => Ok(tensor.clone()),
-            Some(other) => Err(corrupt(format!("a parameter holds a {}, not a tensor", other.type_name()))),
+            Some(other) => Err(corrupt(format!(
+                "a parameter holds a {}, not a tensor",
+                other.type_name()
+            ))),
             None => Err(corrupt("a parameter is rebuilt without arguments")),
         },
         Global::CodecsEncode => match args.first() {
-            Some(Value::Str(text)) => Ok(Value::Bytes(text.chars().map(|c| c as u32 as u8).collect())),
+            Some(Value::Str(text)) => {
+                Ok(Value::Bytes(text.chars().map(|c| c as u32 as u8).collect()))
+            }
             _ => Err(corrupt("`_codecs.encode` is called without a string")),
         },
         Global::StorageType(_) => Err(PickleError::Unsupported(
@@ -274,7 +314,11 @@ pub(crate) fn load(data: &[u8], start: usize) -> Result<Loaded> {
         storages: Vec::new(),
     };
     let value = machine.run()?;
-    Ok(Loaded { value, end: machine.pos, storages: machine.storages })
+    Ok(Loaded {
+        value,
+        end: machine.pos,
+        storages: machine.storages,
+    })
 }
 
 struct Machine<'a> {
@@ -288,7 +332,10 @@ struct Machine<'a> {
 
 impl<'a> Machine<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.data.len());
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.data.len());
         let end = end.ok_or(PickleError::Truncated(self.data.len()))?;
         let bytes = &self.data[self.pos..end];
         self.pos = end;
@@ -310,13 +357,18 @@ impl<'a> Machine<'a> {
     }
 
     fn u64_len(&mut self) -> Result<usize> {
-        usize::try_from(u64::from_le_bytes(self.array()?)).map_err(|_| corrupt("a length does not fit in memory"))
+        usize::try_from(u64::from_le_bytes(self.array()?))
+            .map_err(|_| corrupt("a length does not fit in memory"))
     }
 
     fn line(&mut self) -> Result<String> {
         let rest = &self.data[self.pos..];
-        let len = rest.iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.data.len()))?;
-        let text = std::str::from_utf8(&rest[..len]).map_err(|_| corrupt("a global name is not UTF-8"))?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(PickleError::Truncated(self.data.len()))?;
+        let text =
+            std::str::from_utf8(&rest[..len]).map_err(|_| corrupt("a global name is not UTF-8"))?;
         self.pos += len + 1;
         Ok(text.to_string())
     }
@@ -336,19 +388,33 @@ impl<'a> Machine<'a> {
     }
 
     fn pop(&mut self) -> Result<Value> {
-        if self.marks.last().is_some_and(|&mark| mark >= self.stack.len()) {
-            return Err(corrupt(format!("a value is popped past a mark at byte {}", self.pos)));
+        if self
+            .marks
+            .last()
+            .is_some_and(|&mark| mark >= self.stack.len())
+        {
+            return Err(corrupt(format!(
+                "a value is popped past a mark at byte {}",
+                self.pos
+            )));
         }
-        self.stack.pop().ok_or_else(|| corrupt(format!("the pickle stack underflows at byte {}", self.pos)))
+        self.stack
+            .pop()
+            .ok_or_else(|| corrupt(format!("the pickle stack underflows at byte {}", self.pos)))
     }
 
     fn top(&mut self) -> Result<&mut Value> {
         let pos = self.pos;
-        self.stack.last_mut().ok_or_else(|| corrupt(format!("the pickle stack is empty at byte {pos}")))
+        self.stack
+            .last_mut()
+            .ok_or_else(|| corrupt(format!("the pickle stack is empty at byte {pos}")))
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Value>> {
-        let mark = self.marks.pop().ok_or_else(|| corrupt(format!("no mark to pop at byte {}", self.pos)))?;
+        let mark = self
+            .marks
+            .pop()
+            .ok_or_else(|| corrupt(format!("no mark to pop at byte {}", self.pos)))?;
         Ok(self.stack.split_off(mark))
     }
 
@@ -364,7 +430,8 @@ impl<'a> Machine<'a> {
 
     fn memo_get(&mut self, index: u32) -> Result<()> {
         let value = self.memo.get(&index).cloned();
-        let value = value.ok_or_else(|| corrupt(format!("memo entry {index} is read before it is written")))?;
+        let value = value
+            .ok_or_else(|| corrupt(format!("memo entry {index} is read before it is written")))?;
         self.stack.push(value);
         Ok(())
     }
@@ -376,7 +443,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(corrupt("a dict is given an odd number of keys and values"));
         }
         match self.top()? {
@@ -388,7 +455,10 @@ impl<'a> Machine<'a> {
                 }
                 Ok(())
             }
-            other => Err(corrupt(format!("items are set on a {}, not a dict", other.type_name()))),
+            other => Err(corrupt(format!(
+                "items are set on a {}, not a dict",
+                other.type_name()
+            ))),
         }
     }
 
@@ -398,7 +468,10 @@ impl<'a> Machine<'a> {
                 list.borrow_mut().extend(items);
                 Ok(())
             }
-            other => Err(corrupt(format!("items are appended to a {}, not a list", other.type_name()))),
+            other => Err(corrupt(format!(
+                "items are appended to a {}, not a list",
+                other.type_name()
+            ))),
         }
     }
 
@@ -411,7 +484,9 @@ impl<'a> Machine<'a> {
                     // PROTO
                     let protocol = self.u8()?;
                     if protocol > 5 {
-                        return Err(corrupt(format!("pickle protocol {protocol} does not exist")));
+                        return Err(corrupt(format!(
+                            "pickle protocol {protocol} does not exist"
+                        )));
                     }
                 }
                 0x95 => {
@@ -468,7 +543,8 @@ impl<'a> Machine<'a> {
                 }
                 b'T' => {
                     let n = i32::from_le_bytes(self.array()?);
-                    let n = usize::try_from(n).map_err(|_| corrupt("a string has a negative length"))?;
+                    let n = usize::try_from(n)
+                        .map_err(|_| corrupt("a string has a negative length"))?;
                     let value = self.py2_string(n)?;
                     self.stack.push(value);
                 }
@@ -498,17 +574,22 @@ impl<'a> Machine<'a> {
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Value::Global(resolve_global(&module, &name)?));
+                    self.stack
+                        .push(Value::Global(resolve_global(&module, &name)?));
                 }
                 0x93 => {
                     // STACK_GLOBAL
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
-                        (Value::Str(module), Value::Str(name)) => {
-                            self.stack.push(Value::Global(resolve_global(&module, &name)?))
+                        (Value::Str(module), Value::Str(name)) => self
+                            .stack
+                            .push(Value::Global(resolve_global(&module, &name)?)),
+                        _ => {
+                            return Err(corrupt(
+                                "STACK_GLOBAL is given something other than two strings",
+                            ));
                         }
-                        _ => return Err(corrupt("STACK_GLOBAL is given something other than two strings")),
                     }
                 }
                 b'R' => {
@@ -516,7 +597,12 @@ impl<'a> Machine<'a> {
                     let callable = self.pop()?;
                     let args = match args {
                         Value::Tuple(args) => args,
-                        other => return Err(corrupt(format!("call arguments are a {}", other.type_name()))),
+                        other => {
+                            return Err(corrupt(format!(
+                                "call arguments are a {}",
+                                other.type_name()
+                            )));
+                        }
                     };
                     let result = match callable {
                         Value::Global(global) => call(global, &args)?,
@@ -528,7 +614,9 @@ impl<'a> Machine<'a> {
                     // NEWOBJ: cls.__new__(cls, *args); only OrderedDict is accepted.
                     let _args = self.pop()?;
                     match self.pop()? {
-                        Value::Global(Global::OrderedDict) => self.stack.push(Value::Dict(Rc::default())),
+                        Value::Global(Global::OrderedDict) => {
+                            self.stack.push(Value::Dict(Rc::default()))
+                        }
                         other => {
                             return Err(PickleError::Unsupported(format!(
                                 "the checkpoint creates an object from a {} at byte {at}, which is not read here",
@@ -544,7 +632,10 @@ impl<'a> Machine<'a> {
                     match self.top()? {
                         Value::Dict(_) | Value::Tensor(_) => {}
                         other => {
-                            return Err(corrupt(format!("state is set on a {} at byte {at}", other.type_name())));
+                            return Err(corrupt(format!(
+                                "state is set on a {} at byte {at}",
+                                other.type_name()
+                            )));
                         }
                     }
                 }
@@ -574,7 +665,8 @@ impl<'a> Machine<'a> {
                     self.memo_put(index)?;
                 }
                 0x94 => {
-                    let index = u32::try_from(self.memo.len()).map_err(|_| corrupt("the memo overflows"))?;
+                    let index = u32::try_from(self.memo.len())
+                        .map_err(|_| corrupt("the memo overflows"))?;
                     self.memo_put(index)?;
                 }
                 b'h' => {
@@ -640,7 +732,10 @@ mod tests {
         assert!(matches!(long_value(&[0xff]), Value::Int(-1)));
         assert!(matches!(long_value(&[0x00, 0x80]), Value::Int(-32768)));
         let magic = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-        assert!(matches!(long_value(&magic), Value::BigInt(0x1950a86a20f9469cfc6c)));
+        assert!(matches!(
+            long_value(&magic),
+            Value::BigInt(0x1950a86a20f9469cfc6c)
+        ));
     }
 
     #[test]
@@ -648,8 +743,12 @@ mod tests {
         // {} BINPUT 0, 'a' 1 SETITEM, BINGET 0 inside a tuple, STOP
         let data = b"\x80\x02}q\x00X\x01\x00\x00\x00aK\x01sh\x00\x86.";
         let value = load_all(data).unwrap();
-        let Value::Tuple(items) = value else { panic!("expected a tuple") };
-        let Value::Dict(dict) = &items[1] else { panic!("expected a dict") };
+        let Value::Tuple(items) = value else {
+            panic!("expected a tuple")
+        };
+        let Value::Dict(dict) = &items[1] else {
+            panic!("expected a dict")
+        };
         assert_eq!(dict.borrow().len(), 1);
     }
 
@@ -668,7 +767,13 @@ mod tests {
 
     #[test]
     fn end_of_data_is_truncation() {
-        assert!(matches!(load_all(b"\x80\x02X\x05\x00\x00\x00ab"), Err(PickleError::Truncated(_))));
-        assert!(matches!(load_all(b"\x80\x02}"), Err(PickleError::Truncated(_))));
+        assert!(matches!(
+            load_all(b"\x80\x02X\x05\x00\x00\x00ab"),
+            Err(PickleError::Truncated(_))
+        ));
+        assert!(matches!(
+            load_all(b"\x80\x02}"),
+            Err(PickleError::Truncated(_))
+        ));
     }
 }

@@ -25,13 +25,16 @@ pub(super) struct ZipCheckpoint {
 impl ZipCheckpoint {
     /// Opens the archive, refuses TorchScript and big-endian files, and reads `data.pkl`.
     pub fn open(path: &Path) -> Result<ZipCheckpoint> {
-        let file = File::open(path).map_err(|err| anyhow!("cannot open checkpoint {}: {err}", path.display()))?;
+        let file = File::open(path)
+            .map_err(|err| anyhow!("cannot open checkpoint {}: {err}", path.display()))?;
         let archive = ZipArchive::new(BufReader::new(file)).map_err(|err| corrupted(path, err))?;
         let names: Vec<String> = archive.file_names().map(str::to_string).collect();
         let prefix = names
             .iter()
             .filter_map(|name| name.strip_suffix("data.pkl"))
-            .find(|folder| folder.is_empty() || (folder.ends_with('/') && folder.matches('/').count() == 1))
+            .find(|folder| {
+                folder.is_empty() || (folder.ends_with('/') && folder.matches('/').count() == 1)
+            })
             .map(str::to_string);
         let Some(prefix) = prefix else {
             bail!(
@@ -40,9 +43,9 @@ impl ZipCheckpoint {
                 path.display()
             );
         };
-        let is_script = names
-            .iter()
-            .any(|name| *name == format!("{prefix}constants.pkl") || name.starts_with(&format!("{prefix}code/")));
+        let is_script = names.iter().any(|name| {
+            *name == format!("{prefix}constants.pkl") || name.starts_with(&format!("{prefix}code/"))
+        });
         if is_script {
             bail!(
                 "{} is a TorchScript module, not a state dict; save `model.state_dict()` with \
@@ -50,7 +53,13 @@ impl ZipCheckpoint {
                 path.display()
             );
         }
-        let mut checkpoint = ZipCheckpoint { root: Value::None, path: path.to_path_buf(), archive, prefix, loaded: HashMap::new() };
+        let mut checkpoint = ZipCheckpoint {
+            root: Value::None,
+            path: path.to_path_buf(),
+            archive,
+            prefix,
+            loaded: HashMap::new(),
+        };
         let byteorder_name = format!("{}byteorder", checkpoint.prefix);
         if names.contains(&byteorder_name) {
             let order = checkpoint.record(&byteorder_name)?;
@@ -64,7 +73,9 @@ impl ZipCheckpoint {
             }
         }
         let data = checkpoint.record(&format!("{}data.pkl", checkpoint.prefix))?;
-        checkpoint.root = pickle::load(&data, 0).map_err(|err| pickle_error(path, err))?.value;
+        checkpoint.root = pickle::load(&data, 0)
+            .map_err(|err| pickle_error(path, err))?
+            .value;
         Ok(checkpoint)
     }
 
@@ -72,11 +83,15 @@ impl ZipCheckpoint {
     fn record(&mut self, name: &str) -> Result<Vec<u8>> {
         let path = &self.path;
         let mut entry = self.archive.by_name(name).map_err(|err| match err {
-            zip::result::ZipError::FileNotFound => corrupted(path, format!("the record {name} is missing")),
+            zip::result::ZipError::FileNotFound => {
+                corrupted(path, format!("the record {name} is missing"))
+            }
             other => corrupted(path, format!("record {name}: {other}")),
         })?;
         let mut bytes = Vec::with_capacity(entry.size().min(1 << 30) as usize);
-        entry.read_to_end(&mut bytes).map_err(|err| corrupted(path, format!("record {name}: {err}")))?;
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|err| corrupted(path, format!("record {name}: {err}")))?;
         Ok(bytes)
     }
 }
