@@ -3,4 +3,5 @@
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
 pub mod fsutil;
+/// Network architectures and the reading of their weights.
 pub mod nets;

@@ -136,19 +136,23 @@ fn resolve_global(module: &str, name: &str) -> Result<Global> {
         ("torch._utils", "_rebuild_parameter") => Global::RebuildParameter,
         ("torch._utils", "_rebuild_parameter_with_state") => Global::RebuildParameterWithState,
         ("_codecs", "encode") => Global::CodecsEncode,
-        ("torch" | "torch.cuda", storage) if storage_kind(storage).is_some() => {
-            Global::StorageType(storage_kind(storage).unwrap_or(Kind::Uint8))
-        }
         ("torch.storage" | "torch", "UntypedStorage") => Global::StorageType(Kind::Uint8),
-        _ => {
-            return Err(PickleError::Unsupported(format!(
-                "the checkpoint stores an object of type `{module}.{name}`, which is not read here (only \
-                 tensors, dicts, lists, numbers and strings are); save just the weights with \
-                 `torch.save(model.state_dict(), path)`"
-            )));
-        }
+        ("torch" | "torch.cuda", storage) => match storage_kind(storage) {
+            Some(kind) => Global::StorageType(kind),
+            None => return Err(unsupported_global(module, name)),
+        },
+        _ => return Err(unsupported_global(module, name)),
     };
     Ok(global)
+}
+
+/// The error for a global that a checkpoint of tensors has no need of.
+fn unsupported_global(module: &str, name: &str) -> PickleError {
+    PickleError::Unsupported(format!(
+        "the checkpoint stores an object of type `{module}.{name}`, which is not read here (only \
+         tensors, dicts, lists, numbers and strings are); save just the weights with \
+         `torch.save(model.state_dict(), path)`"
+    ))
 }
 
 /// The element type of a typed storage class such as `FloatStorage`.
