@@ -1,0 +1,98 @@
+//! Helpers shared by the integration tests: the project's Python and cached fixtures made by
+//! Python scripts.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Serialises fixture generation between the tests of one test binary.
+static FIXTURE_LOCK: Mutex<()> = Mutex::new(());
+
+/// The crate's root directory.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the project's virtualenv (`.venv/bin/python`, or `$VIRTUAL_ENV/bin/python`),
+/// which has the torch and numpy the fixtures are made with.
+pub fn python() -> PathBuf {
+    let local = repo_root().join(".venv/bin/python");
+    if local.exists() {
+        return local;
+    }
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        let python = PathBuf::from(venv).join("bin/python");
+        if python.exists() {
+            return python;
+        }
+    }
+    panic!("no project Python: run scripts/bootstrap.sh to create .venv");
+}
+
+/// 64-bit FNV-1a: a stable hash for cache keys.
+fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The directory `target/fixtures/<name>` filled by `python <script> <dir> <args...>`.
+///
+/// The script runs only when the directory is missing or was made by a different script
+/// content or arguments (the cache key is a hash of both, kept in `<dir>/.cache-key`). It
+/// writes into a fresh temporary directory that is renamed into place on success, so a failed
+/// or interrupted run never leaves a half-made fixture behind.
+pub fn cached_fixture(name: &str, script: &Path, args: &[&str]) -> PathBuf {
+    let _guard = FIXTURE_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let source =
+        std::fs::read(script).unwrap_or_else(|e| panic!("cannot read {}: {e}", script.display()));
+    let mut hash = fnv1a(&source, 0xcbf2_9ce4_8422_2325);
+    for arg in args {
+        hash = fnv1a(arg.as_bytes(), fnv1a(b"\0", hash));
+    }
+    let key = format!("{hash:016x}");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let dir = target.join("fixtures").join(name);
+    let key_file = dir.join(".cache-key");
+    if std::fs::read_to_string(&key_file).is_ok_and(|k| k == key) {
+        return dir;
+    }
+    let tmp = target
+        .join("fixtures")
+        .join(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).expect("create the fixture directory");
+    let output = Command::new(python())
+        .arg(script)
+        .arg(&tmp)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    if !output.status.success() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        panic!(
+            "fixture script {} failed:\n{}{}",
+            script.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::write(tmp.join(".cache-key"), &key).expect("write the cache key");
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another test binary made the same fixture at the same time; keep theirs if it matches.
+        let _ = std::fs::remove_dir_all(&tmp);
+        assert!(
+            std::fs::read_to_string(&key_file).is_ok_and(|k| k == key),
+            "cannot move the fixture into {}",
+            dir.display()
+        );
+    }
+    dir
+}
