@@ -9,11 +9,16 @@ use tch::{Device, Kind, Tensor};
 fn proggan_forward(c: &mut Criterion) {
     let _g = tch::no_grad_guard();
     let mut group = c.benchmark_group("proggan256_forward");
-    group.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(2));
     let g = ProGan::random(&[512, 512, 512, 512, 512, 256, 128, 64], 0, Device::Cpu).unwrap();
     for batch in [1i64, 8] {
         let z = Tensor::randn([batch, 512], (Kind::Float, Device::Cpu));
-        group.bench_with_input(BenchmarkId::from_parameter(batch), &z, |b, z| b.iter(|| g.forward(z)));
+        group.bench_with_input(BenchmarkId::from_parameter(batch), &z, |b, z| {
+            b.iter(|| g.forward(z))
+        });
     }
     group.finish();
 }

@@ -81,7 +81,10 @@ impl Edit {
             );
         }
         if let Some(&u) = self.units.iter().find(|&&u| u < 0 || u >= channels) {
-            bail!("unit {u} is out of range: {layer} has {channels} units (0..{})", channels - 1);
+            bail!(
+                "unit {u} is out of range: {layer} has {channels} units (0..{})",
+                channels - 1
+            );
         }
         if let Some(a) = self.alpha.iter().find(|a| !(0.0..=1.0).contains(*a)) {
             bail!("edit strength {a} is outside [0, 1]");
@@ -92,7 +95,10 @@ impl Edit {
         if let Some(m) = &self.mask {
             let d = m.dim();
             if !(d == 2 || (d == 4 && m.size()[1] == 1)) {
-                bail!("an edit mask must be [H, W] or [N, 1, H, W], not {:?}", m.size());
+                bail!(
+                    "an edit mask must be [H, W] or [N, 1, H, W], not {:?}",
+                    m.size()
+                );
             }
         }
         Ok(())
@@ -101,7 +107,11 @@ impl Edit {
     /// The mask pooled to an `h × w` grid as `[N or 1, 1, h, w]`, or `None` for everywhere.
     pub fn pooled_mask(&self, h: i64, w: i64) -> Option<Tensor> {
         self.mask.as_ref().map(|m| {
-            let m = if m.dim() == 2 { m.view([1, 1, m.size()[0], m.size()[1]]) } else { m.shallow_clone() };
+            let m = if m.dim() == 2 {
+                m.view([1, 1, m.size()[0], m.size()[1]])
+            } else {
+                m.shallow_clone()
+            };
             let m = m.to_kind(Kind::Float);
             if m.size()[2..] == [h, w] {
                 return m;
@@ -125,7 +135,12 @@ pub struct EditPlanes {
 impl EditPlanes {
     /// Composites `edits` in order (alpha-over) for a layer output of shape `[_, c, h, w]`
     /// (or `[_, c]` for flat layers, treated as 1×1).
-    pub fn composite(edits: &[Edit], layer: &str, shape: &[i64], device: tch::Device) -> Result<Option<Self>> {
+    pub fn composite(
+        edits: &[Edit],
+        layer: &str,
+        shape: &[i64],
+        device: tch::Device,
+    ) -> Result<Option<Self>> {
         if edits.is_empty() {
             return Ok(None);
         }
@@ -152,12 +167,15 @@ impl EditPlanes {
             let mut a = unit_alpha.view([1, c, 1, 1]);
             let v = unit_value.view([1, c, 1, 1]).expand([1, c, h, w], false);
             if let Some(m) = edit.pooled_mask(h, w) {
-                a = a * m.to_device(device);
+                a *= m.to_device(device);
             } else {
                 a = a.expand([1, c, h, w], false);
             }
             acc = Some(match acc {
-                None => Self { alpha: a, value: v.contiguous() },
+                None => Self {
+                    alpha: a,
+                    value: v.contiguous(),
+                },
                 Some(prev) => {
                     let keep = 1.0 - &a;
                     let alpha = 1.0 - (&keep) * (1.0 - &prev.alpha);
@@ -191,7 +209,11 @@ impl<'a, N: LayeredNet + ?Sized> Cut<'a, N> {
     /// Cuts `net` after the layer named `layer` (canonical name or alias).
     pub fn new(net: &'a N, layer: &str) -> Result<Self> {
         let index = net.layer_index(layer)?;
-        Ok(Self { net, layer: index, name: net.layer_names()[index].clone() })
+        Ok(Self {
+            net,
+            layer: index,
+            name: net.layer_names()[index].clone(),
+        })
     }
 
     /// The canonical name of the cut layer.
@@ -211,7 +233,8 @@ impl<'a, N: LayeredNet + ?Sized> Cut<'a, N> {
 
     /// Runs the rest of the network on the cut layer's (possibly edited) output.
     pub fn suffix(&self, features: &Tensor) -> Tensor {
-        self.net.forward_range(features, self.layer + 1, self.net.num_layers())
+        self.net
+            .forward_range(features, self.layer + 1, self.net.num_layers())
     }
 
     /// Applies `edits` to features of the cut layer; with no edits the features come back as
@@ -265,8 +288,14 @@ mod tests {
         let edited = cut.edit(&h, &[Edit::ablate(&[1, 5], Some(mask))]).unwrap();
         // layer4 is 8×8: the mask covers rows 0..4, cols 0..2
         let region = edited.narrow(2, 0, 4).narrow(3, 0, 2);
-        assert_eq!(f64::try_from(region.get(0).get(1).abs().sum(Kind::Float)).unwrap(), 0.0);
-        assert_eq!(f64::try_from(region.get(1).get(5).abs().sum(Kind::Float)).unwrap(), 0.0);
+        assert_eq!(
+            f64::try_from(region.get(0).get(1).abs().sum(Kind::Float)).unwrap(),
+            0.0
+        );
+        assert_eq!(
+            f64::try_from(region.get(1).get(5).abs().sum(Kind::Float)).unwrap(),
+            0.0
+        );
         let diff = (&edited - &h).abs().gt(0.0);
         // changed entries only in units 1 and 5 and the region
         let changed = diff.sum_dim_intlist([0, 2, 3].as_slice(), false, Kind::Int64);
@@ -286,8 +315,14 @@ mod tests {
         let g = small();
         let cut = Cut::new(&g, "layer2").unwrap();
         let h = Tensor::ones([1, 8, 4, 4], (Kind::Float, Device::Cpu));
-        let first = Edit { alpha: vec![0.5], ..Edit::set(&[0], &[3.0], None) };
-        let second = Edit { alpha: vec![0.5], ..Edit::set(&[0], &[7.0], None) };
+        let first = Edit {
+            alpha: vec![0.5],
+            ..Edit::set(&[0], &[3.0], None)
+        };
+        let second = Edit {
+            alpha: vec![0.5],
+            ..Edit::set(&[0], &[7.0], None)
+        };
         let out = cut.edit(&h, &[first, second]).unwrap();
         // a' = 0.75, v' = (3·0.5·0.5 + 7·0.5)/0.75 = 17/3; x' = 1·0.25 + 17/3·0.75 = 4.5
         let v = f64::try_from(out.get(0).get(0).get(0).get(0)).unwrap();
@@ -304,18 +339,33 @@ mod tests {
         let e = Edit::ablate(&[0], Some(mask)).with_pooling(Pooling::Mean);
         let m = e.pooled_mask(4, 4).unwrap();
         assert!((f64::try_from(m.get(0).get(0).get(0).get(0)).unwrap() - 0.5).abs() < 1e-6);
-        let e = Edit { pooling: Pooling::Max, ..e };
-        assert_eq!(f64::try_from(e.pooled_mask(4, 4).unwrap().get(0).get(0).get(0).get(0)).unwrap(), 1.0);
+        let e = Edit {
+            pooling: Pooling::Max,
+            ..e
+        };
+        assert_eq!(
+            f64::try_from(e.pooled_mask(4, 4).unwrap().get(0).get(0).get(0).get(0)).unwrap(),
+            1.0
+        );
     }
 
     #[test]
     fn out_of_range_units_and_unknown_layers_are_refused() {
         let g = small();
         let err = Cut::new(&g, "layer40").err().unwrap().to_string();
-        assert!(err.contains("unknown layer 'layer40'") && err.contains("layer4"), "{err}");
+        assert!(
+            err.contains("unknown layer 'layer40'") && err.contains("layer4"),
+            "{err}"
+        );
         let cut = Cut::new(&g, "layer4").unwrap();
         let h = cut.prefix(&Tensor::randn([1, 16], (Kind::Float, Device::Cpu)));
-        let err = cut.edit(&h, &[Edit::ablate(&[8], None)]).unwrap_err().to_string();
-        assert!(err.contains("unit 8 is out of range: layer4 has 8 units"), "{err}");
+        let err = cut
+            .edit(&h, &[Edit::ablate(&[8], None)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unit 8 is out of range: layer4 has 8 units"),
+            "{err}"
+        );
     }
 }

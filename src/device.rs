@@ -20,7 +20,9 @@ pub fn parse_device(name: &str) -> Result<Device> {
                 None => bail!("unknown device '{name}': use cpu, cuda, cuda:N or auto"),
             };
             if !tch::Cuda::is_available() {
-                bail!("device '{name}' requested but CUDA is not available here; use --device cpu or auto")
+                bail!(
+                    "device '{name}' requested but CUDA is not available here; use --device cpu or auto"
+                )
             }
             let count = tch::Cuda::device_count() as usize;
             if index >= count {

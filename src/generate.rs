@@ -47,7 +47,9 @@ impl Latents {
     /// Vectors `start..start + n` as `[n, dim]` on `device`.
     pub fn batch(&self, start: usize, n: usize, dim: i64, device: Device) -> Result<Tensor> {
         match self {
-            Self::Ids { stream, ids } => z_rows(*stream, &ids[start..start + n], dim as usize, device),
+            Self::Ids { stream, ids } => {
+                z_rows(*stream, &ids[start..start + n], dim as usize, device)
+            }
             Self::Vectors(z) => Ok(z.narrow(0, start as i64, n as i64).to_device(device)),
         }
     }
@@ -64,19 +66,30 @@ pub fn read_z_file(path: &Path, dim: i64) -> Result<Tensor> {
         "npy" => Tensor::read_npy(path)
             .map_err(|e| anyhow::anyhow!("cannot read {} as .npy: {e}", path.display()))?,
         "safetensors" => {
-            let mut all = Tensor::read_safetensors(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {} as safetensors: {e}", path.display()))?;
+            let mut all = Tensor::read_safetensors(path).map_err(|e| {
+                anyhow::anyhow!("cannot read {} as safetensors: {e}", path.display())
+            })?;
             match all.iter().position(|(k, _)| k == "z") {
                 Some(i) => all.swap_remove(i).1,
                 None if all.len() == 1 => all.remove(0).1,
-                None => bail!("{} holds several tensors and none is named 'z'", path.display()),
+                None => bail!(
+                    "{} holds several tensors and none is named 'z'",
+                    path.display()
+                ),
             }
         }
-        _ => bail!("latent file {} must be .npy or .safetensors", path.display()),
+        _ => bail!(
+            "latent file {} must be .npy or .safetensors",
+            path.display()
+        ),
     };
     let z = if z.dim() == 1 { z.unsqueeze(0) } else { z };
     if z.dim() != 2 || z.size()[1] != dim {
-        bail!("{} holds latents of shape {:?}; this generator needs [N, {dim}]", path.display(), z.size());
+        bail!(
+            "{} holds latents of shape {:?}; this generator needs [N, {dim}]",
+            path.display(),
+            z.size()
+        );
     }
     let z = z.to_kind(Kind::Float);
     if !bool::try_from(z.isfinite().all())? {

@@ -29,10 +29,16 @@ pub fn to_rgb_images(x: &Tensor) -> Result<Vec<RgbImage>> {
 
 /// Converts RGB images of one size to a `[N, 3, H, W]` tensor in [−1, 1].
 pub fn from_rgb_images(images: &[RgbImage], device: Device) -> Result<Tensor> {
-    let Some(first) = images.first() else { bail!("no images given") };
+    let Some(first) = images.first() else {
+        bail!("no images given")
+    };
     let (w, h) = first.dimensions();
     if let Some(other) = images.iter().find(|i| i.dimensions() != (w, h)) {
-        bail!("images differ in size: {:?} and {:?}", (w, h), other.dimensions());
+        bail!(
+            "images differ in size: {:?} and {:?}",
+            (w, h),
+            other.dimensions()
+        );
     }
     let mut flat = Vec::with_capacity(images.len() * (w * h * 3) as usize);
     for img in images {
@@ -56,7 +62,9 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
 /// Tiles images (all of one size) into a grid of `cols` columns with `pad` white pixels
 /// between them.
 pub fn grid(images: &[RgbImage], cols: usize, pad: u32) -> RgbImage {
-    let Some(first) = images.first() else { return RgbImage::new(1, 1) };
+    let Some(first) = images.first() else {
+        return RgbImage::new(1, 1);
+    };
     let (w, h) = first.dimensions();
     let cols = cols.clamp(1, images.len());
     let rows = images.len().div_ceil(cols);
@@ -77,7 +85,10 @@ pub fn open_image(path: &Path) -> Result<DynamicImage> {
         bail!("image {} does not exist; check the path", path.display());
     }
     image::open(path).with_context(|| {
-        format!("cannot read {} as an image (PNG or JPEG); the file may be corrupted", path.display())
+        format!(
+            "cannot read {} as an image (PNG or JPEG); the file may be corrupted",
+            path.display()
+        )
     })
 }
 
@@ -107,10 +118,17 @@ pub fn read_mask(path: &Path, height: u32, width: u32, stretch: bool) -> Result<
             path.display()
         );
     }
-    let values: Vec<f32> = if img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p[3] < 255) {
-        img.to_rgba8().pixels().map(|p| p[3] as f32 / 255.0).collect()
+    let values: Vec<f32> = if img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p[3] < 255)
+    {
+        img.to_rgba8()
+            .pixels()
+            .map(|p| p[3] as f32 / 255.0)
+            .collect()
     } else {
-        img.to_luma8().pixels().map(|p| p[0] as f32 / 255.0).collect()
+        img.to_luma8()
+            .pixels()
+            .map(|p| p[0] as f32 / 255.0)
+            .collect()
     };
     let m = Tensor::from_slice(&values).view([1, 1, mh as i64, mw as i64]);
     let m = if (mw, mh) == (width, height) {
@@ -146,7 +164,8 @@ mod tests {
         rgba.save(&p).unwrap();
         let m = read_mask(&p, 4, 4, false).unwrap();
         assert_eq!(f64::try_from(m.sum(Kind::Float)).unwrap(), 1.0);
-        let gray = image::GrayImage::from_fn(8, 4, |x, _| image::Luma([if x < 4 { 255 } else { 0 }]));
+        let gray =
+            image::GrayImage::from_fn(8, 4, |x, _| image::Luma([if x < 4 { 255 } else { 0 }]));
         let p = dir.join("wide.png");
         gray.save(&p).unwrap();
         let err = read_mask(&p, 4, 4, false).unwrap_err().to_string();
@@ -156,7 +175,10 @@ mod tests {
         let p = dir.join("junk.png");
         std::fs::write(&p, b"not an image").unwrap();
         let err = read_mask(&p, 4, 4, false).unwrap_err().to_string();
-        assert!(err.contains("cannot read") && err.contains("junk.png"), "{err}");
+        assert!(
+            err.contains("cannot read") && err.contains("junk.png"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -9,7 +9,11 @@ use gandissect::zsample::{DEFAULT_STREAM_SEED, parse_ids};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "gandissect", version, about = "Find out what the units of a network do, and use them")]
+#[command(
+    name = "gandissect",
+    version,
+    about = "Find out what the units of a network do, and use them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +75,10 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
     let (g, source) = zoo::load_generator(&a.model, device)?;
     let latents = match &a.z {
         Some(path) => Latents::Vectors(read_z_file(path, g.z_dim())?),
-        None => Latents::Ids { stream: a.stream, ids: parse_ids(&a.seeds)? },
+        None => Latents::Ids {
+            stream: a.stream,
+            ids: parse_ids(&a.seeds)?,
+        },
     };
     let written = generate(&g, &latents, &a.out, a.batch, a.grid)?;
     println!(
@@ -91,10 +98,17 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
 fn run_demo(a: DemoArgs) -> Result<()> {
     let device = parse_device(&a.common.device)?;
     let (g, source) = zoo::load_generator(zoo::DEFAULT_GENERATOR, device)?;
-    let latents = Latents::Ids { stream: DEFAULT_STREAM_SEED, ids: (0..32).collect() };
+    let latents = Latents::Ids {
+        stream: DEFAULT_STREAM_SEED,
+        ids: (0..32).collect(),
+    };
     let dir = a.out.join("generated");
     let written = generate(&g, &latents, &dir, 8, Some(8))?;
-    println!("demo: 32 scenes from {} → {}", source.name, written.last().unwrap().display());
+    println!(
+        "demo: 32 scenes from {} → {}",
+        source.name,
+        written.last().unwrap().display()
+    );
     Ok(())
 }
 

@@ -78,7 +78,10 @@ fn locate(spec: &str) -> Result<Located> {
     let path = Path::new(spec);
     if path.is_dir() {
         if !path.join("model.json").exists() {
-            bail!("model directory {} has no model.json; point --model at a checkpoint file or a model directory", path.display());
+            bail!(
+                "model directory {} has no model.json; point --model at a checkpoint file or a model directory",
+                path.display()
+            );
         }
         return Ok(Located::Dir(path.to_path_buf()));
     }
@@ -93,14 +96,20 @@ fn locate(spec: &str) -> Result<Located> {
     bail!(
         "unknown model '{spec}': no such file or directory, and not a shipped model ({}); \
          give a checkpoint (.pth, .safetensors) or a model directory",
-        if known.is_empty() { "none installed".to_string() } else { known.join(", ") }
+        if known.is_empty() {
+            "none installed".to_string()
+        } else {
+            known.join(", ")
+        }
     )
 }
 
 fn read_card(dir: &Path) -> Result<ModelCard> {
     let path = dir.join("model.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid model card", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid model card", path.display()))
 }
 
 fn describe_other(sd: &StateDict) -> &'static str {
@@ -117,15 +126,31 @@ fn describe_other(sd: &StateDict) -> &'static str {
 /// `random:SEED`) gives a seeded random-weight 64×64 generator; the default name falls back to
 /// it, with a warning, when the shipped model is not installed.
 pub fn load_generator(spec: &str, device: Device) -> Result<(ProGan, ModelSource)> {
-    if let Some(seed) = spec.strip_prefix("random").map(|s| s.trim_start_matches(':')) {
-        let seed: i64 = if seed.is_empty() { 0 } else { seed.parse().context("random:SEED needs an integer seed")? };
+    if let Some(seed) = spec
+        .strip_prefix("random")
+        .map(|s| s.trim_start_matches(':'))
+    {
+        let seed: i64 = if seed.is_empty() {
+            0
+        } else {
+            seed.parse().context("random:SEED needs an integer seed")?
+        };
         let g = ProGan::random(&RANDOM_GENERATOR_SIZES, seed, device)?;
-        return Ok((g, ModelSource { name: format!("random:{seed}"), dir: None, card: None }));
+        return Ok((
+            g,
+            ModelSource {
+                name: format!("random:{seed}"),
+                dir: None,
+                card: None,
+            },
+        ));
     }
     let located = match locate(spec) {
         Ok(l) => l,
         Err(_) if spec == DEFAULT_GENERATOR => {
-            eprintln!("warning: the default generator {spec} is not installed; using a random-weight generator (random:0)");
+            eprintln!(
+                "warning: the default generator {spec} is not installed; using a random-weight generator (random:0)"
+            );
             return load_generator("random:0", device);
         }
         Err(e) => return Err(e),
@@ -134,19 +159,49 @@ pub fn load_generator(spec: &str, device: Device) -> Result<(ProGan, ModelSource
         Located::Dir(dir) => {
             let card = read_card(&dir)?;
             if card.architecture != "proggan" {
-                bail!("{} is a {} model, not a ProGAN generator", dir.display(), card.architecture);
+                bail!(
+                    "{} is a {} model, not a ProGAN generator",
+                    dir.display(),
+                    card.architecture
+                );
             }
-            let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            (dir.join(&card.weights), ModelSource { name, dir: Some(dir), card: Some(card) })
+            let name = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (
+                dir.join(&card.weights),
+                ModelSource {
+                    name,
+                    dir: Some(dir),
+                    card: Some(card),
+                },
+            )
         }
         Located::File(file) => {
-            let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-            (file, ModelSource { name, dir: None, card: None })
+            let name = file
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (
+                file,
+                ModelSource {
+                    name,
+                    dir: None,
+                    card: None,
+                },
+            )
         }
     };
     let sd = StateDict::load(&file)?;
     if !ProGan::recognises(&sd) {
-        bail!("{} is {}, not a ProGAN generator checkpoint", file.display(), describe_other(&sd));
+        bail!(
+            "{} is {}, not a ProGAN generator checkpoint",
+            file.display(),
+            describe_other(&sd)
+        );
     }
     Ok((ProGan::from_state_dict(sd, device)?, source))
 }
@@ -158,20 +213,55 @@ pub fn load_classifier(spec: &str, device: Device) -> Result<(Vgg, ModelSource)>
         Located::Dir(dir) => {
             let card = read_card(&dir)?;
             if card.architecture != "vgg16" {
-                bail!("{} is a {} model, not a VGG-16 classifier", dir.display(), card.architecture);
+                bail!(
+                    "{} is a {} model, not a VGG-16 classifier",
+                    dir.display(),
+                    card.architecture
+                );
             }
-            let norm = card.normalization.clone().unwrap_or_else(Normalization::imagenet);
-            let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            (dir.join(&card.weights), norm, ModelSource { name, dir: Some(dir), card: Some(card) })
+            let norm = card
+                .normalization
+                .clone()
+                .unwrap_or_else(Normalization::imagenet);
+            let name = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (
+                dir.join(&card.weights),
+                norm,
+                ModelSource {
+                    name,
+                    dir: Some(dir),
+                    card: Some(card),
+                },
+            )
         }
         Located::File(file) => {
-            let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-            (file, Normalization::imagenet(), ModelSource { name, dir: None, card: None })
+            let name = file
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (
+                file,
+                Normalization::imagenet(),
+                ModelSource {
+                    name,
+                    dir: None,
+                    card: None,
+                },
+            )
         }
     };
     let sd = StateDict::load(&file)?;
     if !Vgg::recognises(&sd) {
-        bail!("{} is {}, not a VGG-16 checkpoint", file.display(), describe_other(&sd));
+        bail!(
+            "{} is {}, not a VGG-16 checkpoint",
+            file.display(),
+            describe_other(&sd)
+        );
     }
     Ok((Vgg::from_state_dict(sd, normalization, device)?, source))
 }
@@ -190,11 +280,23 @@ mod tests {
         let (g2, src) = load_generator(file.to_str().unwrap(), Device::Cpu).unwrap();
         assert_eq!(g2.sizes(), [8, 4, 4]);
         assert_eq!(src.name, "g");
-        let err = load_classifier(file.to_str().unwrap(), Device::Cpu).err().unwrap().to_string();
-        assert!(err.contains("is a ProGAN generator, not a VGG-16 checkpoint"), "{err}");
-        let err = load_generator("no-such-model", Device::Cpu).err().unwrap().to_string();
+        let err = load_classifier(file.to_str().unwrap(), Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is a ProGAN generator, not a VGG-16 checkpoint"),
+            "{err}"
+        );
+        let err = load_generator("no-such-model", Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("unknown model 'no-such-model'"), "{err}");
-        let err = load_generator(dir.to_str().unwrap(), Device::Cpu).err().unwrap().to_string();
+        let err = load_generator(dir.to_str().unwrap(), Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("has no model.json"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -31,7 +31,9 @@ impl Mt19937 {
         state[0] = seed;
         for i in 1..N {
             let prev = state[i - 1];
-            state[i] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(i as u32);
+            state[i] = 1_812_433_253u32
+                .wrapping_mul(prev ^ (prev >> 30))
+                .wrapping_add(i as u32);
         }
         Self { state, index: N }
     }
@@ -78,7 +80,10 @@ pub struct LegacyNormal {
 impl LegacyNormal {
     /// A stream equal to `numpy.random.RandomState(seed)`'s `standard_normal`.
     pub fn new(seed: u32) -> Self {
-        Self { mt: Mt19937::new(seed), cached: None }
+        Self {
+            mt: Mt19937::new(seed),
+            cached: None,
+        }
     }
 
     /// The next standard normal value.
@@ -140,14 +145,21 @@ pub fn z_rows(seed: u32, ids: &[u64], dim: usize, device: Device) -> Result<Tens
             out[dst..dst + dim].copy_from_slice(&row_copy);
         }
     }
-    Ok(Tensor::from_slice(&out).view([ids.len() as i64, dim as i64]).to_kind(Kind::Float).to_device(device))
+    Ok(Tensor::from_slice(&out)
+        .view([ids.len() as i64, dim as i64])
+        .to_kind(Kind::Float)
+        .to_device(device))
 }
 
 /// Parses image ids: `7`, `0..16` (end exclusive), `0..=15`, or a comma-separated mix.
 pub fn parse_ids(spec: &str) -> Result<Vec<u64>> {
     let mut ids = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || anyhow::anyhow!("cannot read '{part}' as ids: use N, A..B, A..=B or a comma-separated list");
+        let bad = || {
+            anyhow::anyhow!(
+                "cannot read '{part}' as ids: use N, A..B, A..=B or a comma-separated list"
+            )
+        };
         if let Some((a, b)) = part.split_once("..") {
             let a: u64 = a.trim().parse().map_err(|_| bad())?;
             let (b, inclusive) = match b.strip_prefix('=') {
@@ -193,7 +205,12 @@ mod tests {
         assert!(some.get(2).equal(&all.get(3)));
         let first = z_dataset(1, 2, 8, Device::Cpu).unwrap();
         assert!(first.equal(&all.narrow(0, 0, 2)));
-        let mean = f64::try_from(z_dataset(2, 200, 64, Device::Cpu).unwrap().mean(Kind::Float)).unwrap();
+        let mean = f64::try_from(
+            z_dataset(2, 200, 64, Device::Cpu)
+                .unwrap()
+                .mean(Kind::Float),
+        )
+        .unwrap();
         assert!(mean.abs() < 0.02, "mean {mean}");
     }
 
@@ -202,6 +219,11 @@ mod tests {
         assert_eq!(parse_ids("0..3").unwrap(), [0, 1, 2]);
         assert_eq!(parse_ids("0..=2, 7").unwrap(), [0, 1, 2, 7]);
         assert!(parse_ids("3..3").unwrap_err().to_string().contains("empty"));
-        assert!(parse_ids("a..b").unwrap_err().to_string().contains("cannot read 'a..b'"));
+        assert!(
+            parse_ids("a..b")
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read 'a..b'")
+        );
     }
 }

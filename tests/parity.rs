@@ -36,7 +36,10 @@ fn z_stream_matches_numpy_random_state() {
     let dir = fixtures();
     let reference = npy(&dir, "z512");
     let ours = z_dataset(1, 3, 512, Device::Cpu).unwrap();
-    assert!(ours.equal(&reference), "z rows differ from numpy's RandomState(1)");
+    assert!(
+        ours.equal(&reference),
+        "z rows differ from numpy's RandomState(1)"
+    );
 }
 
 #[test]
@@ -54,7 +57,13 @@ fn proggan_256_matches_pytorch_including_an_edit() {
     let units: Vec<i64> = (0..60).step_by(3).collect();
     let edit = Edit::ablate(&units, Some(npy(&dir, "edit_mask8")));
     let (_, edited) = cut.forward_edited(&z, &[edit]).unwrap();
-    assert!(relative_error("proggan256 edited", &edited, &npy(&dir, "proggan256_edited")) <= 1e-4);
+    assert!(
+        relative_error(
+            "proggan256 edited",
+            &edited,
+            &npy(&dir, "proggan256_edited")
+        ) <= 1e-4
+    );
     // the edit must matter: the edited image differs from the plain one by far more than the tolerance
     assert!(relative_error("edit effect", &edited, &out) > 1e-2);
 }
@@ -78,7 +87,12 @@ fn small_proggan_loads_from_a_wrapper_and_from_old_keys() {
 fn vgg16_places365_matches_pytorch_including_an_edit() {
     let _g = tch::no_grad_guard();
     let dir = fixtures();
-    let net = Vgg::load(&dir.join("vgg16_365.pth"), Normalization::imagenet(), Device::Cpu).unwrap();
+    let net = Vgg::load(
+        &dir.join("vgg16_365.pth"),
+        Normalization::imagenet(),
+        Device::Cpu,
+    )
+    .unwrap();
     assert_eq!(net.config().num_classes, 365);
     let x = npy(&dir, "vgg_input");
     let cut = Cut::new(&net, "conv5_3").unwrap();
@@ -89,7 +103,13 @@ fn vgg16_places365_matches_pytorch_including_an_edit() {
     let units: Vec<i64> = (0..60).step_by(3).collect();
     let edit = Edit::ablate(&units, Some(npy(&dir, "vgg_edit_mask14")));
     let (_, edited) = cut.forward_edited(&x, &[edit]).unwrap();
-    assert!(relative_error("vgg edited logits", &edited, &npy(&dir, "vgg_logits_edited")) <= 1e-4);
+    assert!(
+        relative_error(
+            "vgg edited logits",
+            &edited,
+            &npy(&dir, "vgg_logits_edited")
+        ) <= 1e-4
+    );
     assert!(relative_error("vgg edit effect", &edited, &logits) > 1e-4);
     // the post-ReLU variant of the same layer
     let relu = Cut::new(&net, "relu5_3").unwrap().prefix(&x);

@@ -19,7 +19,10 @@ impl StateDict {
     /// format). A `state_dict` wrapper and a `module.` prefix (DataParallel) are removed.
     pub fn load(path: &Path) -> Result<Self> {
         if !path.exists() {
-            bail!("checkpoint {} does not exist; check the path", path.display());
+            bail!(
+                "checkpoint {} does not exist; check the path",
+                path.display()
+            );
         }
         let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
         let tensors = if is_safetensors {
@@ -38,9 +41,8 @@ impl StateDict {
     /// Builds a state dict from named tensors, removing a `state_dict.` wrapper and a common
     /// `module.` prefix.
     pub fn from_tensors(tensors: Vec<(String, Tensor)>, source: impl Into<PathBuf>) -> Self {
-        let wrapped = |prefix: &str, t: &[(String, Tensor)]| {
-            t.iter().any(|(k, _)| k.starts_with(prefix))
-        };
+        let wrapped =
+            |prefix: &str, t: &[(String, Tensor)]| t.iter().any(|(k, _)| k.starts_with(prefix));
         let mut tensors = tensors;
         for prefix in ["state_dict.", "model.state_dict.", "module."] {
             if wrapped(prefix, &tensors) {
@@ -50,7 +52,10 @@ impl StateDict {
                     .collect();
             }
         }
-        Self { tensors: tensors.into_iter().collect(), source: source.into() }
+        Self {
+            tensors: tensors.into_iter().collect(),
+            source: source.into(),
+        }
     }
 
     /// The file the tensors came from.
@@ -76,7 +81,10 @@ impl StateDict {
     /// Renames every key with `f` (for legacy layouts).
     pub fn rename(self, f: impl Fn(&str) -> String) -> Self {
         let tensors = self.tensors.into_iter().map(|(k, t)| (f(&k), t)).collect();
-        Self { tensors, source: self.source }
+        Self {
+            tensors,
+            source: self.source,
+        }
     }
 
     /// Checks that the checkpoint holds exactly the expected tensors with the expected shapes.
@@ -93,8 +101,11 @@ impl StateDict {
                 Some(_) => {}
             }
         }
-        let unexpected: Vec<&String> =
-            self.tensors.keys().filter(|k| !expected.iter().any(|(n, _)| n == *k)).collect();
+        let unexpected: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|k| !expected.iter().any(|(n, _)| n == *k))
+            .collect();
         if missing.is_empty() && unexpected.is_empty() && misshaped.is_empty() {
             return Ok(());
         }
@@ -111,7 +122,10 @@ impl StateDict {
             parts.push(format!("missing: {}", show(missing)));
         }
         if !unexpected.is_empty() {
-            parts.push(format!("unexpected: {}", show(unexpected.into_iter().cloned().collect())));
+            parts.push(format!(
+                "unexpected: {}",
+                show(unexpected.into_iter().cloned().collect())
+            ));
         }
         if !misshaped.is_empty() {
             parts.push(format!("wrong shape: {}", show(misshaped)));

@@ -41,13 +41,16 @@ pub trait LayeredNet {
             return Ok(i);
         }
         let aliases = self.layer_aliases();
-        if let Some((_, canonical)) = aliases.iter().find(|(a, _)| a == name) {
-            if let Some(i) = names.iter().position(|n| n == canonical) {
-                return Ok(i);
-            }
+        if let Some((_, canonical)) = aliases.iter().find(|(a, _)| a == name)
+            && let Some(i) = names.iter().position(|n| n == canonical)
+        {
+            return Ok(i);
         }
         let mut known: Vec<&str> = names.iter().map(String::as_str).collect();
         known.extend(aliases.iter().map(|(a, _)| a.as_str()));
-        bail!("unknown layer '{name}'; this network's layers are: {}", known.join(", "))
+        bail!(
+            "unknown layer '{name}'; this network's layers are: {}",
+            known.join(", ")
+        )
     }
 }

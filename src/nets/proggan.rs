@@ -42,7 +42,11 @@ pub struct Block {
 impl Block {
     /// Runs the block on its input.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let x = if x.dim() == 2 { x.view([x.size()[0], -1, 1, 1]) } else { x.shallow_clone() };
+        let x = if x.dim() == 2 {
+            x.view([x.size()[0], -1, 1, 1])
+        } else {
+            x.shallow_clone()
+        };
         let mut x = pixel_norm(&x);
         if self.upsample {
             let (h, w) = (x.size()[2], x.size()[3]);
@@ -55,7 +59,11 @@ impl Block {
             x.conv2d(&self.weight, None::<Tensor>, [1, 1], [p, p], [1, 1], 1) * self.scale
                 + self.bias.view([1, -1, 1, 1])
         };
-        if self.activation { leaky_relu_02(&y) } else { y }
+        if self.activation {
+            leaky_relu_02(&y)
+        } else {
+            y
+        }
     }
 }
 
@@ -91,7 +99,16 @@ fn layer_specs(sizes: &[i64]) -> Vec<LayerSpec> {
     let mut push = |cin, cout, kernel, padding, upsample| {
         let name = format!("layer{}", specs.len() + 1);
         let gain = sqrt2 / kernel as f64;
-        specs.push(LayerSpec { name, cin, cout, kernel, padding, upsample, gain, activation: true });
+        specs.push(LayerSpec {
+            name,
+            cin,
+            cout,
+            kernel,
+            padding,
+            upsample,
+            gain,
+            activation: true,
+        });
     };
     push(sizes[0], sizes[1], 4, 3, false);
     push(sizes[1], sizes[1], 3, 1, false);
@@ -121,7 +138,10 @@ impl ProGan {
             .iter()
             .flat_map(|s| {
                 [
-                    (format!("{}.conv.weight", s.name), vec![s.cout, s.cin, s.kernel, s.kernel]),
+                    (
+                        format!("{}.conv.weight", s.name),
+                        vec![s.cout, s.cin, s.kernel, s.kernel],
+                    ),
                     (format!("{}.wscale.b", s.name), vec![s.cout]),
                 ]
             })
@@ -138,15 +158,15 @@ impl ProGan {
         if !sd.contains("features.0.conv.weight") {
             return sd;
         }
-        let n = (0..).take_while(|i| sd.contains(&format!("features.{i}.conv.weight"))).count();
+        let n = (0..)
+            .take_while(|i| sd.contains(&format!("features.{i}.conv.weight")))
+            .count();
         let res = resolution_for_layers(n);
         sd.rename(|k| {
-            if let Some(rest) = k.strip_prefix("features.") {
-                if let Some((i, tail)) = rest.split_once('.') {
-                    if let Ok(i) = i.parse::<usize>() {
-                        return format!("layer{}.{tail}", i + 1);
-                    }
-                }
+            if let Some((i, tail)) = k.strip_prefix("features.").and_then(|r| r.split_once('.'))
+                && let Ok(i) = i.parse::<usize>()
+            {
+                return format!("layer{}.{tail}", i + 1);
             }
             if let Some(tail) = k.strip_prefix("output.") {
                 return format!("output_{res}x{res}.{tail}");
@@ -158,14 +178,19 @@ impl ProGan {
     /// Infers `sizes` from the conv weight shapes, checking that consecutive layers fit.
     pub fn sizes_from_state_dict(sd: &StateDict) -> Result<Vec<i64>> {
         let src = sd.source().display();
-        let n = (1..).take_while(|i| sd.contains(&format!("layer{i}.conv.weight"))).count();
+        let n = (1..)
+            .take_while(|i| sd.contains(&format!("layer{i}.conv.weight")))
+            .count();
         if n < 2 || n % 2 != 0 {
             bail!(
                 "{src} is not a ProGAN generator checkpoint: expected an even number (≥ 2) of \
                  layerN.conv.weight tensors, found {n}"
             );
         }
-        let shape = |i: usize| sd.shape(&format!("layer{i}.conv.weight")).unwrap_or_default();
+        let shape = |i: usize| {
+            sd.shape(&format!("layer{i}.conv.weight"))
+                .unwrap_or_default()
+        };
         let first = shape(1);
         if first.len() != 4 {
             bail!("{src}: layer1.conv.weight has shape {first:?}, expected [out, z, 4, 4]");
@@ -224,12 +249,8 @@ impl ProGan {
             .iter()
             .map(|s| {
                 let p = vs / s.name.as_str();
-                let w = (&p / "conv").randn(
-                    "weight",
-                    &[s.cout, s.cin, s.kernel, s.kernel],
-                    0.0,
-                    1.0,
-                );
+                let w =
+                    (&p / "conv").randn("weight", &[s.cout, s.cin, s.kernel, s.kernel], 0.0, 1.0);
                 let b = (&p / "wscale").zeros("b", &[s.cout]);
                 (w, b)
             })
@@ -239,12 +260,19 @@ impl ProGan {
 
     fn check_sizes(sizes: &[i64]) -> Result<()> {
         if sizes.len() < 2 || sizes.iter().any(|&s| s <= 0) {
-            bail!("ProGAN sizes must list the latent size and at least one resolution's channels, all positive; got {sizes:?}");
+            bail!(
+                "ProGAN sizes must list the latent size and at least one resolution's channels, all positive; got {sizes:?}"
+            );
         }
         Ok(())
     }
 
-    fn from_weights(sizes: &[i64], weights: Vec<(Tensor, Tensor)>, fold: bool, device: Device) -> Self {
+    fn from_weights(
+        sizes: &[i64],
+        weights: Vec<(Tensor, Tensor)>,
+        fold: bool,
+        device: Device,
+    ) -> Self {
         let specs = layer_specs(sizes);
         let mut blocks = Vec::new();
         let mut names = Vec::new();
@@ -261,7 +289,13 @@ impl ProGan {
                 activation: s.activation,
             });
         }
-        Self { sizes: sizes.to_vec(), names, blocks, device, output_tanh: false }
+        Self {
+            sizes: sizes.to_vec(),
+            names,
+            blocks,
+            device,
+            output_tanh: false,
+        }
     }
 
     /// Clamps the output to [−1, 1] (the reference's optional Hardtanh).
@@ -295,8 +329,15 @@ impl ProGan {
         let specs = layer_specs(&self.sizes);
         let mut out = Vec::new();
         for (s, b) in specs.iter().zip(&self.blocks) {
-            let unscale = if b.scale == 1.0 { (s.cin as f64).sqrt() / s.gain } else { 1.0 };
-            out.push((format!("{}.conv.weight", s.name), (&b.weight * unscale).detach()));
+            let unscale = if b.scale == 1.0 {
+                (s.cin as f64).sqrt() / s.gain
+            } else {
+                1.0
+            };
+            out.push((
+                format!("{}.conv.weight", s.name),
+                (&b.weight * unscale).detach(),
+            ));
             out.push((format!("{}.wscale.b", s.name), b.bias.detach()));
         }
         out
@@ -333,9 +374,18 @@ mod tests {
         let sizes = [512, 512, 512, 512, 512, 256, 128, 64];
         let exp = ProGan::expected_tensors(&sizes);
         assert_eq!(exp.len(), 30);
-        assert_eq!(exp[0], ("layer1.conv.weight".to_string(), vec![512, 512, 4, 4]));
-        assert_eq!(exp[16], ("layer9.conv.weight".to_string(), vec![256, 512, 3, 3]));
-        assert_eq!(exp[28], ("output_256x256.conv.weight".to_string(), vec![3, 64, 1, 1]));
+        assert_eq!(
+            exp[0],
+            ("layer1.conv.weight".to_string(), vec![512, 512, 4, 4])
+        );
+        assert_eq!(
+            exp[16],
+            ("layer9.conv.weight".to_string(), vec![256, 512, 3, 3])
+        );
+        assert_eq!(
+            exp[28],
+            ("output_256x256.conv.weight".to_string(), vec![3, 64, 1, 1])
+        );
         assert_eq!(resolution_for_layers(14), 256);
         assert_eq!(resolution_for_layers(10), 64);
     }
@@ -371,14 +421,23 @@ mod tests {
         let g = ProGan::random(&[16, 8, 4], 3, Device::Cpu).unwrap();
         let mut t = g.named_tensors();
         t.retain(|(k, _)| k != "layer2.wscale.b");
-        t.push(("layer4.wscale.b".into(), Tensor::zeros([5], (Kind::Float, Device::Cpu))));
-        t.push(("extra.weight".into(), Tensor::zeros([1], (Kind::Float, Device::Cpu))));
+        t.push((
+            "layer4.wscale.b".into(),
+            Tensor::zeros([5], (Kind::Float, Device::Cpu)),
+        ));
+        t.push((
+            "extra.weight".into(),
+            Tensor::zeros([1], (Kind::Float, Device::Cpu)),
+        ));
         let err = ProGan::from_state_dict(StateDict::from_tensors(t, "x.pth"), Device::Cpu)
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("missing: layer2.wscale.b"), "{err}");
         assert!(err.contains("unexpected: extra.weight"), "{err}");
-        assert!(err.contains("layer4.wscale.b is [5], expected [4]"), "{err}");
+        assert!(
+            err.contains("layer4.wscale.b is [5], expected [4]"),
+            "{err}"
+        );
     }
 }

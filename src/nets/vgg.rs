@@ -44,7 +44,12 @@ impl VggConfig {
             .zip(base)
             .flat_map(|(&n, c)| std::iter::repeat_n(((c as f64 * width).round() as i64).max(1), n))
             .collect();
-        Self { channels, pool, hidden, num_classes }
+        Self {
+            channels,
+            pool,
+            hidden,
+            num_classes,
+        }
     }
 }
 
@@ -60,7 +65,10 @@ pub struct Normalization {
 impl Normalization {
     /// The ImageNet statistics used by torchvision and Places365 models.
     pub fn imagenet() -> Self {
-        Self { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+        Self {
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
     }
 }
 
@@ -89,15 +97,24 @@ fn layer_plan(config: &VggConfig) -> Vec<(String, Option<String>)> {
     let mut i = 0;
     for (stage, &n) in STAGES.iter().enumerate() {
         for k in 0..n {
-            plan.push((format!("features.{i}"), Some(format!("conv{}_{}", stage + 1, k + 1))));
-            plan.push((format!("features.{}", i + 1), Some(format!("relu{}_{}", stage + 1, k + 1))));
+            plan.push((
+                format!("features.{i}"),
+                Some(format!("conv{}_{}", stage + 1, k + 1)),
+            ));
+            plan.push((
+                format!("features.{}", i + 1),
+                Some(format!("relu{}_{}", stage + 1, k + 1)),
+            ));
             i += 2;
         }
         plan.push((format!("features.{i}"), Some(format!("pool{}", stage + 1))));
         i += 1;
     }
     plan.push(("avgpool".into(), None));
-    for (j, alias) in ["fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "fc8"].iter().enumerate() {
+    for (j, alias) in ["fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "fc8"]
+        .iter()
+        .enumerate()
+    {
         plan.push((format!("classifier.{j}"), Some(alias.to_string())));
     }
     debug_assert_eq!(config.channels.len(), 13);
@@ -176,11 +193,20 @@ impl Vgg {
                 fc6[1]
             );
         }
-        Ok(VggConfig { channels, pool, hidden: fc6[0], num_classes: fc8[0] })
+        Ok(VggConfig {
+            channels,
+            pool,
+            hidden: fc6[0],
+            num_classes: fc8[0],
+        })
     }
 
     /// Builds the network from a checkpoint (strict).
-    pub fn from_state_dict(sd: StateDict, normalization: Normalization, device: Device) -> Result<Self> {
+    pub fn from_state_dict(
+        sd: StateDict,
+        normalization: Normalization,
+        device: Device,
+    ) -> Result<Self> {
         let config = Self::config_from_state_dict(&sd)?;
         sd.check_strict("VGG-16", &Self::expected_tensors(&config))?;
         let tensors = Self::expected_tensors(&config)
@@ -219,7 +245,12 @@ impl Vgg {
         Self::from_weights(config, tensors, normalization, vs.device())
     }
 
-    fn from_weights(config: VggConfig, tensors: Vec<Tensor>, normalization: Normalization, device: Device) -> Self {
+    fn from_weights(
+        config: VggConfig,
+        tensors: Vec<Tensor>,
+        normalization: Normalization,
+        device: Device,
+    ) -> Self {
         let mut weights = tensors.into_iter();
         let mut next_pair = || {
             let w = weights.next().unwrap();
@@ -248,7 +279,14 @@ impl Vgg {
             ops.push(op);
         }
         let names = plan.into_iter().map(|(n, _)| n).collect();
-        Self { config, names, ops, device, normalization, train: false }
+        Self {
+            config,
+            names,
+            ops,
+            device,
+            normalization,
+            train: false,
+        }
     }
 
     /// Switches dropout on (training) or off (evaluation, the default).
@@ -269,8 +307,12 @@ impl Vgg {
     /// Maps images in [−1, 1] (`[N, 3, H, W]`) to the network's input normalisation.
     pub fn preprocess(&self, images: &Tensor) -> Tensor {
         let dev = images.device();
-        let mean = Tensor::from_slice(&self.normalization.mean).to_kind(Kind::Float).to_device(dev);
-        let std = Tensor::from_slice(&self.normalization.std).to_kind(Kind::Float).to_device(dev);
+        let mean = Tensor::from_slice(&self.normalization.mean)
+            .to_kind(Kind::Float)
+            .to_device(dev);
+        let std = Tensor::from_slice(&self.normalization.std)
+            .to_kind(Kind::Float)
+            .to_device(dev);
         ((images + 1.0) / 2.0 - mean.view([1, 3, 1, 1])) / std.view([1, 3, 1, 1])
     }
 
@@ -311,14 +353,19 @@ impl LayeredNet for Vgg {
     }
 
     fn layer_aliases(&self) -> Vec<(String, String)> {
-        layer_plan(&self.config).into_iter().filter_map(|(n, a)| a.map(|a| (a, n))).collect()
+        layer_plan(&self.config)
+            .into_iter()
+            .filter_map(|(n, a)| a.map(|a| (a, n)))
+            .collect()
     }
 
     fn forward_range(&self, x: &Tensor, from: usize, to: usize) -> Tensor {
         let mut x = x.shallow_clone();
         for op in &self.ops[from..to] {
             x = match op {
-                Op::Conv { weight, bias } => x.conv2d(weight, Some(bias), [1, 1], [1, 1], [1, 1], 1),
+                Op::Conv { weight, bias } => {
+                    x.conv2d(weight, Some(bias), [1, 1], [1, 1], [1, 1], 1)
+                }
                 Op::Relu => x.relu(),
                 Op::MaxPool => x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
                 Op::AvgPool(p) => x.adaptive_avg_pool2d([*p, *p]).flatten(1, -1),
@@ -343,8 +390,14 @@ mod tests {
         let cfg = VggConfig::standard(365);
         let exp = Vgg::expected_tensors(&cfg);
         assert_eq!(exp.len(), 32);
-        assert_eq!(exp[24], ("features.28.weight".to_string(), vec![512, 512, 3, 3]));
-        assert_eq!(exp[26], ("classifier.0.weight".to_string(), vec![4096, 25088]));
+        assert_eq!(
+            exp[24],
+            ("features.28.weight".to_string(), vec![512, 512, 3, 3])
+        );
+        assert_eq!(
+            exp[26],
+            ("classifier.0.weight".to_string(), vec![4096, 25088])
+        );
         assert_eq!(exp[31], ("classifier.6.bias".to_string(), vec![365]));
         let vs = nn::VarStore::new(Device::Cpu);
         let small = VggConfig::scaled(0.125, 1, 32, 6);
@@ -353,10 +406,16 @@ mod tests {
         assert_eq!(net.layer_index("relu5_3").unwrap(), 29);
         assert_eq!(net.layer_index("fc8").unwrap(), 38);
         let err = net.layer_index("conv6_1").unwrap_err().to_string();
-        assert!(err.contains("unknown layer 'conv6_1'") && err.contains("conv5_3"), "{err}");
+        assert!(
+            err.contains("unknown layer 'conv6_1'") && err.contains("conv5_3"),
+            "{err}"
+        );
         let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
         assert_eq!(net.classify(&x).size(), [2, 6]);
-        assert_eq!(net.forward_range(&net.preprocess(&x), 0, 29).size(), [2, 64, 2, 2]);
+        assert_eq!(
+            net.forward_range(&net.preprocess(&x), 0, 29).size(),
+            [2, 64, 2, 2]
+        );
         let cfg2 = Vgg::config_from_state_dict(&StateDict::from_tensors(net.named_tensors(), "m"))
             .unwrap();
         assert_eq!(cfg2, *net.config());
