@@ -19,7 +19,13 @@ fn main() -> Result<()> {
     let out = std::path::PathBuf::from(args.get(2).map_or("out/world", String::as_str));
     let summary = write_samples(seeds.clone(), &out)?;
     for c in &summary.concepts {
-        println!("{:>9} {:>8} {:6.2}% of pixels, in {:5.1}% of scenes", c.name, c.category, 100.0 * c.fraction, 100.0 * c.present_in);
+        println!(
+            "{:>9} {:>8} {:6.2}% of pixels, in {:5.1}% of scenes",
+            c.name,
+            c.category,
+            100.0 * c.fraction,
+            100.0 * c.present_in
+        );
     }
     for c in &summary.classes {
         println!("{:>10} {}", c.class, c.count);
@@ -31,7 +37,22 @@ fn main() -> Result<()> {
         checksum = checksum.wrapping_add(u64::from(render(seed).rgb[0]));
     }
     let per = start.elapsed().as_secs_f64() / n as f64;
-    println!("render: {:.1} µs per scene over {n} seeds (checksum {checksum})", per * 1e6);
+    println!(
+        "render: {:.1} µs per scene over {n} seeds (checksum {checksum})",
+        per * 1e6
+    );
+    if let Some(zoom) = args.get(3) {
+        let sheet = image::open(out.join("contact_sheet.png"))?.to_rgb8();
+        let rows: u32 = zoom.parse().context("zoom rows")?;
+        let crop = image::imageops::crop_imm(&sheet, 0, 0, sheet.width() / 2, rows * 76).to_image();
+        let big = image::imageops::resize(
+            &crop,
+            crop.width() * 3,
+            crop.height() * 3,
+            image::imageops::FilterType::Nearest,
+        );
+        big.save(out.join("zoom.png"))?;
+    }
     println!("wrote {}", out.display());
     Ok(())
 }

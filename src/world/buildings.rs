@@ -60,7 +60,13 @@ impl Style {
     pub fn sample(rng: &mut Rng, light: &Light, kind: Kind) -> Style {
         let wall: Rgb = match kind {
             Kind::House => {
-                let walls = [[232.0, 222.0, 196.0], [214.0, 178.0, 120.0], [200.0, 120.0, 90.0], [225.0, 205.0, 205.0], [190.0, 190.0, 180.0]];
+                let walls = [
+                    [232.0, 222.0, 196.0],
+                    [214.0, 178.0, 120.0],
+                    [200.0, 120.0, 90.0],
+                    [225.0, 205.0, 205.0],
+                    [190.0, 190.0, 180.0],
+                ];
                 walls[rng.below(walls.len() as u32) as usize]
             }
             Kind::Chalet => [150.0, 100.0, 60.0],
@@ -69,12 +75,22 @@ impl Style {
         let roof: Rgb = match kind {
             Kind::Church => [95.0, 100.0, 115.0],
             _ => {
-                let roofs = [[165.0, 55.0, 40.0], [120.0, 60.0, 45.0], [80.0, 80.0, 95.0], [150.0, 80.0, 50.0]];
+                let roofs = [
+                    [165.0, 55.0, 40.0],
+                    [120.0, 60.0, 45.0],
+                    [80.0, 80.0, 95.0],
+                    [150.0, 80.0, 50.0],
+                ];
                 roofs[rng.below(roofs.len() as u32) as usize]
             }
         };
         let door: Rgb = {
-            let doors = [[85.0, 50.0, 30.0], [110.0, 35.0, 35.0], [40.0, 75.0, 55.0], [45.0, 55.0, 105.0]];
+            let doors = [
+                [85.0, 50.0, 30.0],
+                [110.0, 35.0, 35.0],
+                [40.0, 75.0, 55.0],
+                [45.0, 55.0, 105.0],
+            ];
             doors[rng.below(doors.len() as u32) as usize]
         };
         let window: Rgb = if light.time == TimeOfDay::Evening && rng.chance(0.6) {
@@ -115,15 +131,31 @@ pub struct Footprint {
 
 /// Paints a wall, lit flat with a slightly darker bottom and a darker side edge.
 fn paint_wall(canvas: &mut Canvas, light: &Light, wall: Wall, colour: Rgb) {
-    let shade_x = if light.from_left { wall.x1 - 1 } else { wall.x0 };
+    let shade_x = if light.from_left {
+        wall.x1 - 1
+    } else {
+        wall.x0
+    };
     let dark = scale(colour, light.side(false).max(0.85));
     canvas.rect(wall.x0, wall.top, wall.x1, wall.base, BUILDING, |x, y| {
-        if x == shade_x || y == wall.base - 1 { dark } else { colour }
+        if x == shade_x || y == wall.base - 1 {
+            dark
+        } else {
+            colour
+        }
     });
 }
 
 /// Paints a roof over `wall` reaching `height` rows above it, overhanging by `overhang`.
-fn paint_roof(canvas: &mut Canvas, light: &Light, wall: Wall, height: i32, overhang: i32, shape: RoofShape, colour: Rgb) {
+fn paint_roof(
+    canvas: &mut Canvas,
+    light: &Light,
+    wall: Wall,
+    height: i32,
+    overhang: i32,
+    shape: RoofShape,
+    colour: Rgb,
+) {
     let left = (wall.x0 - overhang) as f32;
     let right = (wall.x1 + overhang) as f32;
     let mid = (left + right) / 2.0;
@@ -131,12 +163,27 @@ fn paint_roof(canvas: &mut Canvas, light: &Light, wall: Wall, height: i32, overh
     let ridge = (wall.top - height) as f32;
     let dark = scale(colour, light.side(false));
     let bright = scale(colour, light.side(true));
-    let shade = |x: i32, _y: i32| if light.lit_side(x as f32 + 0.5, mid) { bright } else { dark };
+    let shade = |x: i32, _y: i32| {
+        if light.lit_side(x as f32 + 0.5, mid) {
+            bright
+        } else {
+            dark
+        }
+    };
     match shape {
         RoofShape::Gable => canvas.polygon(&[(left, top), (right, top), (mid, ridge)], ROOF, shade),
         RoofShape::Hip => {
             let inset = height as f32 * 0.9;
-            canvas.polygon(&[(left, top), (right, top), (right - inset, ridge), (left + inset, ridge)], ROOF, shade);
+            canvas.polygon(
+                &[
+                    (left, top),
+                    (right, top),
+                    (right - inset, ridge),
+                    (left + inset, ridge),
+                ],
+                ROOF,
+                shade,
+            );
         }
     }
 }
@@ -164,7 +211,14 @@ fn paint_door(canvas: &mut Canvas, wall: Wall, door: (i32, i32, i32), colour: Rg
 
 /// Draws rows of windows on `wall`, all between the row below the wall's top and
 /// `lowest` (inclusive), with at least two wall columns on each side.
-fn paint_windows(canvas: &mut Canvas, rng: &mut Rng, wall: Wall, lowest: i32, size: (i32, i32), colour: Rgb) {
+fn paint_windows(
+    canvas: &mut Canvas,
+    rng: &mut Rng,
+    wall: Wall,
+    lowest: i32,
+    size: (i32, i32),
+    colour: Rgb,
+) {
     let first = wall.top + 1;
     let avail_h = lowest - first + 1;
     let avail_w = wall.width() - 4;
@@ -174,8 +228,16 @@ fn paint_windows(canvas: &mut Canvas, rng: &mut Rng, wall: Wall, lowest: i32, si
     let ww = size.0.min(avail_w);
     let wh = size.1.min(avail_h);
     let max_cols = (avail_w + 2) / (ww + 2);
-    let cols = if max_cols > 1 && rng.chance(0.3) { max_cols - 1 } else { max_cols };
-    let rows = if avail_h >= 2 * wh + 2 && rng.chance(0.7) { 2 } else { 1 };
+    let cols = if max_cols > 1 && rng.chance(0.3) {
+        max_cols - 1
+    } else {
+        max_cols
+    };
+    let rows = if avail_h >= 2 * wh + 2 && rng.chance(0.7) {
+        2
+    } else {
+        1
+    };
     let pitch_y = (avail_h - rows * wh) / (rows + 1);
     let glint = mix(colour, [235.0, 240.0, 250.0], 0.35);
     for r in 0..rows {
@@ -205,10 +267,24 @@ pub struct House {
 }
 
 /// Draws a house: wall, roof, door (if any) and windows above the door top.
-pub fn draw_house(canvas: &mut Canvas, rng: &mut Rng, light: &Light, house: &House, style: &Style) -> Footprint {
+pub fn draw_house(
+    canvas: &mut Canvas,
+    rng: &mut Rng,
+    light: &Light,
+    house: &House,
+    style: &Style,
+) -> Footprint {
     let wall = house.wall;
     paint_wall(canvas, light, wall, style.wall);
-    paint_roof(canvas, light, wall, house.roof_height, house.overhang, house.roof, style.roof);
+    paint_roof(
+        canvas,
+        light,
+        wall,
+        house.roof_height,
+        house.overhang,
+        house.roof,
+        style.roof,
+    );
     let (door, lowest) = if house.door {
         let (x0, x1, top) = plan_door(rng, wall, None);
         paint_door(canvas, wall, (x0, x1, top), style.door);
@@ -241,19 +317,41 @@ pub struct Church {
 
 /// Draws a church: nave (if any), then the tower in front of it with its spire, a door at the
 /// foot of the tower, tall windows in the nave and belfry windows high in the tower.
-pub fn draw_church(canvas: &mut Canvas, rng: &mut Rng, light: &Light, church: &Church, style: &Style) -> Footprint {
+pub fn draw_church(
+    canvas: &mut Canvas,
+    rng: &mut Rng,
+    light: &Light,
+    church: &Church,
+    style: &Style,
+) -> Footprint {
     let tower = church.tower;
     let centre = (tower.x0 + tower.x1) / 2;
     let door = plan_door(rng, tower, Some(centre));
     let lowest = door.2 - 2;
     if let Some(nave) = church.nave {
         paint_wall(canvas, light, nave, style.wall);
-        paint_roof(canvas, light, nave, church.nave_roof, 1, RoofShape::Gable, style.roof);
+        paint_roof(
+            canvas,
+            light,
+            nave,
+            church.nave_roof,
+            1,
+            RoofShape::Gable,
+            style.roof,
+        );
         let size = (2, rng.range(3, 5));
         paint_windows(canvas, rng, nave, lowest, size, style.window);
     }
     paint_wall(canvas, light, tower, style.wall);
-    paint_roof(canvas, light, tower, church.spire, 1, RoofShape::Gable, style.roof);
+    paint_roof(
+        canvas,
+        light,
+        tower,
+        church.spire,
+        1,
+        RoofShape::Gable,
+        style.roof,
+    );
     paint_door(canvas, tower, door, style.door);
     let belfry = Wall {
         base: (tower.top + 6).min(lowest + 1),

@@ -100,7 +100,13 @@ mod tests {
     fn palette_colours_are_distinct() {
         for a in 0..=MAX_CONCEPT {
             for b in a + 1..=MAX_CONCEPT {
-                assert_ne!(palette(a), palette(b), "{} and {}", CONCEPTS[a as usize], CONCEPTS[b as usize]);
+                assert_ne!(
+                    palette(a),
+                    palette(b),
+                    "{} and {}",
+                    CONCEPTS[a as usize],
+                    CONCEPTS[b as usize]
+                );
             }
         }
     }

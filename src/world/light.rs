@@ -117,7 +117,9 @@ mod tests {
         assert_eq!(a, finish(&flat, &light, 5));
         assert_ne!(a, finish(&flat, &light, 6));
         for px in a.chunks(3) {
-            assert!(px[0].abs_diff(100) <= 3 && px[1].abs_diff(150) <= 3 && px[2].abs_diff(200) <= 3);
+            assert!(
+                px[0].abs_diff(100) <= 3 && px[1].abs_diff(150) <= 3 && px[2].abs_diff(200) <= 3
+            );
         }
     }
 }

@@ -49,7 +49,11 @@ impl Scene {
     pub fn image(&self) -> anyhow::Result<image::RgbImage> {
         let len = self.rgb.len();
         image::RgbImage::from_raw(SIZE as u32, SIZE as u32, self.rgb.clone()).ok_or_else(|| {
-            anyhow::anyhow!("scene {} holds {len} RGB bytes, expected {}; render it again", self.seed, SIZE * SIZE * 3)
+            anyhow::anyhow!(
+                "scene {} holds {len} RGB bytes, expected {}; render it again",
+                self.seed,
+                SIZE * SIZE * 3
+            )
         })
     }
 }

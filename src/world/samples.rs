@@ -5,7 +5,8 @@ use super::font::{draw_text, text_width};
 use super::{CONCEPTS, MAX_CONCEPT, SIZE, Scene, SceneClass, concept_category, palette, render};
 use crate::fsutil::{atomic_write_with, write_json};
 use anyhow::{Context, Result, bail};
-use image::{ImageFormat, Rgb, RgbImage};
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
 use serde::Serialize;
 use std::ops::Range;
 use std::path::Path;
@@ -136,10 +137,17 @@ pub fn colorize(labels: &[u8]) -> Result<RgbImage> {
     Ok(img)
 }
 
-/// Writes `img` as a PNG at `path`, atomically.
+/// Writes `img` as a PNG at `path`, atomically, compressed as well as the encoder can.
 fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
     atomic_write_with(path, |tmp| {
-        img.save_with_format(tmp, ImageFormat::Png)?;
+        let file = std::io::BufWriter::new(std::fs::File::create(tmp)?);
+        PngEncoder::new_with_quality(file, CompressionType::Best, FilterType::Adaptive)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                ExtendedColorType::Rgb8,
+            )?;
         Ok(())
     })
 }
@@ -206,10 +214,17 @@ fn contact_sheet(scenes: &[(Scene, RgbImage, RgbImage)]) -> RgbImage {
 /// legend) and `out/summary.json`; returns the summary.
 pub fn write_samples(seeds: Range<u64>, out: &Path) -> Result<WorldSummary> {
     if seeds.is_empty() {
-        bail!("the seed range {}..{} is empty; give a range such as 0..64", seeds.start, seeds.end);
+        bail!(
+            "the seed range {}..{} is empty; give a range such as 0..64",
+            seeds.start,
+            seeds.end
+        );
     }
     if out.exists() && !out.is_dir() {
-        bail!("{} exists and is not a directory; choose another --out", out.display());
+        bail!(
+            "{} exists and is not a directory; choose another --out",
+            out.display()
+        );
     }
     let mut tally = Tally::new(seeds.start);
     let mut shown = Vec::new();
@@ -224,7 +239,8 @@ pub fn write_samples(seeds: Range<u64>, out: &Path) -> Result<WorldSummary> {
             shown.push((scene, img, map));
         }
     }
-    write_png(&out.join("contact_sheet.png"), &contact_sheet(&shown)).context("writing the contact sheet")?;
+    write_png(&out.join("contact_sheet.png"), &contact_sheet(&shown))
+        .context("writing the contact sheet")?;
     let summary = tally.summary();
     write_json(&out.join("summary.json"), &summary)?;
     Ok(summary)

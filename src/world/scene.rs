@@ -2,14 +2,18 @@
 //! (painter's algorithm: sky, mountains, ground, water, roads, far trees, buildings, near trees).
 
 use super::SIZE;
-use super::buildings::{Church, Footprint, House, Kind, RoofShape, Style, Wall, draw_church, draw_house};
+use super::buildings::{
+    Church, Footprint, House, Kind, RoofShape, Style, Wall, draw_church, draw_house,
+};
 use super::class::SceneClass;
 use super::concepts::{GRASS, MOUNTAIN, SAND, SNOW};
 use super::light::{Light, TimeOfDay};
 use super::raster::Canvas;
 use super::rng::Rng;
 use super::sky::{clouds, sky, sun};
-use super::terrain::{Range, Road, glitter, ground, mountains, road, road_colour, street, water, wavy_line};
+use super::terrain::{
+    Range, Road, glitter, ground, mountains, road, road_colour, street, water, wavy_line,
+};
 use super::trees::{Tree, TreeKind, draw_tree};
 
 /// Side length as a signed coordinate.
@@ -29,7 +33,14 @@ pub fn compose(canvas: &mut Canvas, rng: &mut Rng, light: &Light, class: SceneCl
 
 /// Sky, clouds and (with probability `sun_chance`, never when overcast unless `force_sun`)
 /// the sun; returns the sun's column if one was drawn.
-fn weather(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, sun_chance: f32, force_sun: bool) -> Option<f32> {
+fn weather(
+    canvas: &mut Canvas,
+    rng: &mut Rng,
+    light: &Light,
+    horizon: i32,
+    sun_chance: f32,
+    force_sun: bool,
+) -> Option<f32> {
     sky(canvas, rng, light, horizon);
     let count = match light.time {
         TimeOfDay::Day => rng.range(0, 3),
@@ -52,12 +63,25 @@ fn draw_trees(canvas: &mut Canvas, rng: &mut Rng, light: &Light, mut trees: Vec<
 /// Whether a tree covering columns `cols` keeps clear of every door in `buildings` (with one
 /// column to spare) and of the column spans in `keep_clear`.
 fn clear_of(cols: (i32, i32), buildings: &[Footprint], keep_clear: &[(i32, i32)]) -> bool {
-    let doors = buildings.iter().filter_map(|b| b.door).map(|(a, b)| (a - 1, b + 1));
-    doors.chain(keep_clear.iter().copied()).all(|(a, b)| cols.1 <= a || cols.0 >= b)
+    let doors = buildings
+        .iter()
+        .filter_map(|b| b.door)
+        .map(|(a, b)| (a - 1, b + 1));
+    doors
+        .chain(keep_clear.iter().copied())
+        .all(|(a, b)| cols.1 <= a || cols.0 >= b)
 }
 
 /// Up to `count` foreground trees standing on rows `bases`, kept clear of doors and `keep_clear`.
-fn foreground_trees(rng: &mut Rng, count: i32, bases: (i32, i32), heights: (f32, f32), conifer: f32, buildings: &[Footprint], keep_clear: &[(i32, i32)]) -> Vec<Tree> {
+fn foreground_trees(
+    rng: &mut Rng,
+    count: i32,
+    bases: (i32, i32),
+    heights: (f32, f32),
+    conifer: f32,
+    buildings: &[Footprint],
+    keep_clear: &[(i32, i32)],
+) -> Vec<Tree> {
     let mut trees = Vec::new();
     for _ in 0..count {
         for _attempt in 0..8 {
@@ -65,7 +89,11 @@ fn foreground_trees(rng: &mut Rng, count: i32, bases: (i32, i32), heights: (f32,
                 x: rng.uniform(-2.0, N as f32 + 2.0),
                 base: rng.range(bases.0, bases.1),
                 height: rng.uniform(heights.0, heights.1),
-                kind: if rng.chance(conifer) { TreeKind::Conifer } else { TreeKind::Broadleaf },
+                kind: if rng.chance(conifer) {
+                    TreeKind::Conifer
+                } else {
+                    TreeKind::Broadleaf
+                },
             };
             if clear_of(tree.columns(), buildings, keep_clear) {
                 trees.push(tree);
@@ -77,7 +105,13 @@ fn foreground_trees(rng: &mut Rng, count: i32, bases: (i32, i32), heights: (f32,
 }
 
 /// `count` trees anywhere across the width, standing on rows `bases`.
-fn scattered_trees(rng: &mut Rng, count: i32, bases: (i32, i32), heights: (f32, f32), conifer: f32) -> Vec<Tree> {
+fn scattered_trees(
+    rng: &mut Rng,
+    count: i32,
+    bases: (i32, i32),
+    heights: (f32, f32),
+    conifer: f32,
+) -> Vec<Tree> {
     foreground_trees(rng, count, bases, heights, conifer, &[], &[])
 }
 
@@ -86,10 +120,30 @@ fn ski_resort(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     let h = rng.range(26, 34);
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.5) {
-        mountains(canvas, rng, light, Range { foot: h, highest: 2, snowy: true, far: true });
+        mountains(
+            canvas,
+            rng,
+            light,
+            Range {
+                foot: h,
+                highest: 2,
+                snowy: true,
+                far: true,
+            },
+        );
     }
     let highest = rng.range(5, 12);
-    mountains(canvas, rng, light, Range { foot: h, highest, snowy: true, far: false });
+    mountains(
+        canvas,
+        rng,
+        light,
+        Range {
+            foot: h,
+            highest,
+            snowy: true,
+            far: false,
+        },
+    );
     ground(canvas, rng, light, h, SNOW);
     let count = rng.range(2, 6);
     let back = scattered_trees(rng, count, (h + 2, h + 6), (5.0, 9.0), 1.0);
@@ -100,10 +154,21 @@ fn ski_resort(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     let mut built = Vec::new();
     for i in 0..count {
         let w = rng.range(12, 18);
-        let (lo, hi) = if count == 1 { (3, N - w - 3) } else if i == 0 { (1, 30 - w) } else { (34, N - 1 - w) };
+        let (lo, hi) = if count == 1 {
+            (3, N - w - 3)
+        } else if i == 0 {
+            (1, 30 - w)
+        } else {
+            (34, N - 1 - w)
+        };
         let x0 = rng.range(lo, hi.max(lo));
         let house = House {
-            wall: Wall { x0, x1: x0 + w, top: base - rng.range(10, 13), base },
+            wall: Wall {
+                x0,
+                x1: x0 + w,
+                top: base - rng.range(10, 13),
+                base,
+            },
             roof_height: rng.range(5, 8),
             overhang: 2,
             roof: RoofShape::Gable,
@@ -112,7 +177,15 @@ fn ski_resort(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
         built.push(draw_house(canvas, rng, light, &house, &style));
     }
     let count = rng.range(1, 4);
-    let front = foreground_trees(rng, count, (base + 6, N + 4), (12.0, 24.0), 1.0, &built, &[]);
+    let front = foreground_trees(
+        rng,
+        count,
+        (base + 6, N + 4),
+        (12.0, 24.0),
+        1.0,
+        &built,
+        &[],
+    );
     draw_trees(canvas, rng, light, front);
 }
 
@@ -121,7 +194,17 @@ fn church(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     let h = rng.range(34, 42);
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.25) {
-        mountains(canvas, rng, light, Range { foot: h, highest: h - 14, snowy: false, far: true });
+        mountains(
+            canvas,
+            rng,
+            light,
+            Range {
+                foot: h,
+                highest: h - 14,
+                snowy: false,
+                far: true,
+            },
+        );
     }
     ground(canvas, rng, light, h, GRASS);
     let count = rng.range(0, 3);
@@ -131,15 +214,33 @@ fn church(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     let tw = rng.range(7, 10);
     let top = (base - rng.range(22, 32)).max(10);
     let spire = rng.range(8, 14).min(top);
-    let nave_w = if rng.chance(0.8) { rng.range(14, 22) } else { 0 };
+    let nave_w = if rng.chance(0.8) {
+        rng.range(14, 22)
+    } else {
+        0
+    };
     let span = tw + (nave_w - 2).max(0);
     let left = rng.range(3, N - 3 - span);
     let nave_right = rng.chance(0.5);
-    let tx0 = if nave_w > 0 && !nave_right { left + nave_w - 2 } else { left };
-    let tower = Wall { x0: tx0, x1: tx0 + tw, top, base };
+    let tx0 = if nave_w > 0 && !nave_right {
+        left + nave_w - 2
+    } else {
+        left
+    };
+    let tower = Wall {
+        x0: tx0,
+        x1: tx0 + tw,
+        top,
+        base,
+    };
     let nave = (nave_w > 0).then(|| {
         let x0 = if nave_right { tower.x1 - 2 } else { left };
-        Wall { x0, x1: x0 + nave_w, top: base - rng.range(13, 17), base }
+        Wall {
+            x0,
+            x1: x0 + nave_w,
+            top: base - rng.range(13, 17),
+            base,
+        }
     });
     let path = rng.chance(0.7).then(|| Road {
         bottom_x: rng.uniform(16.0, 48.0),
@@ -155,10 +256,23 @@ fn church(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
         road(canvas, p, colour);
     }
     let style = Style::sample(rng, light, Kind::Church);
-    let plan = Church { tower, spire, nave, nave_roof: rng.range(5, 8) };
+    let plan = Church {
+        tower,
+        spire,
+        nave,
+        nave_roof: rng.range(5, 8),
+    };
     let built = [draw_church(canvas, rng, light, &plan, &style)];
     let count = rng.range(0, 2);
-    let front = foreground_trees(rng, count, (base + 4, N + 4), (10.0, 20.0), 0.3, &built, &[]);
+    let front = foreground_trees(
+        rng,
+        count,
+        (base + 4, N + 4),
+        (10.0, 20.0),
+        0.3,
+        &built,
+        &[],
+    );
     draw_trees(canvas, rng, light, front);
 }
 
@@ -168,7 +282,17 @@ fn village(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.25) {
         let snowy = rng.chance(0.5);
-        mountains(canvas, rng, light, Range { foot: h, highest: 4, snowy, far: true });
+        mountains(
+            canvas,
+            rng,
+            light,
+            Range {
+                foot: h,
+                highest: 4,
+                snowy,
+                far: true,
+            },
+        );
     }
     ground(canvas, rng, light, h, GRASS);
     let base = rng.range(h + 9, h + 15);
@@ -187,10 +311,19 @@ fn village(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
         let w = rng.range(10, 17).min(N - x);
         let style = Style::sample(rng, light, Kind::House);
         let house = House {
-            wall: Wall { x0: x, x1: x + w, top: base - rng.range(10, 14), base },
+            wall: Wall {
+                x0: x,
+                x1: x + w,
+                top: base - rng.range(10, 14),
+                base,
+            },
             roof_height: rng.range(4, 8),
             overhang: 1,
-            roof: if rng.chance(0.7) { RoofShape::Gable } else { RoofShape::Hip },
+            roof: if rng.chance(0.7) {
+                RoofShape::Gable
+            } else {
+                RoofShape::Hip
+            },
             door: rng.chance(0.85),
         };
         built.push(draw_house(canvas, rng, light, &house, &style));
@@ -211,9 +344,20 @@ fn village(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
         bend: rng.uniform(-5.0, 5.0),
     };
     road(canvas, lane, paving);
-    let keep = [((lane.bottom_x - lane.bottom_half) as i32 - 2, (lane.bottom_x + lane.bottom_half) as i32 + 2)];
+    let keep = [(
+        (lane.bottom_x - lane.bottom_half) as i32 - 2,
+        (lane.bottom_x + lane.bottom_half) as i32 + 2,
+    )];
     let count = rng.range(0, 3);
-    let front = foreground_trees(rng, count, (base + 10, N + 4), (12.0, 22.0), 0.3, &built, &keep);
+    let front = foreground_trees(
+        rng,
+        count,
+        (base + 10, N + 4),
+        (12.0, 22.0),
+        0.3,
+        &built,
+        &keep,
+    );
     draw_trees(canvas, rng, light, front);
 }
 
@@ -238,15 +382,33 @@ fn forest(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     let mut trees = Vec::new();
     let mut x = rng.uniform(-2.0, 2.0);
     while x < N as f32 + 2.0 {
-        let kind = if rng.chance(conifer) { TreeKind::Conifer } else { TreeKind::Broadleaf };
-        trees.push(Tree { x, base: h + rng.range(1, 3), height: rng.uniform(6.0, 10.0), kind });
+        let kind = if rng.chance(conifer) {
+            TreeKind::Conifer
+        } else {
+            TreeKind::Broadleaf
+        };
+        trees.push(Tree {
+            x,
+            base: h + rng.range(1, 3),
+            height: rng.uniform(6.0, 10.0),
+            kind,
+        });
         x += rng.uniform(2.5, 5.0);
     }
-    for _ in 0..rng.range(8, 16) {
+    for _ in 0..rng.range(10, 18) {
         let base = rng.range(h + 4, N + 8);
         let height = (6.0 + (base - h) as f32 * rng.uniform(0.5, 0.9)).min(44.0);
-        let kind = if rng.chance(conifer) { TreeKind::Conifer } else { TreeKind::Broadleaf };
-        trees.push(Tree { x: rng.uniform(-2.0, N as f32 + 2.0), base, height, kind });
+        let kind = if rng.chance(conifer) {
+            TreeKind::Conifer
+        } else {
+            TreeKind::Broadleaf
+        };
+        trees.push(Tree {
+            x: rng.uniform(-2.0, N as f32 + 2.0),
+            base,
+            height,
+            kind,
+        });
     }
     draw_trees(canvas, rng, light, trees);
 }
@@ -257,10 +419,30 @@ fn lakeside(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.4) {
         let snowy = rng.chance(0.6);
-        mountains(canvas, rng, light, Range { foot: h, highest: 2, snowy, far: true });
+        mountains(
+            canvas,
+            rng,
+            light,
+            Range {
+                foot: h,
+                highest: 2,
+                snowy,
+                far: true,
+            },
+        );
     }
     let (highest, snowy) = (rng.range(5, 14), rng.chance(0.5));
-    mountains(canvas, rng, light, Range { foot: h, highest, snowy, far: false });
+    mountains(
+        canvas,
+        rng,
+        light,
+        Range {
+            foot: h,
+            highest,
+            snowy,
+            far: false,
+        },
+    );
     ground(canvas, rng, light, h, GRASS);
     let shore_row = h + rng.range(10, 18);
     let shore = wavy_line(rng, shore_row, 2);

@@ -63,7 +63,11 @@ pub fn clouds(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, c
             let r = rng.uniform(w * 0.2, w * 0.32);
             let py = bottom - r * rng.uniform(0.5, 0.9);
             canvas.ellipse(px, py, r * 1.15, r, CLOUD, |_, y| {
-                mix(colour, shade, ((y as f32 - (bottom - w * 0.35)) / (w * 0.35)).clamp(0.0, 1.0))
+                mix(
+                    colour,
+                    shade,
+                    ((y as f32 - (bottom - w * 0.35)) / (w * 0.35)).clamp(0.0, 1.0),
+                )
             });
         }
         canvas.ellipse(cx, bottom - 1.5, w * 0.55, 2.2, CLOUD, |_, _| shade);

@@ -80,7 +80,11 @@ pub fn mountains(canvas: &mut Canvas, rng: &mut Rng, light: &Light, range: Range
         }
         top[x] = (best.round() as i32 + if jagged { wobble } else { 0 }).min(range.foot);
     }
-    let palette: [Rgb; 3] = [[105.0, 110.0, 130.0], [120.0, 104.0, 92.0], [92.0, 108.0, 100.0]];
+    let palette: [Rgb; 3] = [
+        [105.0, 110.0, 130.0],
+        [120.0, 104.0, 92.0],
+        [92.0, 108.0, 100.0],
+    ];
     let rock = rng_pick(rng, &palette);
     let mut rock = jitter(rng, rock, 10.0);
     let sky_haze: Rgb = match light.time {
@@ -103,7 +107,11 @@ pub fn mountains(canvas: &mut Canvas, rng: &mut Rng, light: &Light, range: Range
         }
         let i = owner[x];
         let capped = range.snowy && py[i] < (range.foot - 10) as f32;
-        snow_edge[x] = if capped { (py[i] + depth[i]).round() as i32 + jag } else { i32::MIN };
+        snow_edge[x] = if capped {
+            (py[i] + depth[i]).round() as i32 + jag
+        } else {
+            i32::MIN
+        };
     }
     let bottom = [range.foot; SIZE];
     canvas.columns(&top, &bottom, MOUNTAIN, |x, y| {
@@ -116,7 +124,11 @@ pub fn mountains(canvas: &mut Canvas, rng: &mut Rng, light: &Light, range: Range
         for y in top[x as usize]..snow_edge[x as usize].min(range.foot) {
             let i = owner[x as usize];
             let lit = light.lit_side(x as f32 + 0.5, px[i]);
-            let c = if lit { snow } else { mix(snow, [150.0, 165.0, 200.0], 0.3) };
+            let c = if lit {
+                snow
+            } else {
+                mix(snow, [150.0, 165.0, 200.0], 0.3)
+            };
             canvas.put(x, y, SNOW, c);
         }
     }
@@ -131,21 +143,46 @@ fn rng_pick(rng: &mut Rng, items: &[Rgb]) -> Rgb {
 /// slightly paler towards the horizon.
 pub fn ground(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, label: u8) {
     let base: Rgb = match label {
-        super::concepts::GRASS => rng_pick(rng, &[[80.0, 150.0, 55.0], [100.0, 160.0, 60.0], [70.0, 135.0, 65.0]]),
+        super::concepts::GRASS => rng_pick(
+            rng,
+            &[
+                [80.0, 150.0, 55.0],
+                [100.0, 160.0, 60.0],
+                [70.0, 135.0, 65.0],
+            ],
+        ),
         super::concepts::SAND => [228.0, 204.0, 150.0],
         _ => [236.0, 241.0, 250.0],
     };
     let near = jitter(rng, base, 8.0);
-    let far = mix(near, if light.time == TimeOfDay::Evening { [220.0, 180.0, 150.0] } else { [200.0, 215.0, 220.0] }, 0.25);
+    let far = mix(
+        near,
+        if light.time == TimeOfDay::Evening {
+            [220.0, 180.0, 150.0]
+        } else {
+            [200.0, 215.0, 220.0]
+        },
+        0.25,
+    );
     let span = (N - horizon).max(1) as f32;
-    canvas.rect(0, horizon, N, N, label, |_, y| mix(far, near, ((y - horizon) as f32 / span * 2.0).min(1.0)));
+    canvas.rect(0, horizon, N, N, label, |_, y| {
+        mix(far, near, ((y - horizon) as f32 / span * 2.0).min(1.0))
+    });
 }
 
 /// Fills water from `horizon` down to `shore[x]` (exclusive) in each column: paler at the
 /// horizon, with a few light ripples; a foam line at the shore when `foam`. Where the canvas
 /// above the horizon shows one of `mirror` (for example mountains), the water shows a dim
 /// reflection.
-pub fn water(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, shore: &Profile, foam: bool, mirror: &[u8]) {
+pub fn water(
+    canvas: &mut Canvas,
+    rng: &mut Rng,
+    light: &Light,
+    horizon: i32,
+    shore: &Profile,
+    foam: bool,
+    mirror: &[u8],
+) {
     let deep = jitter(rng, [35.0, 95.0, 160.0], 10.0);
     let pale = match light.time {
         TimeOfDay::Evening => mix(deep, [230.0, 160.0, 120.0], 0.45),
@@ -211,7 +248,11 @@ pub struct Road {
 
 /// A road surface colour: tarmac grey, or a dirt track.
 pub fn road_colour(rng: &mut Rng, dirt: bool) -> Rgb {
-    let base = if dirt { [150.0, 125.0, 95.0] } else { [112.0, 110.0, 108.0] };
+    let base = if dirt {
+        [150.0, 125.0, 95.0]
+    } else {
+        [112.0, 110.0, 108.0]
+    };
     jitter(rng, base, 10.0)
 }
 
@@ -219,20 +260,27 @@ pub fn road_colour(rng: &mut Rng, dirt: bool) -> Rgb {
 pub fn road(canvas: &mut Canvas, road: Road, colour: Rgb) {
     for y in road.far_y..N {
         let t = (y - road.far_y) as f32 / (N - 1 - road.far_y).max(1) as f32;
-        let centre = road.far_x + (road.bottom_x - road.far_x) * t + road.bend * 4.0 * t * (1.0 - t);
+        let centre =
+            road.far_x + (road.bottom_x - road.far_x) * t + road.bend * 4.0 * t * (1.0 - t);
         let half = road.far_half + (road.bottom_half - road.far_half) * t;
         let x0 = (centre - half).round() as i32;
         let x1 = ((centre + half).round() as i32).max(x0 + 1);
         canvas.span(y, x0, x1, ROAD, &mut |x, _| {
             let edge = (x - x0).min(x1 - 1 - x);
-            if edge == 0 { scale(colour, 0.9) } else { colour }
+            if edge == 0 {
+                scale(colour, 0.9)
+            } else {
+                colour
+            }
         });
     }
 }
 
 /// Draws a horizontal street band on rows `y0..y1`.
 pub fn street(canvas: &mut Canvas, y0: i32, y1: i32, colour: Rgb) {
-    canvas.rect(0, y0, N, y1, ROAD, |_, y| if y == y0 { scale(colour, 0.92) } else { colour });
+    canvas.rect(0, y0, N, y1, ROAD, |_, y| {
+        if y == y0 { scale(colour, 0.92) } else { colour }
+    });
 }
 
 /// Sprinkles the sun's glitter on the water below column `sun_x`: light pixels in a column
@@ -241,7 +289,11 @@ pub fn glitter(canvas: &mut Canvas, rng: &mut Rng, sun_x: f32, horizon: i32, sho
     for y in horizon..N {
         let half = 1.0 + (y - horizon) as f32 * 0.3;
         for x in (sun_x - half).round() as i32..(sun_x + half).round() as i32 {
-            if (0..N).contains(&x) && y < shore[x as usize] - 1 && canvas.label(x, y) == WATER && rng.chance(0.35) {
+            if (0..N).contains(&x)
+                && y < shore[x as usize] - 1
+                && canvas.label(x, y) == WATER
+                && rng.chance(0.35)
+            {
                 let c = canvas.colour(x, y);
                 canvas.put(x, y, WATER, mix(c, [255.0, 240.0, 200.0], 0.45));
             }

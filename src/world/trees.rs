@@ -39,7 +39,10 @@ impl Tree {
     /// The columns `x0..x1` the tree may cover.
     pub fn columns(&self) -> (i32, i32) {
         let h = self.half_width();
-        ((self.x - h).floor() as i32 - 1, (self.x + h).ceil() as i32 + 1)
+        (
+            (self.x - h).floor() as i32 - 1,
+            (self.x + h).ceil() as i32 + 1,
+        )
     }
 }
 
@@ -47,7 +50,12 @@ impl Tree {
 pub fn draw_tree(canvas: &mut Canvas, rng: &mut Rng, light: &Light, tree: &Tree) {
     let leaves: Rgb = match tree.kind {
         TreeKind::Broadleaf => {
-            let pick = [[60.0, 120.0, 45.0], [45.0, 105.0, 40.0], [85.0, 130.0, 40.0], [70.0, 110.0, 55.0]];
+            let pick = [
+                [60.0, 120.0, 45.0],
+                [45.0, 105.0, 40.0],
+                [85.0, 130.0, 40.0],
+                [70.0, 110.0, 55.0],
+            ];
             pick[rng.below(4) as usize]
         }
         TreeKind::Conifer => [30.0, 80.0, 50.0],
@@ -66,9 +74,20 @@ pub fn draw_tree(canvas: &mut Canvas, rng: &mut Rng, light: &Light, tree: &Tree)
             let trunk_h = (h * rng.uniform(0.28, 0.38)).max(2.0);
             let trunk_w = (h * 0.1).clamp(1.0, 3.0).round() as i32;
             let tx0 = (tree.x - trunk_w as f32 / 2.0).round() as i32;
-            canvas.rect(tx0, (base - trunk_h - 2.0) as i32, tx0 + trunk_w, tree.base, TREE, |x, _| {
-                if lit(x, tree.x) { bark } else { scale(bark, 0.75) }
-            });
+            canvas.rect(
+                tx0,
+                (base - trunk_h - 2.0) as i32,
+                tx0 + trunk_w,
+                tree.base,
+                TREE,
+                |x, _| {
+                    if lit(x, tree.x) {
+                        bark
+                    } else {
+                        scale(bark, 0.75)
+                    }
+                },
+            );
             let ry = (h - trunk_h) * 0.5 + 1.0;
             let rx = tree.half_width() * rng.uniform(0.85, 1.0);
             let cy = base - trunk_h - ry + 1.5;
@@ -83,15 +102,36 @@ pub fn draw_tree(canvas: &mut Canvas, rng: &mut Rng, light: &Light, tree: &Tree)
             canvas.ellipse(cx, cy, rx, ry, TREE, shade);
             if h > 10.0 {
                 let side = if rng.chance(0.5) { -1.0 } else { 1.0 };
-                canvas.ellipse(cx + side * rx * 0.45, cy + ry * 0.25, rx * 0.65, ry * 0.65, TREE, shade);
-                canvas.ellipse(cx - side * rx * 0.2, cy - ry * 0.35, rx * 0.6, ry * 0.6, TREE, shade);
+                canvas.ellipse(
+                    cx + side * rx * 0.45,
+                    cy + ry * 0.25,
+                    rx * 0.65,
+                    ry * 0.65,
+                    TREE,
+                    shade,
+                );
+                canvas.ellipse(
+                    cx - side * rx * 0.2,
+                    cy - ry * 0.35,
+                    rx * 0.6,
+                    ry * 0.6,
+                    TREE,
+                    shade,
+                );
             }
         }
         TreeKind::Conifer => {
             let trunk_h = (h * 0.12).max(1.0);
             let trunk_w = (h * 0.08).clamp(1.0, 2.0).round() as i32;
             let tx0 = (tree.x - trunk_w as f32 / 2.0).round() as i32;
-            canvas.rect(tx0, (base - trunk_h - 1.0) as i32, tx0 + trunk_w, tree.base, TREE, |_, _| scale(bark, 0.85));
+            canvas.rect(
+                tx0,
+                (base - trunk_h - 1.0) as i32,
+                tx0 + trunk_w,
+                tree.base,
+                TREE,
+                |_, _| scale(bark, 0.85),
+            );
             let tiers = if h < 9.0 { 2 } else { 3 };
             let crown_bottom = base - trunk_h;
             let crown_h = h - trunk_h;
@@ -103,7 +143,11 @@ pub fn draw_tree(canvas: &mut Canvas, rng: &mut Rng, light: &Light, tree: &Tree)
                 let bottom = crown_bottom - crown_h * (1.0 - frac_bottom.min(1.0));
                 let w = half * (0.55 + 0.45 * frac_bottom.min(1.0));
                 let pts = [(tree.x, top), (tree.x + w, bottom), (tree.x - w, bottom)];
-                canvas.polygon(&pts, TREE, |x, _| if lit(x, tree.x) { leaves } else { dark });
+                canvas.polygon(
+                    &pts,
+                    TREE,
+                    |x, _| if lit(x, tree.x) { leaves } else { dark },
+                );
             }
         }
     }
