@@ -41,7 +41,7 @@ impl Light {
         };
         let (brightness, tint) = match time {
             TimeOfDay::Day => (rng.uniform(0.9, 1.08), [1.0, 1.0, 1.0]),
-            TimeOfDay::Evening => (rng.uniform(0.78, 0.92), [1.08, 0.94, 0.84]),
+            TimeOfDay::Evening => (rng.uniform(0.8, 0.94), [1.06, 0.96, 0.88]),
             TimeOfDay::Overcast => (rng.uniform(0.82, 0.96), [0.97, 0.99, 1.03]),
         };
         let tint = tint.map(|t| t * rng.uniform(0.96, 1.04));

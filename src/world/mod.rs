@@ -59,7 +59,7 @@ impl Scene {
 }
 
 /// The random stream that picks the class of [`render`].
-const CLASS_STREAM: u64 = 0x636c_6173_73;
+const CLASS_STREAM: u64 = 0x0063_6c61_7373;
 
 /// The class [`render`] gives `seed`: uniform over [`SceneClass::ALL`].
 pub fn class_of(seed: u64) -> SceneClass {
