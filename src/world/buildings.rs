@@ -339,7 +339,7 @@ pub fn draw_church(
             RoofShape::Gable,
             style.roof,
         );
-        let size = (2, rng.range(3, 5));
+        let size = (2, rng.range(3, 4));
         paint_windows(canvas, rng, nave, lowest, size, style.window);
     }
     paint_wall(canvas, light, tower, style.wall);

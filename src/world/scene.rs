@@ -211,7 +211,7 @@ fn church(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     let back = scattered_trees(rng, count, (h + 2, h + 6), (7.0, 12.0), 0.4);
     draw_trees(canvas, rng, light, back);
     let base = rng.range(h + 8, (h + 16).min(N - 6));
-    let tw = rng.range(7, 10);
+    let tw = rng.range(9, 12);
     let top = (base - rng.range(22, 32)).max(10);
     let spire = rng.range(8, 14).min(top);
     let nave_w = if rng.chance(0.8) {
