@@ -3,7 +3,7 @@
 //! `cargo run --release --example world_samples -- 0..64 out/world`
 
 use anyhow::{Context, Result, bail};
-use gandissect::world::{render, write_samples};
+use gandissect::world::{SceneClass, render, render_class, write_samples};
 use std::time::Instant;
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>> {
@@ -41,6 +41,14 @@ fn main() -> Result<()> {
         "render: {:.1} µs per scene over {n} seeds (checksum {checksum})",
         per * 1e6
     );
+    for class in SceneClass::ALL {
+        let start = Instant::now();
+        for seed in 0..2000 {
+            checksum = checksum.wrapping_add(u64::from(render_class(seed, class).rgb[0]));
+        }
+        let per = start.elapsed().as_secs_f64() / 2000.0;
+        println!("  {:>10}: {:.1} µs per scene", class.name(), per * 1e6);
+    }
     if let Some(zoom) = args.get(3) {
         let sheet = image::open(out.join("contact_sheet.png"))?.to_rgb8();
         let rows: u32 = zoom.parse().context("zoom rows")?;

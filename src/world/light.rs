@@ -89,12 +89,19 @@ pub fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
 /// per-pixel luminance noise of at most ±3 levels fixed by `seed`.
 pub fn finish(rgb: &[Rgb], light: &Light, seed: u64) -> Vec<u8> {
     let gain = light.tint.map(|t| t * light.brightness);
-    let mut out = Vec::with_capacity(rgb.len() * 3);
     let base = mix64(seed ^ 0x6e6f_6973_6500_0000);
-    for (i, c) in rgb.iter().enumerate() {
-        let noise = (mix64(base.wrapping_add(i as u64)) % 7) as f32 - 3.0;
+    let mut out = vec![0u8; rgb.len() * 3];
+    let mut bits = 0u64;
+    for (i, (c, px)) in rgb.iter().zip(out.chunks_exact_mut(3)).enumerate() {
+        // One hash gives the noise of eight pixels, a byte each, mapped to -3..=3.
+        if i % 8 == 0 {
+            bits = mix64(base.wrapping_add(i as u64));
+        }
+        let noise = (((bits & 0xff) * 7) >> 8) as f32 - 3.0;
+        bits >>= 8;
         for ch in 0..3 {
-            out.push((c[ch] * gain[ch] + noise).round().clamp(0.0, 255.0) as u8);
+            // Clamp, then round half up by truncation: no libm call per channel.
+            px[ch] = ((c[ch] * gain[ch] + noise).clamp(0.0, 255.0) + 0.5) as u8;
         }
     }
     out
