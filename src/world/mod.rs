@@ -9,7 +9,7 @@
 
 mod buildings;
 mod class;
-mod concepts;
+pub mod concepts;
 mod font;
 mod light;
 mod raster;
@@ -26,7 +26,9 @@ mod tests;
 pub use class::SceneClass;
 pub use concepts::{CONCEPTS, MAX_CONCEPT, concept_category, concept_id, palette};
 pub use rng::Rng;
-pub use samples::{ClassCount, ConceptShare, WorldSummary, colorize, summarize, write_samples};
+pub use samples::{
+    ClassCount, ConceptShare, SHEET_SCENES, WorldSummary, colorize, summarize, write_samples,
+};
 
 /// Side length of every rendered scene, in pixels.
 pub const SIZE: usize = 64;
