@@ -67,7 +67,7 @@ impl Style {
                     [225.0, 205.0, 205.0],
                     [190.0, 190.0, 180.0],
                 ];
-                walls[rng.below(walls.len() as u32) as usize]
+                rng.pick(&walls)
             }
             Kind::Chalet => [150.0, 100.0, 60.0],
             Kind::Church => [205.0, 198.0, 180.0],
@@ -81,7 +81,7 @@ impl Style {
                     [80.0, 80.0, 95.0],
                     [150.0, 80.0, 50.0],
                 ];
-                roofs[rng.below(roofs.len() as u32) as usize]
+                rng.pick(&roofs)
             }
         };
         let door: Rgb = {
@@ -91,7 +91,7 @@ impl Style {
                 [40.0, 75.0, 55.0],
                 [45.0, 55.0, 105.0],
             ];
-            doors[rng.below(doors.len() as u32) as usize]
+            rng.pick(&doors)
         };
         let window: Rgb = if light.time == TimeOfDay::Evening && rng.chance(0.6) {
             [250.0, 210.0, 110.0]

@@ -85,7 +85,7 @@ pub fn mountains(canvas: &mut Canvas, rng: &mut Rng, light: &Light, range: Range
         [120.0, 104.0, 92.0],
         [92.0, 108.0, 100.0],
     ];
-    let rock = rng_pick(rng, &palette);
+    let rock = rng.pick(&palette);
     let mut rock = jitter(rng, rock, 10.0);
     let sky_haze: Rgb = match light.time {
         TimeOfDay::Evening => [170.0, 130.0, 150.0],
@@ -134,23 +134,15 @@ pub fn mountains(canvas: &mut Canvas, rng: &mut Rng, light: &Light, range: Range
     }
 }
 
-/// One element of a slice of colours.
-fn rng_pick(rng: &mut Rng, items: &[Rgb]) -> Rgb {
-    items[rng.below(items.len() as u32) as usize]
-}
-
 /// Fills everything from `horizon` down with ground of concept `label` (grass, sand or snow),
 /// slightly paler towards the horizon.
 pub fn ground(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, label: u8) {
     let base: Rgb = match label {
-        super::concepts::GRASS => rng_pick(
-            rng,
-            &[
-                [80.0, 150.0, 55.0],
-                [100.0, 160.0, 60.0],
-                [70.0, 135.0, 65.0],
-            ],
-        ),
+        super::concepts::GRASS => rng.pick(&[
+            [80.0, 150.0, 55.0],
+            [100.0, 160.0, 60.0],
+            [70.0, 135.0, 65.0],
+        ]),
         super::concepts::SAND => [228.0, 204.0, 150.0],
         _ => [236.0, 241.0, 250.0],
     };

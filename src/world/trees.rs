@@ -56,7 +56,7 @@ pub fn draw_tree(canvas: &mut Canvas, rng: &mut Rng, light: &Light, tree: &Tree)
                 [85.0, 130.0, 40.0],
                 [70.0, 110.0, 55.0],
             ];
-            pick[rng.below(4) as usize]
+            rng.pick(&pick)
         }
         TreeKind::Conifer => [30.0, 80.0, 50.0],
     };
