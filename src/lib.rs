@@ -10,4 +10,5 @@ pub mod imageio;
 pub mod nets;
 pub mod progress;
 pub mod zoo;
+pub mod world;
 pub mod zsample;
