@@ -32,6 +32,98 @@ enum Command {
     Generate(GenerateArgs),
     /// Run the demonstration on the default models.
     Demo(DemoArgs),
+    /// Render procedural world scenes with their label maps and a contact sheet.
+    World(WorldArgs),
+    /// Train a default model on the procedural world (resumes after a kill).
+    Train(TrainArgs),
+    /// Measure a default model against the world's ground truth.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Args)]
+struct WorldArgs {
+    /// World seeds: A..B.
+    #[arg(long, default_value = "0..64")]
+    seeds: String,
+    /// Output directory.
+    #[arg(long, default_value = "out/world")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DefaultModel {
+    /// The segmenter.
+    WorldSeg,
+    /// The generator.
+    WorldProggan,
+    /// The scene classifier.
+    WorldVgg16,
+}
+
+impl DefaultModel {
+    fn name(self) -> &'static str {
+        match self {
+            Self::WorldSeg => "world-seg",
+            Self::WorldProggan => "world-proggan",
+            Self::WorldVgg16 => "world-vgg16",
+        }
+    }
+    fn default_dir(self) -> PathBuf {
+        let kind = if matches!(self, Self::WorldSeg) {
+            "segmenters"
+        } else {
+            "models"
+        };
+        zoo::home().join(kind).join(self.name())
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Which model.
+    #[arg(value_enum)]
+    model: DefaultModel,
+    /// Optimisation steps (default: the shipped model's).
+    #[arg(long)]
+    steps: Option<i64>,
+    /// Scenes per step.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Model directory to write (default: the shipped location).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Save the resumable state every this many steps.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: i64,
+    /// Segmenter used to measure a generator.
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// World seeds (0..N) the finished model is measured on.
+    #[arg(long, default_value_t = gandissect::train::export::EVAL_SEEDS)]
+    eval_samples: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Which model.
+    #[arg(value_enum)]
+    model: DefaultModel,
+    /// Its directory (default: the shipped location).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Segmenter used to measure a generator.
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// Images (or scenes) to measure on.
+    #[arg(long, default_value_t = gandissect::train::export::EVAL_SEEDS)]
+    samples: u64,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
@@ -112,11 +204,100 @@ fn run_demo(a: DemoArgs) -> Result<()> {
     Ok(())
 }
 
+fn parse_range(spec: &str) -> Result<std::ops::Range<u64>> {
+    let ids = parse_ids(spec)?;
+    let (a, b) = (ids[0], *ids.last().unwrap() + 1);
+    if ids.len() as u64 != b - a {
+        anyhow::bail!("world seeds must be one range A..B, not '{spec}'");
+    }
+    Ok(a..b)
+}
+
+fn run_world(a: WorldArgs) -> Result<()> {
+    let summary = gandissect::world::write_samples(parse_range(&a.seeds)?, &a.out)?;
+    println!(
+        "rendered {} scenes → {} (contact_sheet.png, summary.json)",
+        summary.scenes,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn run_train(a: TrainArgs) -> Result<()> {
+    use gandissect::train::{RunOptions, export};
+    let device = parse_device(&a.common.device)?;
+    let steps = a.steps.unwrap_or(match a.model {
+        DefaultModel::WorldSeg => 3000,
+        DefaultModel::WorldProggan => 6000,
+        DefaultModel::WorldVgg16 => 1500,
+    });
+    if steps <= 0 || a.batch == 0 || a.checkpoint_every <= 0 {
+        anyhow::bail!("--steps, --batch and --checkpoint-every must be positive");
+    }
+    let opts = RunOptions {
+        out: a.out.unwrap_or_else(|| a.model.default_dir()),
+        steps,
+        batch: a.batch,
+        seed: a.seed,
+        checkpoint_every: a.checkpoint_every,
+        device,
+        eval_samples: a.eval_samples,
+    };
+    let quality = match a.model {
+        DefaultModel::WorldSeg => export::train_segmenter(&opts)?,
+        DefaultModel::WorldProggan => export::train_generator(&opts, &a.segmenter)?,
+        DefaultModel::WorldVgg16 => export::train_classifier(&opts)?,
+    };
+    println!("trained {} → {}", a.model.name(), opts.out.display());
+    println!("{}", serde_json::to_string_pretty(&quality)?);
+    Ok(())
+}
+
+fn run_evaluate(a: EvaluateArgs) -> Result<()> {
+    use gandissect::train::quality;
+    let device = parse_device(&a.common.device)?;
+    let dir = a.dir.unwrap_or_else(|| a.model.default_dir());
+    let spec = dir.to_string_lossy().into_owned();
+    let q = match a.model {
+        DefaultModel::WorldSeg => {
+            let seg = gandissect::segment::load_segmenter(&spec, device)?;
+            serde_json::to_value(quality::segmenter_quality(
+                seg.as_ref(),
+                0,
+                a.samples,
+                device,
+            )?)?
+        }
+        DefaultModel::WorldProggan => {
+            let (g, _) = zoo::load_generator(&spec, device)?;
+            let seg = gandissect::segment::load_segmenter(&a.segmenter, device)?;
+            serde_json::to_value(quality::generator_quality(
+                &g,
+                seg.as_ref(),
+                a.samples,
+                device,
+            )?)?
+        }
+        DefaultModel::WorldVgg16 => {
+            let (net, src) = zoo::load_classifier(&spec, device)?;
+            let size = src.card.and_then(|c| c.input_size).unwrap_or(64);
+            serde_json::to_value(quality::classifier_quality(
+                &net, size, 0, a.samples, device,
+            )?)?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&q)?);
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(a) => run_generate(a),
         Command::Demo(a) => run_demo(a),
+        Command::World(a) => run_world(a),
+        Command::Train(a) => run_train(a),
+        Command::Evaluate(a) => run_evaluate(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -40,6 +40,9 @@ pub struct ModelCard {
     /// Class names of a classifier, in output order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
+    /// The image side a classifier expects (inputs are resized to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_size: Option<i64>,
     /// Everything else (training data, steps, measured quality ...).
     #[serde(flatten)]
     pub rest: serde_json::Map<String, serde_json::Value>,

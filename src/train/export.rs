@@ -1,0 +1,177 @@
+//! Training a default model end to end: run (resumably), write the weights, measure the model
+//! against the world, and write its card.
+
+use super::classifier::{self, ClassifierTrainer};
+use super::gan::{self, GanTrainer};
+use super::quality::{classifier_quality, generator_quality, segmenter_quality};
+use super::seg::{self, SegTrainer, world_labels};
+use super::{RunOptions, RunSummary, run};
+use crate::fsutil::{atomic_write_with, write_json};
+use crate::imageio::{grid, save_png, to_rgb_images};
+use crate::nets::layered::LayeredNet;
+use crate::nets::vgg::Normalization;
+use crate::segment::{SegmenterCard, load_segmenter};
+use crate::world::SceneClass;
+use crate::zoo::{ModelCard, load_classifier, load_generator};
+use crate::zsample::z_rows;
+use anyhow::Result;
+use serde_json::{Value, json};
+use std::path::Path;
+use tch::Tensor;
+
+/// World seeds the models are measured on (never used in training).
+pub const EVAL_SEEDS: u64 = 1000;
+
+fn write_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    let cpu: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.detach().to_device(tch::Device::Cpu).contiguous(),
+            )
+        })
+        .collect();
+    atomic_write_with(path, |tmp| Ok(Tensor::write_safetensors(&cpu, tmp)?))
+}
+
+fn training_record(name: &str, opts: &RunOptions, summary: &RunSummary) -> Value {
+    json!({
+        "command": format!("gandissect train {name} --steps {} --batch {} --seed {}", opts.steps, opts.batch, opts.seed),
+        "data": format!("procedural world scenes, seeds from 2^40 + seed·2^32 on (never the evaluation seeds 0..{EVAL_SEEDS})"),
+        "steps": summary.steps,
+        "batch": opts.batch,
+        "seed": opts.seed,
+        "wall_seconds": (summary.wall_seconds * 10.0).round() / 10.0,
+        "device": crate::device::device_name(opts.device),
+        "last_losses": summary.last_losses,
+    })
+}
+
+fn to_map(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Trains the world segmenter into `opts.out` and measures it.
+pub fn train_segmenter(opts: &RunOptions) -> Result<Value> {
+    let mut t = SegTrainer::new(opts);
+    let summary = run(&mut t, opts)?;
+    write_weights(
+        &opts.out.join("weights.safetensors"),
+        &t.net().named_tensors(),
+    )?;
+    let mut card = SegmenterCard {
+        architecture: "world-seg".into(),
+        weights: "weights.safetensors".into(),
+        labels: world_labels(),
+        input_size: Some(64),
+        rest: to_map(json!({
+            "description": format!("U-shaped FCN, base width {}, per-pixel labels for the 14 world concepts", seg::WIDTH),
+            "training": training_record("world-seg", opts, &summary),
+        })),
+    };
+    write_json(&opts.out.join("segmenter.json"), &card)?;
+    let loaded = load_segmenter(opts.out.to_str().unwrap_or_default(), opts.device)?;
+    let q = segmenter_quality(loaded.as_ref(), 0, opts.eval_samples, opts.device)?;
+    card.rest
+        .insert("quality".into(), serde_json::to_value(&q)?);
+    card.rest.insert(
+        "quality_measured_by".into(),
+        json!("gandissect evaluate world-seg"),
+    );
+    write_json(&opts.out.join("segmenter.json"), &card)?;
+    Ok(serde_json::to_value(q)?)
+}
+
+/// Trains the world generator into `opts.out`, measures it with `segmenter`, and writes a
+/// contact sheet of its samples.
+pub fn train_generator(opts: &RunOptions, segmenter: &str) -> Result<Value> {
+    let mut t = GanTrainer::new(opts)?;
+    let summary = run(&mut t, opts)?;
+    write_weights(&opts.out.join("weights.safetensors"), &t.averaged_weights())?;
+    let g = t.averaged_generator(opts.device)?;
+    let mut card = ModelCard {
+        architecture: "proggan".into(),
+        weights: "weights.safetensors".into(),
+        normalization: None,
+        classes: None,
+        input_size: None,
+        rest: to_map(json!({
+            "description": "netdissect-layout Progressive GAN generator at 64×64 (no progressive growing), weights averaged over training",
+            "sizes": gan::SIZES,
+            "layers": g.layer_names(),
+            "latent": "image id i = row i of numpy RandomState(1).standard_normal(n·128)",
+            "training": training_record("world-proggan", opts, &summary),
+            "objective": "non-saturating logistic GAN loss, lazy R1 penalty on reals, Adam(β1=0, β2=0.99), EMA 0.999",
+            "samples": "samples.png",
+        })),
+    };
+    write_json(&opts.out.join("model.json"), &card)?;
+    write_sample_sheet(&opts.out)?;
+    let (g, _) = load_generator(opts.out.to_str().unwrap_or_default(), opts.device)?;
+    let seg = load_segmenter(segmenter, opts.device)?;
+    let q = generator_quality(&g, seg.as_ref(), opts.eval_samples, opts.device)?;
+    card.rest
+        .insert("quality".into(), serde_json::to_value(&q)?);
+    card.rest.insert(
+        "quality_measured_by".into(),
+        json!("gandissect evaluate world-proggan"),
+    );
+    write_json(&opts.out.join("model.json"), &card)?;
+    Ok(serde_json::to_value(q)?)
+}
+
+/// Writes `samples.png` (images 0..48 of the shipped stream) into a generator's directory.
+pub fn write_sample_sheet(dir: &Path) -> Result<()> {
+    let (g, _) = load_generator(dir.to_str().unwrap_or_default(), tch::Device::Cpu)?;
+    let _guard = tch::no_grad_guard();
+    let ids: Vec<u64> = (0..48).collect();
+    let z = z_rows(1, &ids, g.z_dim() as usize, tch::Device::Cpu)?;
+    let images = to_rgb_images(&g.forward(&z))?;
+    save_png(&dir.join("samples.png"), &grid(&images, 12, 2))
+}
+
+/// Trains the world scene classifier into `opts.out` and measures it.
+pub fn train_classifier(opts: &RunOptions) -> Result<Value> {
+    let mut t = ClassifierTrainer::new(opts);
+    let summary = run(&mut t, opts)?;
+    write_weights(&opts.out.join("weights.safetensors"), &t.weights())?;
+    let mut card = ModelCard {
+        architecture: "vgg16".into(),
+        weights: "weights.safetensors".into(),
+        normalization: Some(Normalization::imagenet()),
+        classes: Some(
+            SceneClass::ALL
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
+        ),
+        input_size: Some(classifier::INPUT_SIZE),
+        rest: to_map(json!({
+            "description": format!("torchvision-layout VGG-16, width ×{}, fc {} wide, {}×{} pooled conv5; world images upsampled to {}",
+                classifier::WIDTH, classifier::HIDDEN, classifier::POOL, classifier::POOL, classifier::INPUT_SIZE),
+            "config": classifier::config(),
+            "training": training_record("world-vgg16", opts, &summary),
+        })),
+    };
+    write_json(&opts.out.join("model.json"), &card)?;
+    let (net, _) = load_classifier(opts.out.to_str().unwrap_or_default(), opts.device)?;
+    let q = classifier_quality(
+        &net,
+        classifier::INPUT_SIZE,
+        0,
+        opts.eval_samples,
+        opts.device,
+    )?;
+    card.rest
+        .insert("quality".into(), serde_json::to_value(&q)?);
+    card.rest.insert(
+        "quality_measured_by".into(),
+        json!("gandissect evaluate world-vgg16"),
+    );
+    write_json(&opts.out.join("model.json"), &card)?;
+    Ok(serde_json::to_value(q)?)
+}
