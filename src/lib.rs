@@ -3,3 +3,4 @@
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
 pub mod fsutil;
+pub mod stats;
