@@ -210,3 +210,71 @@ impl Statistic for ConditionalMean {
         Ok(stat)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(rows: i64, d: i64, seed: i64) -> Tensor {
+        // Deterministic, uneven values without the global RNG.
+        let i = Tensor::arange(rows * d, (Kind::Double, Device::Cpu));
+        ((&i * 0.37 + seed as f64).sin() * 5.0 + (&i * 0.011).cos() * 100.0).view([rows, d])
+    }
+
+    fn close(a: &Tensor, b: &Tensor) -> bool {
+        (a - b).abs().max().double_value(&[]) <= 1e-9 * (1.0 + b.abs().max().double_value(&[]))
+    }
+
+    #[test]
+    fn batched_mean_and_variance_match_the_direct_formulas() {
+        let x = data(1000, 6, 1);
+        let mut m = RunningMean::new(Device::Cpu);
+        for (start, len) in [(0, 1), (1, 400), (401, 599)] {
+            m.add(&x.narrow(0, start, len)).unwrap();
+        }
+        assert_eq!(m.count(), 1000);
+        assert!(close(&m.mean().unwrap(), &x.mean_dim(0, false, Kind::Double)));
+        assert!(close(&m.variance().unwrap(), &x.var_dim(0, true, false)));
+        let mut one = RunningMean::new(Device::Cpu);
+        one.add(&x.narrow(0, 0, 1)).unwrap();
+        assert!(one.variance().is_none(), "no variance from a single vector");
+    }
+
+    #[test]
+    fn conditional_merge_equals_the_single_stream() {
+        let x = data(900, 4, 2);
+        let keys = [3i64, 0, 3, 7, 0, 3, 7, 7, 0];
+        let mut single = ConditionalMean::new(Device::Cpu);
+        let mut a = ConditionalMean::new(Device::Cpu);
+        let mut b = ConditionalMean::new(Device::Cpu);
+        for (i, &key) in keys.iter().enumerate() {
+            let chunk = x.narrow(0, 100 * i as i64, 100);
+            single.add(key, &chunk).unwrap();
+            if i < 4 { &mut a } else { &mut b }.add(key, &chunk).unwrap();
+        }
+        a.merge(&b).unwrap();
+        assert_eq!(a.keys(), vec![0, 3, 7]);
+        for key in [0, 3, 7] {
+            assert_eq!(a.count(key), 300);
+            let rows: Vec<i64> = keys.iter().enumerate().filter(|(_, k)| **k == key).map(|(i, _)| i as i64).collect();
+            let direct = Tensor::cat(&rows.iter().map(|&i| x.narrow(0, 100 * i, 100)).collect::<Vec<_>>(), 0);
+            assert!(close(&a.mean(key).unwrap(), &direct.mean_dim(0, false, Kind::Double)), "key {key}");
+            assert!(close(&a.variance(key).unwrap(), &direct.var_dim(0, true, false)), "key {key}");
+            assert!(close(&a.mean(key).unwrap(), &single.mean(key).unwrap()));
+        }
+        assert!(a.mean(5).is_none());
+        assert_eq!(a.count(5), 0);
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let mut c = ConditionalMean::new(Device::Cpu);
+        let e = |r: Result<()>| r.unwrap_err().to_string();
+        assert!(e(c.add(1, &Tensor::zeros([3], (Kind::Float, Device::Cpu)))).contains("[rows, columns]"));
+        c.add(1, &Tensor::zeros([3, 2], (Kind::Float, Device::Cpu))).unwrap();
+        assert!(e(c.add(2, &Tensor::zeros([3, 4], (Kind::Float, Device::Cpu)))).contains("4 columns"));
+        let mut other = ConditionalMean::new(Device::Cpu);
+        other.add(1, &Tensor::zeros([3, 5], (Kind::Float, Device::Cpu))).unwrap();
+        assert!(e(c.merge(&other)).contains("5 columns"));
+    }
+}

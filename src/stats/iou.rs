@@ -220,3 +220,124 @@ impl Statistic for IouTally {
         Ok(tally)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::prng::SplitMix64;
+
+    /// Random `[b, c, h, w]` indicator and `[b, k, h, w]` labels in `0..l`, with channel 1 often
+    /// repeating channel 0's label so that duplicates occur.
+    fn batch(b: i64, c: i64, k: i64, hw: (i64, i64), l: i64, seed: u64) -> (Tensor, Tensor) {
+        let mut rng = SplitMix64::new(seed);
+        let (h, w) = hw;
+        let act: Vec<bool> = (0..b * c * h * w).map(|_| rng.next_bit() == 1).collect();
+        let mut labels: Vec<i64> = (0..b * k * h * w).map(|_| (rng.next_u64() % l as u64) as i64).collect();
+        let plane = (h * w) as usize;
+        for img in 0..b as usize {
+            for p in 0..plane {
+                if k > 1 && rng.next_bit() == 1 {
+                    labels[(img * k as usize + 1) * plane + p] = labels[img * k as usize * plane + p];
+                }
+            }
+        }
+        (
+            Tensor::from_slice(&act).view([b, c, h, w]),
+            Tensor::from_slice(&labels).view([b, k, h, w]),
+        )
+    }
+
+    /// Per-pixel host computation of intersection `[l][c]`, label pixels `[l]`, active `[c]`.
+    fn naive(a: &Tensor, lab: &Tensor, l: usize) -> (Vec<Vec<i64>>, Vec<i64>, Vec<i64>) {
+        let s = a.size();
+        let k = lab.size()[1];
+        let a = Vec::<bool>::try_from(a.flatten(0, -1)).unwrap();
+        let lab = Vec::<i64>::try_from(lab.flatten(0, -1)).unwrap();
+        let (b, c, hw) = (s[0] as usize, s[1] as usize, (s[2] * s[3]) as usize);
+        let mut isect = vec![vec![0i64; c]; l];
+        let mut pix = vec![0i64; l];
+        let mut act = vec![0i64; c];
+        for img in 0..b {
+            for p in 0..hw {
+                let mut present = vec![false; l];
+                for ch in 0..k as usize {
+                    present[lab[(img * k as usize + ch) * hw + p] as usize] = true;
+                }
+                present[0] = (0..k as usize).all(|ch| lab[(img * k as usize + ch) * hw + p] == 0);
+                for (label, &on) in present.iter().enumerate() {
+                    pix[label] += on as i64;
+                }
+                for u in 0..c {
+                    if a[(img * c + u) * hw + p] {
+                        act[u] += 1;
+                        for (label, &on) in present.iter().enumerate() {
+                            isect[label][u] += on as i64;
+                        }
+                    }
+                }
+            }
+        }
+        (isect, pix, act)
+    }
+
+    #[test]
+    fn tally_equals_a_per_pixel_count_with_duplicate_channels() {
+        let l = 5;
+        let (a, lab) = batch(3, 4, 3, (6, 7), l, 1);
+        let mut tally = IouTally::new(l as usize, Device::Cpu).unwrap();
+        tally.add(&a.narrow(0, 0, 1), &lab.narrow(0, 0, 1)).unwrap();
+        tally.add(&a.narrow(0, 1, 2), &lab.narrow(0, 1, 2)).unwrap();
+        let (isect, pix, act) = naive(&a, &lab, l as usize);
+        assert_eq!(Vec::<Vec<i64>>::try_from(tally.intersection().unwrap()).unwrap(), isect);
+        assert_eq!(Vec::<i64>::try_from(tally.label_pixels()).unwrap(), pix);
+        assert_eq!(Vec::<i64>::try_from(tally.active_pixels().unwrap()).unwrap(), act);
+        assert_eq!(tally.total_pixels(), 3 * 42);
+        let iou = Vec::<Vec<f32>>::try_from(tally.iou().unwrap()).unwrap();
+        for (label, row) in iou.iter().enumerate() {
+            for (u, &v) in row.iter().enumerate() {
+                let union = act[u] + pix[label] - isect[label][u];
+                let want = if union == 0 { 0.0 } else { isect[label][u] as f32 / union as f32 };
+                assert!((v - want).abs() < 1e-6, "label {label} unit {u}: {v} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn merged_tallies_equal_the_single_stream_and_chunking_is_exact() {
+        let l = 7;
+        // 40 images of 64×64 with 300 units exceed one chunk, so several chunks run.
+        let (a, lab) = batch(40, 300, 2, (64, 64), l, 2);
+        let mut single = IouTally::new(l as usize, Device::Cpu).unwrap();
+        single.add(&a, &lab).unwrap();
+        let mut x = IouTally::new(l as usize, Device::Cpu).unwrap();
+        let mut y = IouTally::new(l as usize, Device::Cpu).unwrap();
+        x.add(&a.narrow(0, 0, 15), &lab.narrow(0, 0, 15)).unwrap();
+        y.add(&a.narrow(0, 15, 25), &lab.narrow(0, 15, 25)).unwrap();
+        x.merge(&y).unwrap();
+        assert!(single.intersection().unwrap().equal(&x.intersection().unwrap()));
+        assert!(single.label_pixels().equal(&x.label_pixels()));
+        assert!(single.active_pixels().unwrap().equal(&x.active_pixels().unwrap()));
+        assert_eq!(x.total_pixels(), 40 * 4096);
+        // Spot-check the big tally against direct tensor reductions for one unit and label.
+        let present = lab.eq(3).any_dim(1, false);
+        let direct = a.select(1, 17).logical_and(&present).sum(Kind::Int64).int64_value(&[]);
+        assert_eq!(single.intersection().unwrap().int64_value(&[3, 17]), direct);
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let mut tally = IouTally::new(4, Device::Cpu).unwrap();
+        assert!(tally.iou().is_err());
+        let e = |r: Result<()>| r.unwrap_err().to_string();
+        let opts = (Kind::Int64, Device::Cpu);
+        let a = Tensor::ones([2, 3, 4, 4], (Kind::Bool, Device::Cpu));
+        assert!(e(tally.add(&a.to_kind(Kind::Float), &Tensor::zeros([2, 1, 4, 4], opts))).contains("bool"));
+        assert!(e(tally.add(&a, &Tensor::zeros([2, 4, 4], opts))).contains("[B, K, H, W]"));
+        assert!(e(tally.add(&a, &Tensor::zeros([2, 1, 5, 4], opts))).contains("height"));
+        assert!(e(tally.add(&a, &Tensor::full([2, 1, 4, 4], 4, opts))).contains("0..4"));
+        tally.add(&a, &Tensor::zeros([2, 1, 4, 4], opts)).unwrap();
+        let a2 = Tensor::ones([2, 5, 4, 4], (Kind::Bool, Device::Cpu));
+        assert!(e(tally.add(&a2, &Tensor::zeros([2, 1, 4, 4], opts))).contains("5 columns"));
+        assert!(e(tally.merge(&IouTally::new(5, Device::Cpu).unwrap())).contains("4 and 5 labels"));
+    }
+}

@@ -440,3 +440,223 @@ impl Statistic for RunningQuantile {
         Ok(sketch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::StatsFile;
+
+    const LEVELS: [f64; 6] = [0.01, 0.1, 0.5, 0.9, 0.99, 0.999];
+    const STREAMS: [&str; 7] =
+        ["uniform", "sorted", "reverse-sorted", "constant", "ten-values", "cauchy", "log-normal"];
+
+    /// A `[rows, 7]` stream, one column per kind in `STREAMS`, from a fixed seed.
+    fn streams(rows: usize, seed: u64) -> Tensor {
+        let mut rng = SplitMix64::new(seed);
+        let mut data = Vec::with_capacity(rows * STREAMS.len());
+        for i in 0..rows {
+            let u = rng.next_open01();
+            let (g1, g2) = (rng.next_open01(), rng.next_open01());
+            let normal = (-2.0 * g1.ln()).sqrt() * (std::f64::consts::TAU * g2).cos();
+            data.extend([
+                u as f32,
+                i as f32,
+                (rows - i) as f32,
+                3.5,
+                (rng.next_open01() * 10.0).floor() as f32,
+                (std::f64::consts::PI * (u - 0.5)).tan() as f32,
+                (2.0 * normal).exp() as f32,
+            ]);
+        }
+        Tensor::from_slice(&data).view([rows as i64, STREAMS.len() as i64])
+    }
+
+    fn feed(sketch: &mut RunningQuantile, x: &Tensor, batch: i64) {
+        let n = x.size()[0];
+        let mut start = 0;
+        while start < n {
+            let len = batch.min(n - start);
+            sketch.add(&x.narrow(0, start, len)).unwrap();
+            start += len;
+        }
+    }
+
+    /// Rank error of each estimate `[C, Q]` against the exact data `[N, C]`: the distance from
+    /// q to the interval of normalised ranks the estimate occupies.
+    fn rank_errors(x: &Tensor, estimates: &Tensor, q: &[f64]) -> Vec<Vec<f64>> {
+        let n = x.size()[0] as f64;
+        let sorted = x.transpose(0, 1).contiguous().sort(1, false).0;
+        let lo = estimates.searchsorted(&sorted, false, false, "left", None::<Tensor>).to_kind(Kind::Double) / n;
+        let hi = estimates.searchsorted(&sorted, false, true, "right", None::<Tensor>).to_kind(Kind::Double) / n;
+        let qt = Tensor::from_slice(q).unsqueeze(0);
+        let err = (&lo - &qt).clamp_min(0.0).maximum(&(&qt - &hi).clamp_min(0.0));
+        Vec::<Vec<f64>>::try_from(err).unwrap()
+    }
+
+    fn assert_within_bound(sketch: &RunningQuantile, x: &Tensor, what: &str) -> f64 {
+        let est = sketch.quantiles(&LEVELS).unwrap();
+        let errors = rank_errors(x, &est, &LEVELS);
+        let mut worst_ratio: f64 = 0.0;
+        for (col, row) in errors.iter().enumerate() {
+            for (&q, &e) in LEVELS.iter().zip(row) {
+                let bound = sketch.rank_error_bound(q);
+                assert!(e <= bound, "{what}: {} stream, q = {q}: rank error {e} exceeds bound {bound}", STREAMS[col]);
+                worst_ratio = worst_ratio.max(e / bound);
+            }
+        }
+        worst_ratio
+    }
+
+    #[test]
+    fn exact_mid_point_quantiles_while_nothing_is_compacted() {
+        let x = streams(1000, 1);
+        let mut sketch = RunningQuantile::new(2048, 0, Device::Cpu).unwrap();
+        feed(&mut sketch, &x, 300);
+        assert!(sketch.is_exact());
+        let q = [0.0, 0.0004, 0.25, 0.5, 0.7777, 1.0];
+        let est = Vec::<Vec<f32>>::try_from(sketch.quantiles(&q).unwrap()).unwrap();
+        let cols = Vec::<Vec<f32>>::try_from(x.transpose(0, 1).contiguous()).unwrap();
+        for (c, col) in cols.iter().enumerate() {
+            let mut s: Vec<f64> = col.iter().map(|&v| v as f64).collect();
+            s.sort_by(f64::total_cmp);
+            for (j, &level) in q.iter().enumerate() {
+                let pos = (level * s.len() as f64 - 0.5).clamp(0.0, (s.len() - 1) as f64);
+                let (i, f) = (pos.floor() as usize, pos.fract());
+                let want = s[i] + f * (s[(i + 1).min(s.len() - 1)] - s[i]);
+                let got = est[c][j] as f64;
+                assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "column {c} q {level}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn million_row_streams_stay_within_the_stated_bound() {
+        let x = streams(1_000_000, 7);
+        let mut sketch = RunningQuantile::new(DEFAULT_RESOLUTION, 5, Device::Cpu).unwrap();
+        feed(&mut sketch, &x, 50_000);
+        assert!(!sketch.is_exact());
+        assert_eq!(sketch.count(), 1_000_000);
+        let ratio = assert_within_bound(&sketch, &x, "sampled sketch");
+        eprintln!("sampled sketch: worst error / bound = {ratio:.3}, retained {}", sketch.retained());
+
+        // Without sampling and with a small resolution, the compaction term is what is tested.
+        let mut compact = RunningQuantile::new(256, 9, Device::Cpu).unwrap().with_sample_floor(None).unwrap();
+        feed(&mut compact, &x, 30_000);
+        let ratio = assert_within_bound(&compact, &x, "compaction-only sketch");
+        eprintln!("compaction-only sketch (k = 256): worst error / bound = {ratio:.3}");
+    }
+
+    #[test]
+    fn merged_shards_stay_within_the_stated_bound() {
+        let x = streams(1_200_000, 8);
+        let shards: Vec<RunningQuantile> = (0..4)
+            .map(|s| {
+                let mut sketch = RunningQuantile::new(1024, 100 + s as u64, Device::Cpu).unwrap();
+                feed(&mut sketch, &x.narrow(0, s * 300_000, 300_000), 40_000);
+                sketch
+            })
+            .collect();
+        let mut merged = RunningQuantile::new(1024, 1, Device::Cpu).unwrap();
+        for shard in &shards {
+            merged.merge(shard).unwrap();
+        }
+        assert_eq!(merged.count(), 1_200_000);
+        let ratio = assert_within_bound(&merged, &x, "merged shards");
+        eprintln!("merged shards: worst error / bound = {ratio:.3}");
+        // Exact extremes survive the merge.
+        let ends = merged.quantiles(&[0.0, 1.0]).unwrap();
+        assert!(ends.select(1, 0).equal(&x.amin(0, false)));
+        assert!(ends.select(1, 1).equal(&x.amax(0, false)));
+    }
+
+    #[test]
+    fn same_seed_and_batches_give_identical_sketches() {
+        let x = streams(200_000, 3);
+        let run = |seed| {
+            let mut s = RunningQuantile::new(512, seed, Device::Cpu).unwrap();
+            feed(&mut s, &x, 17_000);
+            s
+        };
+        let (a, b) = (run(4), run(4));
+        assert!(!a.is_exact());
+        for ((na, ta), (nb, tb)) in a.to_tensors("q").iter().zip(b.to_tensors("q").iter()) {
+            assert_eq!(na, nb);
+            assert!(ta.equal(tb), "{na} differs");
+        }
+        assert!(a.quantiles(&LEVELS).unwrap().equal(&b.quantiles(&LEVELS).unwrap()));
+    }
+
+    #[test]
+    fn resumed_stream_equals_uninterrupted_bit_for_bit() {
+        let x = streams(400_000, 4);
+        let (first, second) = (x.narrow(0, 0, 150_000), x.narrow(0, 150_000, 250_000));
+        let mut whole = RunningQuantile::new(512, 21, Device::Cpu).unwrap();
+        feed(&mut whole, &first, 25_000);
+        feed(&mut whole, &second, 25_000);
+
+        let mut part = RunningQuantile::new(512, 21, Device::Cpu).unwrap();
+        feed(&mut part, &first, 25_000);
+        let dir = std::env::temp_dir().join(format!("gd-quantile-resume-{}", std::process::id()));
+        let path = dir.join("stats.safetensors");
+        let settings = serde_json::json!({"layer": "layer4", "quantile_resolution": 512});
+        let mut file = StatsFile::new(settings.clone()).unwrap();
+        file.insert("rq", &part);
+        file.save(&path).unwrap();
+        drop(part);
+        let mut resumed: RunningQuantile = StatsFile::load(&path, &settings).unwrap().get("rq", Device::Cpu).unwrap();
+        feed(&mut resumed, &second, 25_000);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (a, b) = (whole.to_tensors("q"), resumed.to_tensors("q"));
+        assert_eq!(a.len(), b.len());
+        for ((na, ta), (nb, tb)) in a.iter().zip(b.iter()) {
+            assert_eq!(na, nb);
+            assert!(ta.equal(tb), "{na} differs after resuming");
+        }
+        assert!(whole.quantiles(&LEVELS).unwrap().equal(&resumed.quantiles(&LEVELS).unwrap()));
+    }
+
+    #[test]
+    fn normalize_inverts_quantiles() {
+        let x = streams(300_000, 5);
+        let mut sketch = RunningQuantile::new(1024, 2, Device::Cpu).unwrap();
+        feed(&mut sketch, &x, 30_000);
+        // Columns whose values are distinct: uniform, sorted, reverse, cauchy, log-normal.
+        let distinct = Tensor::from_slice(&[0i64, 1, 2, 5, 6]);
+        let levels = [0.05, 0.3, 0.5, 0.8, 0.95];
+        let est = sketch.quantiles(&levels).unwrap();
+        let cdf = sketch.normalize(&est.transpose(0, 1)).unwrap().index_select(1, &distinct);
+        let want = Tensor::from_slice(&levels).to_kind(Kind::Float).unsqueeze(1);
+        let gap = (cdf - want).abs().max().double_value(&[]);
+        assert!(gap < 1e-4, "normalize(quantiles(q)) is {gap} away from q");
+        let outside = Tensor::from_slice(&[-1e30f32; 7]).unsqueeze(0);
+        let far = Tensor::cat(&[&outside, &(-&outside)], 0);
+        let ends = sketch.normalize(&far).unwrap();
+        let expect = Tensor::from_slice(&[0f32; 7]);
+        assert!(ends.get(0).equal(&expect), "below the minimum maps to 0");
+        assert!(ends.get(1).equal(&(expect + 1.0)), "above the maximum maps to 1");
+        let constant = sketch.normalize(&Tensor::full([1, 7], 3.5, (Kind::Float, Device::Cpu))).unwrap();
+        assert!((constant.double_value(&[0, 3]) - 0.5).abs() < 1e-6, "a constant column's value sits at its middle");
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_clear_errors() {
+        let mut sketch = RunningQuantile::new(64, 0, Device::Cpu).unwrap();
+        let msg = |r: Result<()>| r.unwrap_err().to_string();
+        assert!(sketch.quantiles(&[0.5]).unwrap_err().to_string().contains("no data"));
+        assert!(msg(sketch.add(&Tensor::zeros([2, 3, 4], (Kind::Float, Device::Cpu)))).contains("[rows, columns]"));
+        assert!(msg(sketch.add(&Tensor::zeros([2, 3], (Kind::Int64, Device::Cpu)))).contains("floating-point"));
+        sketch.add(&Tensor::rand([10, 3], (Kind::Float, Device::Cpu))).unwrap();
+        assert!(msg(sketch.add(&Tensor::rand([10, 4], (Kind::Float, Device::Cpu)))).contains("4 columns but earlier data had 3"));
+        let nan = Tensor::from_slice(&[1f32, f32::NAN, 2.0]).view([1, 3]);
+        assert!(msg(sketch.add(&nan)).contains("NaN"));
+        assert!(sketch.quantiles(&[1.5]).unwrap_err().to_string().contains("[0, 1]"));
+        let mut other = RunningQuantile::new(64, 1, Device::Cpu).unwrap();
+        other.add(&Tensor::rand([10, 5], (Kind::Float, Device::Cpu))).unwrap();
+        assert!(msg(sketch.merge(&other)).contains("5 columns"));
+        let other = RunningQuantile::new(128, 1, Device::Cpu).unwrap();
+        assert!(msg(sketch.merge(&other)).contains("resolution"));
+        assert!(RunningQuantile::new(1, 0, Device::Cpu).is_err());
+        assert_eq!(sketch.count(), 10, "refused batches leave the sketch unchanged");
+    }
+}

@@ -266,3 +266,116 @@ impl View for TensorBytes {
         self.bytes.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{ConditionalMean, IouTally, RunningMean, RunningQuantile, RunningTopK};
+    use serde_json::json;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gd-store-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn same<S: Statistic>(a: &S, b: &S) {
+        let (ta, tb) = (a.to_tensors("s"), b.to_tensors("s"));
+        assert_eq!(ta.len(), tb.len());
+        for ((na, xa), (nb, xb)) in ta.iter().zip(tb.iter()) {
+            assert_eq!(na, nb);
+            assert_eq!(xa.kind(), xb.kind(), "{na}");
+            assert!(xa.equal(xb), "{na} changed in the round trip");
+        }
+    }
+
+    #[test]
+    fn every_statistic_round_trips_bit_for_bit() {
+        let dir = temp_dir("roundtrip");
+        let path = dir.join("stats.safetensors");
+        let cpu = Device::Cpu;
+        let x = (Tensor::arange(6000, (Kind::Float, cpu)) * 0.731).sin().view([1000, 6]);
+        let mut rq = RunningQuantile::new(64, 3, cpu).unwrap();
+        rq.add(&x).unwrap();
+        let empty_rq = RunningQuantile::new(64, 3, cpu).unwrap();
+        let mut topk = RunningTopK::new(5, cpu).unwrap();
+        topk.add(&x, 10).unwrap();
+        let mut iou = IouTally::new(3, cpu).unwrap();
+        iou.add(&x.view([10, 6, 10, 10]).gt(0.2), &(x.narrow(1, 0, 2).reshape([10, 2, 10, 10]).abs() * 2.9).to_kind(Kind::Int64)).unwrap();
+        let mut mean = RunningMean::new(cpu);
+        mean.add(&x).unwrap();
+        let mut cond = ConditionalMean::new(cpu);
+        cond.add(4, &x).unwrap();
+        cond.add(-1, &x.narrow(0, 0, 3)).unwrap();
+        let empty_cond = ConditionalMean::new(cpu);
+
+        let settings = json!({"layer": "layer4", "quantile_resolution": 64, "sample_size": 1000});
+        let mut file = StatsFile::new(settings.clone()).unwrap();
+        file.insert("rq", &rq);
+        file.insert("rq_empty", &empty_rq);
+        file.insert("topk", &topk);
+        file.insert("iou", &iou);
+        file.insert("mean", &mean);
+        file.insert("cond", &cond);
+        file.insert("cond_empty", &empty_cond);
+        file.save(&path).unwrap();
+
+        let back = StatsFile::load(&path, &settings).unwrap();
+        assert_eq!(back.settings(), file.settings());
+        same(&rq, &back.get::<RunningQuantile>("rq", cpu).unwrap());
+        same(&empty_rq, &back.get::<RunningQuantile>("rq_empty", cpu).unwrap());
+        same(&topk, &back.get::<RunningTopK>("topk", cpu).unwrap());
+        same(&iou, &back.get::<IouTally>("iou", cpu).unwrap());
+        same(&mean, &back.get::<RunningMean>("mean", cpu).unwrap());
+        same(&cond, &back.get::<ConditionalMean>("cond", cpu).unwrap());
+        same(&empty_cond, &back.get::<ConditionalMean>("cond_empty", cpu).unwrap());
+        let q = back.get::<RunningQuantile>("rq", cpu).unwrap().quantiles(&[0.2, 0.7]).unwrap();
+        assert!(q.equal(&rq.quantiles(&[0.2, 0.7]).unwrap()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mismatched_settings_name_the_field_and_the_fix() {
+        let dir = temp_dir("settings");
+        let path = dir.join("stats.safetensors");
+        let mut file = StatsFile::new(json!({"layer": "layer4", "quantile_resolution": 2048})).unwrap();
+        file.insert("mean", &RunningMean::new(Device::Cpu));
+        file.save(&path).unwrap();
+        let err = StatsFile::load(&path, &json!({"layer": "layer5", "quantile_resolution": 2048}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("computed for layer layer4"), "{err}");
+        assert!(err.contains("not layer5"), "{err}");
+        assert!(err.contains("quantile_resolution 2048"), "{err}");
+        assert!(err.contains(&format!("delete {}", path.display())), "{err}");
+        let err = StatsFile::load(&path, &json!({"layer": "layer4"})).err().unwrap().to_string();
+        assert!(err.contains("extra setting quantile_resolution"), "{err}");
+        let err = StatsFile::load(&path, &json!({"layer": "layer4", "quantile_resolution": 2048, "seed": 1}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("without a seed setting"), "{err}");
+        assert!(StatsFile::load(&path, &json!({"layer": "layer4", "quantile_resolution": 2048})).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn foreign_damaged_or_incomplete_files_are_refused() {
+        let dir = temp_dir("foreign");
+        let path = dir.join("x.safetensors");
+        std::fs::write(&path, b"not a tensor file").unwrap();
+        let err = StatsFile::load_any(&path).err().unwrap().to_string();
+        assert!(err.contains("not a safetensors file"), "{err}");
+        let t = TensorBytes::new(&Tensor::from_slice(&[1f32, 2.0])).unwrap();
+        let bytes = safetensors::tensor::serialize([("w", t)], &None).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let err = StatsFile::load_any(&path).err().unwrap().to_string();
+        assert!(err.contains("not a statistics file"), "{err}");
+        let file = StatsFile::new(json!({})).unwrap();
+        let err = file.get::<RunningTopK>("topk", Device::Cpu).err().unwrap();
+        assert!(format!("{err:#}").contains("lack the tensor topk.state"), "{err:#}");
+        assert!(StatsFile::new(json!([1, 2])).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -98,17 +98,31 @@ impl RunningTopK {
             return Ok(());
         }
         let mut x = x.to_device(self.device).to_kind(Kind::Float);
-        if x.isnan().any().int64_value(&[]) != 0 {
+        if x.max().isnan().int64_value(&[]) != 0 {
             bail!("top-k input contains NaN; mask or replace NaN values before adding them");
         }
+        self.columns = Some(c);
+        self.count += n;
         let mut index = index;
+        // Only values reaching the current k-th largest of their column can enter; after the
+        // first batches this leaves few rows, so the selection below runs on a small matrix.
+        if let Some(kept) = self.values.as_ref().filter(|v| v.size()[1] == self.k) {
+            let cut = kept.select(1, self.k - 1).unsqueeze(0);
+            let reach = x.ge_tensor(&cut);
+            let rows = reach.any_dim(1, false).nonzero().squeeze_dim(1);
+            if rows.size()[0] == 0 {
+                return Ok(());
+            }
+            if rows.size()[0] < n {
+                x = x.index_select(0, &rows);
+                index = index.index_select(0, &rows);
+            }
+        }
         if !ascending {
             let (sorted, order) = index.sort_stable(true, 0, false);
             x = x.index_select(0, &order);
             index = sorted;
         }
-        self.columns = Some(c);
-        self.count += n;
         let (v, i) = batch_top(&x.transpose(0, 1), &index, self.k);
         self.combine(v, i);
         Ok(())
@@ -175,5 +189,100 @@ impl Statistic for RunningTopK {
             topk.indices = Some(fetch_shaped(tensors, &format!("{prefix}.indices"), Kind::Int64, &shape, device)?);
         }
         Ok(topk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::prng::SplitMix64;
+
+    /// `[rows, columns]` values drawn from a few levels, so ties are common.
+    fn tied(rows: usize, columns: usize, seed: u64) -> Tensor {
+        let mut rng = SplitMix64::new(seed);
+        let v: Vec<f32> = (0..rows * columns).map(|_| (rng.next_open01() * 6.0).floor() as f32).collect();
+        Tensor::from_slice(&v).view([rows as i64, columns as i64])
+    }
+
+    /// The top k of one column by plain sorting of (value desc, index asc) on the host.
+    fn naive(column: &[f32], index: &[i64], k: usize) -> Vec<(f32, i64)> {
+        let mut pairs: Vec<(f32, i64)> = column.iter().copied().zip(index.iter().copied()).collect();
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        pairs.truncate(k);
+        pairs
+    }
+
+    fn as_pairs(topk: &RunningTopK) -> Vec<Vec<(f32, i64)>> {
+        let (v, i) = topk.result().unwrap();
+        let v = Vec::<Vec<f32>>::try_from(v).unwrap();
+        let i = Vec::<Vec<i64>>::try_from(i).unwrap();
+        v.into_iter().zip(i).map(|(v, i)| v.into_iter().zip(i).collect()).collect()
+    }
+
+    #[test]
+    fn streamed_top_k_equals_a_full_sort_with_ties_to_the_smaller_index() {
+        let x = tied(1000, 5, 1);
+        let mut topk = RunningTopK::new(37, Device::Cpu).unwrap();
+        let mut start = 0;
+        for len in [1i64, 30, 200, 69, 300, 400] {
+            topk.add(&x.narrow(0, start, len), 500 + start).unwrap();
+            start += len;
+        }
+        let cols = Vec::<Vec<f32>>::try_from(x.transpose(0, 1).contiguous()).unwrap();
+        let index: Vec<i64> = (500..1500).collect();
+        let got = as_pairs(&topk);
+        for (c, col) in cols.iter().enumerate() {
+            assert_eq!(got[c], naive(col, &index, 37), "column {c}");
+        }
+    }
+
+    #[test]
+    fn explicit_unordered_indices_and_merge_equal_the_single_stream() {
+        let x = tied(600, 4, 2);
+        let mut rng = SplitMix64::new(9);
+        // A permutation of 0..600 as sample indices.
+        let mut index: Vec<i64> = (0..600).collect();
+        for i in (1..600).rev() {
+            index.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let index_t = Tensor::from_slice(&index);
+        let mut single = RunningTopK::new(25, Device::Cpu).unwrap();
+        single.add_indexed(&x, &index_t).unwrap();
+        let mut a = RunningTopK::new(25, Device::Cpu).unwrap();
+        let mut b = RunningTopK::new(25, Device::Cpu).unwrap();
+        a.add_indexed(&x.narrow(0, 0, 250), &index_t.narrow(0, 0, 250)).unwrap();
+        b.add_indexed(&x.narrow(0, 250, 350), &index_t.narrow(0, 250, 350)).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(b.count(), 600);
+        let cols = Vec::<Vec<f32>>::try_from(x.transpose(0, 1).contiguous()).unwrap();
+        let (s, m) = (as_pairs(&single), as_pairs(&b));
+        for (c, col) in cols.iter().enumerate() {
+            let want = naive(col, &index, 25);
+            assert_eq!(s[c], want, "single stream, column {c}");
+            assert_eq!(m[c], want, "merged shards, column {c}");
+        }
+    }
+
+    #[test]
+    fn fewer_rows_than_k_returns_them_all_sorted() {
+        let x = Tensor::from_slice(&[1f32, 5.0, 3.0, 5.0]).view([4, 1]);
+        let mut topk = RunningTopK::new(10, Device::Cpu).unwrap();
+        topk.add(&x, 0).unwrap();
+        assert_eq!(as_pairs(&topk)[0], vec![(5.0, 1), (5.0, 3), (3.0, 2), (1.0, 0)]);
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let mut topk = RunningTopK::new(3, Device::Cpu).unwrap();
+        assert!(topk.result().is_err());
+        let e = |r: Result<()>| r.unwrap_err().to_string();
+        assert!(e(topk.add(&Tensor::zeros([2], (Kind::Float, Device::Cpu)), 0)).contains("[rows, columns]"));
+        topk.add(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)), 0).unwrap();
+        assert!(e(topk.add(&Tensor::zeros([2, 2], (Kind::Float, Device::Cpu)), 2)).contains("2 columns"));
+        let wrong = Tensor::from_slice(&[0i64, 1, 2]);
+        assert!(e(topk.add_indexed(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)), &wrong)).contains("[2]"));
+        let other = RunningTopK::new(4, Device::Cpu).unwrap();
+        assert!(e(topk.merge(&other)).contains("k = 3 and k = 4"));
+        assert!(RunningTopK::new(0, Device::Cpu).is_err());
     }
 }
