@@ -12,13 +12,17 @@ use gandissect::stats::{RunningQuantile, RunningTopK};
 use tch::{Device, Kind, Tensor};
 
 fn main() -> Result<()> {
-    let args: Vec<i64> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let args: Vec<i64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
     let rows = args.first().copied().unwrap_or(10_000_000);
     let batch = args.get(1).copied().unwrap_or(50_000);
     tch::manual_seed(1);
     for columns in [256i64, 512] {
-        let pool: Vec<Tensor> =
-            (0..4).map(|_| Tensor::randn([batch, columns], (Kind::Float, Device::Cpu)).exp()).collect();
+        let pool: Vec<Tensor> = (0..4)
+            .map(|_| Tensor::randn([batch, columns], (Kind::Float, Device::Cpu)).exp())
+            .collect();
         // The floor: one pass computing per-column minimum and maximum.
         let start = Instant::now();
         let mut done = 0;
@@ -29,7 +33,10 @@ fn main() -> Result<()> {
             done += len;
         }
         let floor = start.elapsed().as_secs_f64();
-        println!("min/max pass C={columns}: {:.0} rows/s", rows as f64 / floor);
+        println!(
+            "min/max pass C={columns}: {:.0} rows/s",
+            rows as f64 / floor
+        );
         let mut sketch = RunningQuantile::new(2048, 1, Device::Cpu)?;
         let start = Instant::now();
         let mut done = 0;
@@ -52,7 +59,10 @@ fn main() -> Result<()> {
         let mut done = 0;
         while done < rows {
             let len = batch.min(rows - done);
-            topk.add(&pool[(done / batch) as usize % pool.len()].narrow(0, 0, len), done)?;
+            topk.add(
+                &pool[(done / batch) as usize % pool.len()].narrow(0, 0, len),
+                done,
+            )?;
             done += len;
         }
         let secs = start.elapsed().as_secs_f64();

@@ -20,7 +20,11 @@ pub struct RunningMean {
 impl RunningMean {
     /// An empty accumulator with its state on `device`.
     pub fn new(device: Device) -> Self {
-        Self { device, count: 0, moments: None }
+        Self {
+            device,
+            count: 0,
+            moments: None,
+        }
     }
 
     /// Number of vectors added.
@@ -42,7 +46,9 @@ impl RunningMean {
         }
         let x = x.to_device(self.device).to_kind(Kind::Double);
         let mean = x.mean_dim(0, false, Kind::Double);
-        let m2 = (&x - &mean).square().sum_dim_intlist(0, false, Kind::Double);
+        let m2 = (&x - &mean)
+            .square()
+            .sum_dim_intlist(0, false, Kind::Double);
         self.combine(n, mean, m2);
         Ok(())
     }
@@ -53,7 +59,11 @@ impl RunningMean {
             return Ok(());
         };
         check::same_columns(self.dim(), mean.size()[0], "the merged mean")?;
-        self.combine(other.count, mean.to_device(self.device), m2.to_device(self.device));
+        self.combine(
+            other.count,
+            mean.to_device(self.device),
+            m2.to_device(self.device),
+        );
         Ok(())
     }
 
@@ -93,7 +103,11 @@ pub struct ConditionalMean {
 impl ConditionalMean {
     /// An empty accumulator with its state on `device`.
     pub fn new(device: Device) -> Self {
-        Self { device, dim: None, by_key: BTreeMap::new() }
+        Self {
+            device,
+            dim: None,
+            by_key: BTreeMap::new(),
+        }
     }
 
     /// Adds a batch of `[N, D]` vectors under `key`.
@@ -105,7 +119,10 @@ impl ConditionalMean {
         }
         self.dim = Some(d);
         let device = self.device;
-        self.by_key.entry(key).or_insert_with(|| RunningMean::new(device)).add(x)
+        self.by_key
+            .entry(key)
+            .or_insert_with(|| RunningMean::new(device))
+            .add(x)
     }
 
     /// Merges another accumulator of the same vector length, key by key.
@@ -117,7 +134,10 @@ impl ConditionalMean {
         self.dim = Some(d);
         for (&key, stat) in &other.by_key {
             let device = self.device;
-            self.by_key.entry(key).or_insert_with(|| RunningMean::new(device)).merge(stat)?;
+            self.by_key
+                .entry(key)
+                .or_insert_with(|| RunningMean::new(device))
+                .merge(stat)?;
         }
         Ok(())
     }
@@ -160,8 +180,20 @@ impl Statistic for RunningMean {
         stat.count = state[0];
         if state[1] >= 0 {
             let shape = [state[1]];
-            let mean = fetch_shaped(tensors, &format!("{prefix}.mean"), Kind::Double, &shape, device)?;
-            let m2 = fetch_shaped(tensors, &format!("{prefix}.m2"), Kind::Double, &shape, device)?;
+            let mean = fetch_shaped(
+                tensors,
+                &format!("{prefix}.mean"),
+                Kind::Double,
+                &shape,
+                device,
+            )?;
+            let m2 = fetch_shaped(
+                tensors,
+                &format!("{prefix}.m2"),
+                Kind::Double,
+                &shape,
+                device,
+            )?;
             stat.moments = Some((mean, m2));
         }
         Ok(stat)
@@ -177,8 +209,12 @@ impl Statistic for ConditionalMean {
         state.extend(&counts);
         let mut out = vec![(format!("{prefix}.state"), Tensor::from_slice(&state))];
         if !keys.is_empty() {
-            let (means, m2s): (Vec<Tensor>, Vec<Tensor>) =
-                self.by_key.values().filter_map(|s| s.moments.as_ref()).map(|(m, v)| (m.shallow_clone(), v.shallow_clone())).unzip();
+            let (means, m2s): (Vec<Tensor>, Vec<Tensor>) = self
+                .by_key
+                .values()
+                .filter_map(|s| s.moments.as_ref())
+                .map(|(m, v)| (m.shallow_clone(), v.shallow_clone()))
+                .unzip();
             out.push((format!("{prefix}.mean"), Tensor::stack(&means, 0)));
             out.push((format!("{prefix}.m2"), Tensor::stack(&m2s, 0)));
         }
@@ -198,13 +234,32 @@ impl Statistic for ConditionalMean {
         stat.dim = (state[0] >= 0).then_some(state[0]);
         if let (Some(d), true) = (stat.dim, n_keys > 0) {
             let shape = [n_keys, d];
-            let means = fetch_shaped(tensors, &format!("{prefix}.mean"), Kind::Double, &shape, device)?;
-            let m2s = fetch_shaped(tensors, &format!("{prefix}.m2"), Kind::Double, &shape, device)?;
+            let means = fetch_shaped(
+                tensors,
+                &format!("{prefix}.mean"),
+                Kind::Double,
+                &shape,
+                device,
+            )?;
+            let m2s = fetch_shaped(
+                tensors,
+                &format!("{prefix}.m2"),
+                Kind::Double,
+                &shape,
+                device,
+            )?;
             for i in 0..n_keys {
                 let key = state[2 + i as usize];
                 let count = state[2 + (n_keys + i) as usize];
                 let moments = Some((means.get(i), m2s.get(i)));
-                stat.by_key.insert(key, RunningMean { device, count, moments });
+                stat.by_key.insert(
+                    key,
+                    RunningMean {
+                        device,
+                        count,
+                        moments,
+                    },
+                );
             }
         }
         Ok(stat)
@@ -233,7 +288,10 @@ mod tests {
             m.add(&x.narrow(0, start, len)).unwrap();
         }
         assert_eq!(m.count(), 1000);
-        assert!(close(&m.mean().unwrap(), &x.mean_dim(0, false, Kind::Double)));
+        assert!(close(
+            &m.mean().unwrap(),
+            &x.mean_dim(0, false, Kind::Double)
+        ));
         assert!(close(&m.variance().unwrap(), &x.var_dim(0, true, false)));
         let mut one = RunningMean::new(Device::Cpu);
         one.add(&x.narrow(0, 0, 1)).unwrap();
@@ -250,16 +308,38 @@ mod tests {
         for (i, &key) in keys.iter().enumerate() {
             let chunk = x.narrow(0, 100 * i as i64, 100);
             single.add(key, &chunk).unwrap();
-            if i < 4 { &mut a } else { &mut b }.add(key, &chunk).unwrap();
+            if i < 4 { &mut a } else { &mut b }
+                .add(key, &chunk)
+                .unwrap();
         }
         a.merge(&b).unwrap();
         assert_eq!(a.keys(), vec![0, 3, 7]);
         for key in [0, 3, 7] {
             assert_eq!(a.count(key), 300);
-            let rows: Vec<i64> = keys.iter().enumerate().filter(|(_, k)| **k == key).map(|(i, _)| i as i64).collect();
-            let direct = Tensor::cat(&rows.iter().map(|&i| x.narrow(0, 100 * i, 100)).collect::<Vec<_>>(), 0);
-            assert!(close(&a.mean(key).unwrap(), &direct.mean_dim(0, false, Kind::Double)), "key {key}");
-            assert!(close(&a.variance(key).unwrap(), &direct.var_dim(0, true, false)), "key {key}");
+            let rows: Vec<i64> = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| **k == key)
+                .map(|(i, _)| i as i64)
+                .collect();
+            let direct = Tensor::cat(
+                &rows
+                    .iter()
+                    .map(|&i| x.narrow(0, 100 * i, 100))
+                    .collect::<Vec<_>>(),
+                0,
+            );
+            assert!(
+                close(
+                    &a.mean(key).unwrap(),
+                    &direct.mean_dim(0, false, Kind::Double)
+                ),
+                "key {key}"
+            );
+            assert!(
+                close(&a.variance(key).unwrap(), &direct.var_dim(0, true, false)),
+                "key {key}"
+            );
             assert!(close(&a.mean(key).unwrap(), &single.mean(key).unwrap()));
         }
         assert!(a.mean(5).is_none());
@@ -270,11 +350,19 @@ mod tests {
     fn bad_input_is_refused() {
         let mut c = ConditionalMean::new(Device::Cpu);
         let e = |r: Result<()>| r.unwrap_err().to_string();
-        assert!(e(c.add(1, &Tensor::zeros([3], (Kind::Float, Device::Cpu)))).contains("[rows, columns]"));
-        c.add(1, &Tensor::zeros([3, 2], (Kind::Float, Device::Cpu))).unwrap();
-        assert!(e(c.add(2, &Tensor::zeros([3, 4], (Kind::Float, Device::Cpu)))).contains("4 columns"));
+        assert!(
+            e(c.add(1, &Tensor::zeros([3], (Kind::Float, Device::Cpu))))
+                .contains("[rows, columns]")
+        );
+        c.add(1, &Tensor::zeros([3, 2], (Kind::Float, Device::Cpu)))
+            .unwrap();
+        assert!(
+            e(c.add(2, &Tensor::zeros([3, 4], (Kind::Float, Device::Cpu)))).contains("4 columns")
+        );
         let mut other = ConditionalMean::new(Device::Cpu);
-        other.add(1, &Tensor::zeros([3, 5], (Kind::Float, Device::Cpu))).unwrap();
+        other
+            .add(1, &Tensor::zeros([3, 5], (Kind::Float, Device::Cpu)))
+            .unwrap();
         assert!(e(c.merge(&other)).contains("5 columns"));
     }
 }

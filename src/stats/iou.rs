@@ -36,7 +36,9 @@ impl IouTally {
     /// An empty tally for labels `0..num_labels`, with its counts on `device`.
     pub fn new(num_labels: usize, device: Device) -> Result<Self> {
         if num_labels < 2 {
-            bail!("an IoU tally needs at least 2 labels (0 = none and one concept), got {num_labels}");
+            bail!(
+                "an IoU tally needs at least 2 labels (0 = none and one concept), got {num_labels}"
+            );
         }
         let labels = num_labels as i64;
         Ok(Self {
@@ -64,18 +66,28 @@ impl IouTally {
     pub fn add(&mut self, active: &Tensor, labels: &Tensor) -> Result<()> {
         let (a, l) = (active.size(), labels.size());
         if a.len() != 4 || active.kind() != Kind::Bool {
-            bail!("the activation indicator must be a [B, C, H, W] bool tensor, got {:?} {a:?}; threshold activations with gt()", active.kind());
+            bail!(
+                "the activation indicator must be a [B, C, H, W] bool tensor, got {:?} {a:?}; threshold activations with gt()",
+                active.kind()
+            );
         }
         if l.len() != 4 || !check::is_integer(labels.kind()) {
-            bail!("the label map must be a [B, K, H, W] integer tensor, got {:?} {l:?}", labels.kind());
+            bail!(
+                "the label map must be a [B, K, H, W] integer tensor, got {:?} {l:?}",
+                labels.kind()
+            );
         }
         if a[0] != l[0] || a[2..] != l[2..] {
-            bail!("the activation indicator {a:?} and the label map {l:?} must share batch size and height × width; resample one to the other");
+            bail!(
+                "the activation indicator {a:?} and the label map {l:?} must share batch size and height × width; resample one to the other"
+            );
         }
         check::same_columns(self.columns, a[1], "the activation indicator")?;
         let (b, c, pixels) = (a[0], a[1], a[2] * a[3]);
         if pixels >= EXACT_PIXELS {
-            bail!("images of {pixels} pixels are too large for exact f32 tallies; tally tiles below 2^24 pixels");
+            bail!(
+                "images of {pixels} pixels are too large for exact f32 tallies; tally tiles below 2^24 pixels"
+            );
         }
         if l[1] == 0 || c == 0 {
             bail!("the label map needs at least one channel and the indicator at least one unit");
@@ -86,7 +98,10 @@ impl IouTally {
         let labels = labels.to_device(self.device).to_kind(Kind::Int64);
         let (lo, hi) = (labels.min().int64_value(&[]), labels.max().int64_value(&[]));
         if lo < 0 || hi >= self.labels {
-            bail!("label values must lie in 0..{} (the tally's label count), found {lo}..={hi}; create the tally with the segmenter's full label count", self.labels);
+            bail!(
+                "label values must lie in 0..{} (the tally's label count), found {lo}..={hi}; create the tally with the segmenter's full label count",
+                self.labels
+            );
         }
         let active = active.to_device(self.device);
         let count = self.labels;
@@ -96,10 +111,17 @@ impl IouTally {
         let mut start = 0;
         while start < b {
             let len = chunk.min(b - start);
-            let a_chunk = active.narrow(0, start, len).reshape([len, c, pixels]).to_kind(Kind::Float);
+            let a_chunk = active
+                .narrow(0, start, len)
+                .reshape([len, c, pixels])
+                .to_kind(Kind::Float);
             let masks = label_masks(&labels.narrow(0, start, len), count);
             self.label_pixels += masks.sum_dim_intlist([0i64, 1].as_slice(), false, Kind::Int64);
-            let counts = a_chunk.bmm(&masks).to_kind(Kind::Int64).sum_dim_intlist(0, false, Kind::Int64);
+            let counts =
+                a_chunk
+                    .bmm(&masks)
+                    .to_kind(Kind::Int64)
+                    .sum_dim_intlist(0, false, Kind::Int64);
             isect += counts.transpose(0, 1);
             start += len;
         }
@@ -120,9 +142,14 @@ impl IouTally {
     /// Merges another tally over the same labels and units.
     pub fn merge(&mut self, other: &Self) -> Result<()> {
         if other.labels != self.labels {
-            bail!("cannot merge IoU tallies over {} and {} labels", self.labels, other.labels);
+            bail!(
+                "cannot merge IoU tallies over {} and {} labels",
+                self.labels,
+                other.labels
+            );
         }
-        let (Some(c), Some(isect), Some(act)) = (other.columns, &other.intersection, &other.active) else {
+        let (Some(c), Some(isect), Some(act)) = (other.columns, &other.intersection, &other.active)
+        else {
             return Ok(());
         };
         check::same_columns(self.columns, c, "the merged IoU tally")?;
@@ -143,12 +170,18 @@ impl IouTally {
 
     /// `[L, C]` i64: active pixels carrying each label, per unit.
     pub fn intersection(&self) -> Result<Tensor> {
-        self.intersection.as_ref().map(Tensor::shallow_clone).ok_or_else(Self::empty)
+        self.intersection
+            .as_ref()
+            .map(Tensor::shallow_clone)
+            .ok_or_else(Self::empty)
     }
 
     /// `[C]` i64: active pixels per unit.
     pub fn active_pixels(&self) -> Result<Tensor> {
-        self.active.as_ref().map(Tensor::shallow_clone).ok_or_else(Self::empty)
+        self.active
+            .as_ref()
+            .map(Tensor::shallow_clone)
+            .ok_or_else(Self::empty)
     }
 
     /// `[L]` i64: pixels carrying each label (row 0: unlabelled pixels).
@@ -186,8 +219,12 @@ fn label_masks(labels: &Tensor, count: i64) -> Tensor {
     for ch in 0..k {
         let _ = masks.scatter_value_(2, &flat.select(1, ch).unsqueeze(2), 1.0);
     }
-    let unlabelled = flat.eq(0).all_dim(1, false).to_kind(Kind::Float).unsqueeze(2);
-    let _ = masks.narrow(2, 0, 1).copy_(&unlabelled);
+    let unlabelled = flat
+        .eq(0)
+        .all_dim(1, false)
+        .to_kind(Kind::Float)
+        .unsqueeze(2);
+    masks.narrow(2, 0, 1).copy_(&unlabelled);
     masks
 }
 
@@ -196,7 +233,10 @@ impl Statistic for IouTally {
         let state = [self.labels, self.columns.unwrap_or(-1), self.total];
         let mut out = vec![
             (format!("{prefix}.state"), Tensor::from_slice(&state)),
-            (format!("{prefix}.label_pixels"), self.label_pixels.shallow_clone()),
+            (
+                format!("{prefix}.label_pixels"),
+                self.label_pixels.shallow_clone(),
+            ),
         ];
         if let (Some(i), Some(a)) = (&self.intersection, &self.active) {
             out.push((format!("{prefix}.intersection"), i.shallow_clone()));
@@ -209,13 +249,31 @@ impl Statistic for IouTally {
         let state = fetch_i64s(tensors, &format!("{prefix}.state"), 3)?;
         let mut tally = IouTally::new(state[0].max(0) as usize, device)?;
         let l = tally.labels;
-        tally.label_pixels = fetch_shaped(tensors, &format!("{prefix}.label_pixels"), Kind::Int64, &[l], device)?;
+        tally.label_pixels = fetch_shaped(
+            tensors,
+            &format!("{prefix}.label_pixels"),
+            Kind::Int64,
+            &[l],
+            device,
+        )?;
         tally.total = state[2];
         if state[1] >= 0 {
             let c = state[1];
             tally.columns = Some(c);
-            tally.intersection = Some(fetch_shaped(tensors, &format!("{prefix}.intersection"), Kind::Int64, &[l, c], device)?);
-            tally.active = Some(fetch_shaped(tensors, &format!("{prefix}.active_pixels"), Kind::Int64, &[c], device)?);
+            tally.intersection = Some(fetch_shaped(
+                tensors,
+                &format!("{prefix}.intersection"),
+                Kind::Int64,
+                &[l, c],
+                device,
+            )?);
+            tally.active = Some(fetch_shaped(
+                tensors,
+                &format!("{prefix}.active_pixels"),
+                Kind::Int64,
+                &[c],
+                device,
+            )?);
         }
         Ok(tally)
     }
@@ -232,12 +290,15 @@ mod tests {
         let mut rng = SplitMix64::new(seed);
         let (h, w) = hw;
         let act: Vec<bool> = (0..b * c * h * w).map(|_| rng.next_bit() == 1).collect();
-        let mut labels: Vec<i64> = (0..b * k * h * w).map(|_| (rng.next_u64() % l as u64) as i64).collect();
+        let mut labels: Vec<i64> = (0..b * k * h * w)
+            .map(|_| (rng.next_u64() % l as u64) as i64)
+            .collect();
         let plane = (h * w) as usize;
         for img in 0..b as usize {
             for p in 0..plane {
                 if k > 1 && rng.next_bit() == 1 {
-                    labels[(img * k as usize + 1) * plane + p] = labels[img * k as usize * plane + p];
+                    labels[(img * k as usize + 1) * plane + p] =
+                        labels[img * k as usize * plane + p];
                 }
             }
         }
@@ -288,16 +349,29 @@ mod tests {
         tally.add(&a.narrow(0, 0, 1), &lab.narrow(0, 0, 1)).unwrap();
         tally.add(&a.narrow(0, 1, 2), &lab.narrow(0, 1, 2)).unwrap();
         let (isect, pix, act) = naive(&a, &lab, l as usize);
-        assert_eq!(Vec::<Vec<i64>>::try_from(tally.intersection().unwrap()).unwrap(), isect);
+        assert_eq!(
+            Vec::<Vec<i64>>::try_from(tally.intersection().unwrap()).unwrap(),
+            isect
+        );
         assert_eq!(Vec::<i64>::try_from(tally.label_pixels()).unwrap(), pix);
-        assert_eq!(Vec::<i64>::try_from(tally.active_pixels().unwrap()).unwrap(), act);
+        assert_eq!(
+            Vec::<i64>::try_from(tally.active_pixels().unwrap()).unwrap(),
+            act
+        );
         assert_eq!(tally.total_pixels(), 3 * 42);
         let iou = Vec::<Vec<f32>>::try_from(tally.iou().unwrap()).unwrap();
         for (label, row) in iou.iter().enumerate() {
             for (u, &v) in row.iter().enumerate() {
                 let union = act[u] + pix[label] - isect[label][u];
-                let want = if union == 0 { 0.0 } else { isect[label][u] as f32 / union as f32 };
-                assert!((v - want).abs() < 1e-6, "label {label} unit {u}: {v} vs {want}");
+                let want = if union == 0 {
+                    0.0
+                } else {
+                    isect[label][u] as f32 / union as f32
+                };
+                assert!(
+                    (v - want).abs() < 1e-6,
+                    "label {label} unit {u}: {v} vs {want}"
+                );
             }
         }
     }
@@ -314,13 +388,27 @@ mod tests {
         x.add(&a.narrow(0, 0, 15), &lab.narrow(0, 0, 15)).unwrap();
         y.add(&a.narrow(0, 15, 25), &lab.narrow(0, 15, 25)).unwrap();
         x.merge(&y).unwrap();
-        assert!(single.intersection().unwrap().equal(&x.intersection().unwrap()));
+        assert!(
+            single
+                .intersection()
+                .unwrap()
+                .equal(&x.intersection().unwrap())
+        );
         assert!(single.label_pixels().equal(&x.label_pixels()));
-        assert!(single.active_pixels().unwrap().equal(&x.active_pixels().unwrap()));
+        assert!(
+            single
+                .active_pixels()
+                .unwrap()
+                .equal(&x.active_pixels().unwrap())
+        );
         assert_eq!(x.total_pixels(), 40 * 4096);
         // Spot-check the big tally against direct tensor reductions for one unit and label.
         let present = lab.eq(3).any_dim(1, false);
-        let direct = a.select(1, 17).logical_and(&present).sum(Kind::Int64).int64_value(&[]);
+        let direct = a
+            .select(1, 17)
+            .logical_and(&present)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
         assert_eq!(single.intersection().unwrap().int64_value(&[3, 17]), direct);
     }
 
@@ -331,7 +419,10 @@ mod tests {
         let e = |r: Result<()>| r.unwrap_err().to_string();
         let opts = (Kind::Int64, Device::Cpu);
         let a = Tensor::ones([2, 3, 4, 4], (Kind::Bool, Device::Cpu));
-        assert!(e(tally.add(&a.to_kind(Kind::Float), &Tensor::zeros([2, 1, 4, 4], opts))).contains("bool"));
+        assert!(
+            e(tally.add(&a.to_kind(Kind::Float), &Tensor::zeros([2, 1, 4, 4], opts)))
+                .contains("bool")
+        );
         assert!(e(tally.add(&a, &Tensor::zeros([2, 4, 4], opts))).contains("[B, K, H, W]"));
         assert!(e(tally.add(&a, &Tensor::zeros([2, 1, 5, 4], opts))).contains("height"));
         assert!(e(tally.add(&a, &Tensor::full([2, 1, 4, 4], 4, opts))).contains("0..4"));

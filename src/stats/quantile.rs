@@ -73,7 +73,9 @@ impl RunningQuantile {
     /// The sampling floor defaults to 16 × `resolution` rows.
     pub fn new(resolution: usize, seed: u64, device: Device) -> Result<Self> {
         if !(4..=1 << 30).contains(&resolution) {
-            bail!("quantile resolution must be between 4 and 2^30, got {resolution}; 2048 is the usual choice");
+            bail!(
+                "quantile resolution must be between 4 and 2^30, got {resolution}; 2048 is the usual choice"
+            );
         }
         let resolution = resolution as i64;
         Ok(Self {
@@ -100,7 +102,10 @@ impl RunningQuantile {
         if let Some(f) = floor
             && f < self.resolution
         {
-            bail!("the sampling floor ({f} rows) must be at least the resolution ({}); use None to disable sampling", self.resolution);
+            bail!(
+                "the sampling floor ({f} rows) must be at least the resolution ({}); use None to disable sampling",
+                self.resolution
+            );
         }
         self.sample_floor = floor;
         Ok(self)
@@ -171,7 +176,9 @@ impl RunningQuantile {
         let lo = x.amin(0, false);
         let hi = x.amax(0, false);
         if Tensor::cat(&[&lo, &hi], 0).isnan().any().int64_value(&[]) != 0 {
-            bail!("quantile sketch input contains NaN; mask or replace NaN values before adding them");
+            bail!(
+                "quantile sketch input contains NaN; mask or replace NaN values before adding them"
+            );
         }
         self.columns = Some(c);
         self.extremes = Some(match self.extremes.take() {
@@ -188,7 +195,11 @@ impl RunningQuantile {
         };
         self.count += n;
         if let Some(rows) = rows {
-            self.push(self.sample_exp as usize, rows.transpose(0, 1).contiguous(), false);
+            self.push(
+                self.sample_exp as usize,
+                rows.transpose(0, 1).contiguous(),
+                false,
+            );
         }
         Ok(())
     }
@@ -241,7 +252,11 @@ impl RunningQuantile {
         let c = values.size()[0];
         let last = values.size()[1] - 1;
         let opts = (Kind::Double, self.device);
-        let qt = Tensor::from_slice(q).to(self.device).unsqueeze(0).expand([c, q.len() as i64], false).contiguous();
+        let qt = Tensor::from_slice(q)
+            .to(self.device)
+            .unsqueeze(0)
+            .expand([c, q.len() as i64], false)
+            .contiguous();
         let pos = qt.searchsorted(&cw, false, false, "left", None::<Tensor>);
         let hi = pos.clamp(1, last);
         let lo = &hi - 1;
@@ -253,7 +268,10 @@ impl RunningQuantile {
         let mid = &v_lo + &frac * (&v_hi - &v_lo);
         let zero = Tensor::zeros([], opts);
         let one = Tensor::ones([], opts);
-        let out = v_lo.where_self(&frac.eq_tensor(&zero), &v_hi.where_self(&frac.eq_tensor(&one), &mid));
+        let out = v_lo.where_self(
+            &frac.eq_tensor(&zero),
+            &v_hi.where_self(&frac.eq_tensor(&one), &mid),
+        );
         Ok(out.to_kind(Kind::Float))
     }
 
@@ -263,11 +281,18 @@ impl RunningQuantile {
         let (_, c) = check::float_matrix(x, "values to normalise")?;
         let (values, cw) = self.summary()?;
         if c != values.size()[0] {
-            bail!("values to normalise have {c} columns but the sketch has {}", values.size()[0]);
+            bail!(
+                "values to normalise have {c} columns but the sketch has {}",
+                values.size()[0]
+            );
         }
         let m = values.size()[1];
         let values = values.to_kind(Kind::Double);
-        let xt = x.to_device(self.device).to_kind(Kind::Double).transpose(0, 1).contiguous();
+        let xt = x
+            .to_device(self.device)
+            .to_kind(Kind::Double)
+            .transpose(0, 1)
+            .contiguous();
         let left = xt.searchsorted(&values, false, false, "left", None::<Tensor>);
         let right = xt.searchsorted(&values, false, true, "right", None::<Tensor>);
         let first = left.clamp(0, m - 1);
@@ -277,14 +302,18 @@ impl RunningQuantile {
         let lo = &hi - 1;
         let (v_lo, v_hi) = (values.gather(1, &lo, false), values.gather(1, &hi, false));
         let (c_lo, c_hi) = (cw.gather(1, &lo, false), cw.gather(1, &hi, false));
-        let frac = ((&xt - &v_lo) / (&v_hi - &v_lo)).nan_to_num(0.0, None, None).clamp(0.0, 1.0);
+        let frac = ((&xt - &v_lo) / (&v_hi - &v_lo))
+            .nan_to_num(0.0, None, None)
+            .clamp(0.0, 1.0);
         let between = &c_lo + frac * (&c_hi - &c_lo);
         let opts = (Kind::Double, self.device);
         let below = left.eq(0);
         let above = left.eq(m);
         let miss = Tensor::zeros([], opts)
             .where_self(&below, &Tensor::ones([], opts).where_self(&above, &between));
-        let out = hit.where_self(&right.gt_tensor(&left), &miss).clamp(0.0, 1.0);
+        let out = hit
+            .where_self(&right.gt_tensor(&left), &miss)
+            .clamp(0.0, 1.0);
         Ok(out.transpose(0, 1).to_kind(Kind::Float))
     }
 
@@ -300,17 +329,27 @@ impl RunningQuantile {
             if let Some(level) = level {
                 let n = level.data.size()[1];
                 parts.push(level.data.shallow_clone());
-                weights.push(Tensor::full([n], 2f64.powi(h as i32), (Kind::Double, self.device)));
+                weights.push(Tensor::full(
+                    [n],
+                    2f64.powi(h as i32),
+                    (Kind::Double, self.device),
+                ));
             }
         }
         let values = Tensor::cat(&parts, 1);
         let t = values.size()[1];
         let (sorted, order) = values.sort(1, false);
-        let w = Tensor::cat(&weights, 0).unsqueeze(0).expand([c, t], false).gather(1, &order, false);
+        let w = Tensor::cat(&weights, 0)
+            .unsqueeze(0)
+            .expand([c, t], false)
+            .gather(1, &order, false);
         let total = w.sum_dim_intlist(1, true, Kind::Double);
         let cw = (w.cumsum(1, Kind::Double) - &w * 0.5) / total;
         let opts = (Kind::Double, self.device);
-        let cw = Tensor::cat(&[Tensor::zeros([c, 1], opts), cw, Tensor::ones([c, 1], opts)], 1);
+        let cw = Tensor::cat(
+            &[Tensor::zeros([c, 1], opts), cw, Tensor::ones([c, 1], opts)],
+            1,
+        );
         let values = Tensor::cat(&[lo.unsqueeze(1), sorted, hi.unsqueeze(1)], 1);
         Ok((values, cw))
     }
@@ -322,7 +361,9 @@ impl RunningQuantile {
 
     /// Raises the sampling exponent to the largest `s` with `count ≥ floor·2^(s+1)`.
     fn raise_sample_exp(&mut self) {
-        let Some(floor) = self.sample_floor else { return };
+        let Some(floor) = self.sample_floor else {
+            return;
+        };
         let before = self.sample_exp;
         while self.sample_exp < 60 && (self.count / floor) >> (self.sample_exp + 1) >= 1 {
             self.sample_exp += 1;
@@ -354,14 +395,21 @@ impl RunningQuantile {
             }
             let level = match self.levels[h].take() {
                 None => Level { data, sorted },
-                Some(old) => Level { data: Tensor::cat(&[&old.data, &data], 1), sorted: false },
+                Some(old) => Level {
+                    data: Tensor::cat(&[&old.data, &data], 1),
+                    sorted: false,
+                },
             };
             let n = level.data.size()[1];
             if n < self.resolution {
                 self.levels[h] = Some(level);
                 return;
             }
-            let full = if level.sorted { level.data } else { level.data.sort(1, false).0 };
+            let full = if level.sorted {
+                level.data
+            } else {
+                level.data.sort(1, false).0
+            };
             let offset = self.rng.next_bit();
             data = full.slice(1, offset, n, 2).contiguous();
             sorted = true;
@@ -385,8 +433,16 @@ impl Statistic for RunningQuantile {
             self.compactions,
             self.levels.len() as i64,
         ];
-        state.extend(self.levels.iter().map(|l| l.as_ref().map_or(-1, |l| l.data.size()[1])));
-        state.extend(self.levels.iter().map(|l| l.as_ref().is_some_and(|l| l.sorted) as i64));
+        state.extend(
+            self.levels
+                .iter()
+                .map(|l| l.as_ref().map_or(-1, |l| l.data.size()[1])),
+        );
+        state.extend(
+            self.levels
+                .iter()
+                .map(|l| l.as_ref().is_some_and(|l| l.sorted) as i64),
+        );
         let mut out = vec![(format!("{prefix}.state"), Tensor::from_slice(&state))];
         if let Some((lo, hi)) = &self.extremes {
             out.push((format!("{prefix}.min"), lo.shallow_clone()));
@@ -404,15 +460,24 @@ impl Statistic for RunningQuantile {
         let name = format!("{prefix}.state");
         let t = fetch(tensors, &name)?;
         if t.kind() != Kind::Int64 || t.dim() != 1 || t.size()[0] < STATE_HEAD as i64 {
-            bail!("{name} is not a quantile sketch state; the file is damaged or holds another statistic");
+            bail!(
+                "{name} is not a quantile sketch state; the file is damaged or holds another statistic"
+            );
         }
         let state = Vec::<i64>::try_from(t)?;
         if state[0] != LAYOUT {
-            bail!("{name} has layout {} but this build reads layout {LAYOUT}; recompute the statistics", state[0]);
+            bail!(
+                "{name} has layout {} but this build reads layout {LAYOUT}; recompute the statistics",
+                state[0]
+            );
         }
         let n_levels = state[9].max(0) as usize;
         if state.len() != STATE_HEAD + 2 * n_levels {
-            bail!("{name} has {} entries, expected {}; the file is damaged", state.len(), STATE_HEAD + 2 * n_levels);
+            bail!(
+                "{name} has {} entries, expected {}; the file is damaged",
+                state.len(),
+                STATE_HEAD + 2 * n_levels
+            );
         }
         let mut sketch = RunningQuantile::new(state[1] as usize, 0, device)?;
         sketch.sample_floor = (state[2] >= 0).then_some(state[2]);
@@ -431,8 +496,17 @@ impl Statistic for RunningQuantile {
                 let level = if size < 0 {
                     None
                 } else {
-                    let data = fetch_shaped(tensors, &format!("{prefix}.level{h}"), Kind::Float, &[c, size], device)?;
-                    Some(Level { data, sorted: state[STATE_HEAD + n_levels + h] != 0 })
+                    let data = fetch_shaped(
+                        tensors,
+                        &format!("{prefix}.level{h}"),
+                        Kind::Float,
+                        &[c, size],
+                        device,
+                    )?;
+                    Some(Level {
+                        data,
+                        sorted: state[STATE_HEAD + n_levels + h] != 0,
+                    })
                 };
                 sketch.levels.push(level);
             }
@@ -447,8 +521,15 @@ mod tests {
     use crate::stats::StatsFile;
 
     const LEVELS: [f64; 6] = [0.01, 0.1, 0.5, 0.9, 0.99, 0.999];
-    const STREAMS: [&str; 7] =
-        ["uniform", "sorted", "reverse-sorted", "constant", "ten-values", "cauchy", "log-normal"];
+    const STREAMS: [&str; 7] = [
+        "uniform",
+        "sorted",
+        "reverse-sorted",
+        "constant",
+        "ten-values",
+        "cauchy",
+        "log-normal",
+    ];
 
     /// A `[rows, 7]` stream, one column per kind in `STREAMS`, from a fixed seed.
     fn streams(rows: usize, seed: u64) -> Tensor {
@@ -486,10 +567,18 @@ mod tests {
     fn rank_errors(x: &Tensor, estimates: &Tensor, q: &[f64]) -> Vec<Vec<f64>> {
         let n = x.size()[0] as f64;
         let sorted = x.transpose(0, 1).contiguous().sort(1, false).0;
-        let lo = estimates.searchsorted(&sorted, false, false, "left", None::<Tensor>).to_kind(Kind::Double) / n;
-        let hi = estimates.searchsorted(&sorted, false, true, "right", None::<Tensor>).to_kind(Kind::Double) / n;
+        let lo = estimates
+            .searchsorted(&sorted, false, false, "left", None::<Tensor>)
+            .to_kind(Kind::Double)
+            / n;
+        let hi = estimates
+            .searchsorted(&sorted, false, true, "right", None::<Tensor>)
+            .to_kind(Kind::Double)
+            / n;
         let qt = Tensor::from_slice(q).unsqueeze(0);
-        let err = (&lo - &qt).clamp_min(0.0).maximum(&(&qt - &hi).clamp_min(0.0));
+        let err = (&lo - &qt)
+            .clamp_min(0.0)
+            .maximum(&(&qt - &hi).clamp_min(0.0));
         Vec::<Vec<f64>>::try_from(err).unwrap()
     }
 
@@ -500,7 +589,11 @@ mod tests {
         for (col, row) in errors.iter().enumerate() {
             for (&q, &e) in LEVELS.iter().zip(row) {
                 let bound = sketch.rank_error_bound(q);
-                assert!(e <= bound, "{what}: {} stream, q = {q}: rank error {e} exceeds bound {bound}", STREAMS[col]);
+                assert!(
+                    e <= bound,
+                    "{what}: {} stream, q = {q}: rank error {e} exceeds bound {bound}",
+                    STREAMS[col]
+                );
                 worst_ratio = worst_ratio.max(e / bound);
             }
         }
@@ -524,7 +617,10 @@ mod tests {
                 let (i, f) = (pos.floor() as usize, pos.fract());
                 let want = s[i] + f * (s[(i + 1).min(s.len() - 1)] - s[i]);
                 let got = est[c][j] as f64;
-                assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "column {c} q {level}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "column {c} q {level}: {got} vs {want}"
+                );
             }
         }
     }
@@ -537,10 +633,16 @@ mod tests {
         assert!(!sketch.is_exact());
         assert_eq!(sketch.count(), 1_000_000);
         let ratio = assert_within_bound(&sketch, &x, "sampled sketch");
-        eprintln!("sampled sketch: worst error / bound = {ratio:.3}, retained {}", sketch.retained());
+        eprintln!(
+            "sampled sketch: worst error / bound = {ratio:.3}, retained {}",
+            sketch.retained()
+        );
 
         // Without sampling and with a small resolution, the compaction term is what is tested.
-        let mut compact = RunningQuantile::new(256, 9, Device::Cpu).unwrap().with_sample_floor(None).unwrap();
+        let mut compact = RunningQuantile::new(256, 9, Device::Cpu)
+            .unwrap()
+            .with_sample_floor(None)
+            .unwrap();
         feed(&mut compact, &x, 30_000);
         let ratio = assert_within_bound(&compact, &x, "compaction-only sketch");
         eprintln!("compaction-only sketch (k = 256): worst error / bound = {ratio:.3}");
@@ -583,7 +685,11 @@ mod tests {
             assert_eq!(na, nb);
             assert!(ta.equal(tb), "{na} differs");
         }
-        assert!(a.quantiles(&LEVELS).unwrap().equal(&b.quantiles(&LEVELS).unwrap()));
+        assert!(
+            a.quantiles(&LEVELS)
+                .unwrap()
+                .equal(&b.quantiles(&LEVELS).unwrap())
+        );
     }
 
     #[test]
@@ -603,7 +709,10 @@ mod tests {
         file.insert("rq", &part);
         file.save(&path).unwrap();
         drop(part);
-        let mut resumed: RunningQuantile = StatsFile::load(&path, &settings).unwrap().get("rq", Device::Cpu).unwrap();
+        let mut resumed: RunningQuantile = StatsFile::load(&path, &settings)
+            .unwrap()
+            .get("rq", Device::Cpu)
+            .unwrap();
         feed(&mut resumed, &second, 25_000);
         std::fs::remove_dir_all(&dir).unwrap();
 
@@ -613,7 +722,12 @@ mod tests {
             assert_eq!(na, nb);
             assert!(ta.equal(tb), "{na} differs after resuming");
         }
-        assert!(whole.quantiles(&LEVELS).unwrap().equal(&resumed.quantiles(&LEVELS).unwrap()));
+        assert!(
+            whole
+                .quantiles(&LEVELS)
+                .unwrap()
+                .equal(&resumed.quantiles(&LEVELS).unwrap())
+        );
     }
 
     #[test]
@@ -625,8 +739,13 @@ mod tests {
         let distinct = Tensor::from_slice(&[0i64, 1, 2, 5, 6]);
         let levels = [0.05, 0.3, 0.5, 0.8, 0.95];
         let est = sketch.quantiles(&levels).unwrap();
-        let cdf = sketch.normalize(&est.transpose(0, 1)).unwrap().index_select(1, &distinct);
-        let want = Tensor::from_slice(&levels).to_kind(Kind::Float).unsqueeze(1);
+        let cdf = sketch
+            .normalize(&est.transpose(0, 1))
+            .unwrap()
+            .index_select(1, &distinct);
+        let want = Tensor::from_slice(&levels)
+            .to_kind(Kind::Float)
+            .unsqueeze(1);
         let gap = (cdf - want).abs().max().double_value(&[]);
         assert!(gap < 1e-4, "normalize(quantiles(q)) is {gap} away from q");
         let outside = Tensor::from_slice(&[-1e30f32; 7]).unsqueeze(0);
@@ -634,29 +753,66 @@ mod tests {
         let ends = sketch.normalize(&far).unwrap();
         let expect = Tensor::from_slice(&[0f32; 7]);
         assert!(ends.get(0).equal(&expect), "below the minimum maps to 0");
-        assert!(ends.get(1).equal(&(expect + 1.0)), "above the maximum maps to 1");
-        let constant = sketch.normalize(&Tensor::full([1, 7], 3.5, (Kind::Float, Device::Cpu))).unwrap();
-        assert!((constant.double_value(&[0, 3]) - 0.5).abs() < 1e-6, "a constant column's value sits at its middle");
+        assert!(
+            ends.get(1).equal(&(expect + 1.0)),
+            "above the maximum maps to 1"
+        );
+        let constant = sketch
+            .normalize(&Tensor::full([1, 7], 3.5, (Kind::Float, Device::Cpu)))
+            .unwrap();
+        assert!(
+            (constant.double_value(&[0, 3]) - 0.5).abs() < 1e-6,
+            "a constant column's value sits at its middle"
+        );
     }
 
     #[test]
     fn bad_input_is_refused_with_clear_errors() {
         let mut sketch = RunningQuantile::new(64, 0, Device::Cpu).unwrap();
         let msg = |r: Result<()>| r.unwrap_err().to_string();
-        assert!(sketch.quantiles(&[0.5]).unwrap_err().to_string().contains("no data"));
-        assert!(msg(sketch.add(&Tensor::zeros([2, 3, 4], (Kind::Float, Device::Cpu)))).contains("[rows, columns]"));
-        assert!(msg(sketch.add(&Tensor::zeros([2, 3], (Kind::Int64, Device::Cpu)))).contains("floating-point"));
-        sketch.add(&Tensor::rand([10, 3], (Kind::Float, Device::Cpu))).unwrap();
-        assert!(msg(sketch.add(&Tensor::rand([10, 4], (Kind::Float, Device::Cpu)))).contains("4 columns but earlier data had 3"));
+        assert!(
+            sketch
+                .quantiles(&[0.5])
+                .unwrap_err()
+                .to_string()
+                .contains("no data")
+        );
+        assert!(
+            msg(sketch.add(&Tensor::zeros([2, 3, 4], (Kind::Float, Device::Cpu))))
+                .contains("[rows, columns]")
+        );
+        assert!(
+            msg(sketch.add(&Tensor::zeros([2, 3], (Kind::Int64, Device::Cpu))))
+                .contains("floating-point")
+        );
+        sketch
+            .add(&Tensor::rand([10, 3], (Kind::Float, Device::Cpu)))
+            .unwrap();
+        assert!(
+            msg(sketch.add(&Tensor::rand([10, 4], (Kind::Float, Device::Cpu))))
+                .contains("4 columns but earlier data had 3")
+        );
         let nan = Tensor::from_slice(&[1f32, f32::NAN, 2.0]).view([1, 3]);
         assert!(msg(sketch.add(&nan)).contains("NaN"));
-        assert!(sketch.quantiles(&[1.5]).unwrap_err().to_string().contains("[0, 1]"));
+        assert!(
+            sketch
+                .quantiles(&[1.5])
+                .unwrap_err()
+                .to_string()
+                .contains("[0, 1]")
+        );
         let mut other = RunningQuantile::new(64, 1, Device::Cpu).unwrap();
-        other.add(&Tensor::rand([10, 5], (Kind::Float, Device::Cpu))).unwrap();
+        other
+            .add(&Tensor::rand([10, 5], (Kind::Float, Device::Cpu)))
+            .unwrap();
         assert!(msg(sketch.merge(&other)).contains("5 columns"));
         let other = RunningQuantile::new(128, 1, Device::Cpu).unwrap();
         assert!(msg(sketch.merge(&other)).contains("resolution"));
         assert!(RunningQuantile::new(1, 0, Device::Cpu).is_err());
-        assert_eq!(sketch.count(), 10, "refused batches leave the sketch unchanged");
+        assert_eq!(
+            sketch.count(),
+            10,
+            "refused batches leave the sketch unchanged"
+        );
     }
 }

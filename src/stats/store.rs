@@ -81,7 +81,10 @@ impl StatsFile {
         let Value::Object(settings) = settings else {
             bail!("statistics settings must be a JSON object of named values, got {settings}");
         };
-        Ok(Self { settings, tensors: NamedTensors::new() })
+        Ok(Self {
+            settings,
+            tensors: NamedTensors::new(),
+        })
     }
 
     /// The settings header.
@@ -113,11 +116,17 @@ impl StatsFile {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut views = Vec::with_capacity(self.tensors.len());
         for (name, t) in &self.tensors {
-            views.push((name.clone(), TensorBytes::new(t).with_context(|| format!("cannot save {name}"))?));
+            views.push((
+                name.clone(),
+                TensorBytes::new(t).with_context(|| format!("cannot save {name}"))?,
+            ));
         }
         let metadata = HashMap::from([
             (FORMAT_KEY.to_string(), FORMAT.to_string()),
-            (SETTINGS_KEY.to_string(), Value::Object(self.settings.clone()).to_string()),
+            (
+                SETTINGS_KEY.to_string(),
+                Value::Object(self.settings.clone()).to_string(),
+            ),
         ]);
         let bytes = safetensors::tensor::serialize(views, &Some(metadata))
             .map_err(|e| anyhow!("cannot encode statistics for {}: {e:?}", path.display()))?;
@@ -137,7 +146,10 @@ impl StatsFile {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read statistics file {}", path.display()))?;
         let parsed = SafeTensors::deserialize(&bytes).map_err(|e| {
-            anyhow!("{} is not a safetensors file ({e:?}); delete it or point elsewhere", path.display())
+            anyhow!(
+                "{} is not a safetensors file ({e:?}); delete it or point elsewhere",
+                path.display()
+            )
         })?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| anyhow!("{} has an unreadable header: {e:?}", path.display()))?;
@@ -155,7 +167,10 @@ impl StatsFile {
             .with_context(|| format!("{} has a damaged settings header", path.display()))?
             .unwrap_or(Value::Object(Map::new()));
         let Value::Object(settings) = settings else {
-            bail!("{} has a settings header that is not a JSON object", path.display());
+            bail!(
+                "{} has a settings header that is not a JSON object",
+                path.display()
+            );
         };
         let mut tensors = NamedTensors::new();
         for (name, view) in parsed.tensors() {
@@ -211,7 +226,11 @@ fn show(v: &Value) -> String {
 
 /// "key value, key value" for a settings header.
 fn describe(settings: &Map<String, Value>) -> String {
-    settings.iter().map(|(k, v)| format!("{k} {}", show(v))).collect::<Vec<_>>().join(", ")
+    settings
+        .iter()
+        .map(|(k, v)| format!("{k} {}", show(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The tch kind of a safetensors dtype this format uses.
@@ -248,7 +267,11 @@ impl TensorBytes {
             t.f_copy_data_u8(&mut bytes, numel)?;
         }
         let shape = t.size().iter().map(|&d| d as usize).collect();
-        Ok(Self { dtype, shape, bytes })
+        Ok(Self {
+            dtype,
+            shape,
+            bytes,
+        })
     }
 }
 
@@ -294,14 +317,20 @@ mod tests {
         let dir = temp_dir("roundtrip");
         let path = dir.join("stats.safetensors");
         let cpu = Device::Cpu;
-        let x = (Tensor::arange(6000, (Kind::Float, cpu)) * 0.731).sin().view([1000, 6]);
+        let x = (Tensor::arange(6000, (Kind::Float, cpu)) * 0.731)
+            .sin()
+            .view([1000, 6]);
         let mut rq = RunningQuantile::new(64, 3, cpu).unwrap();
         rq.add(&x).unwrap();
         let empty_rq = RunningQuantile::new(64, 3, cpu).unwrap();
         let mut topk = RunningTopK::new(5, cpu).unwrap();
         topk.add(&x, 10).unwrap();
         let mut iou = IouTally::new(3, cpu).unwrap();
-        iou.add(&x.view([10, 6, 10, 10]).gt(0.2), &(x.narrow(1, 0, 2).reshape([10, 2, 10, 10]).abs() * 2.9).to_kind(Kind::Int64)).unwrap();
+        iou.add(
+            &x.view([10, 6, 10, 10]).gt(0.2),
+            &(x.narrow(1, 0, 2).reshape([10, 2, 10, 10]).abs() * 2.9).to_kind(Kind::Int64),
+        )
+        .unwrap();
         let mut mean = RunningMean::new(cpu);
         mean.add(&x).unwrap();
         let mut cond = ConditionalMean::new(cpu);
@@ -323,13 +352,23 @@ mod tests {
         let back = StatsFile::load(&path, &settings).unwrap();
         assert_eq!(back.settings(), file.settings());
         same(&rq, &back.get::<RunningQuantile>("rq", cpu).unwrap());
-        same(&empty_rq, &back.get::<RunningQuantile>("rq_empty", cpu).unwrap());
+        same(
+            &empty_rq,
+            &back.get::<RunningQuantile>("rq_empty", cpu).unwrap(),
+        );
         same(&topk, &back.get::<RunningTopK>("topk", cpu).unwrap());
         same(&iou, &back.get::<IouTally>("iou", cpu).unwrap());
         same(&mean, &back.get::<RunningMean>("mean", cpu).unwrap());
         same(&cond, &back.get::<ConditionalMean>("cond", cpu).unwrap());
-        same(&empty_cond, &back.get::<ConditionalMean>("cond_empty", cpu).unwrap());
-        let q = back.get::<RunningQuantile>("rq", cpu).unwrap().quantiles(&[0.2, 0.7]).unwrap();
+        same(
+            &empty_cond,
+            &back.get::<ConditionalMean>("cond_empty", cpu).unwrap(),
+        );
+        let q = back
+            .get::<RunningQuantile>("rq", cpu)
+            .unwrap()
+            .quantiles(&[0.2, 0.7])
+            .unwrap();
         assert!(q.equal(&rq.quantiles(&[0.2, 0.7]).unwrap()));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -338,25 +377,41 @@ mod tests {
     fn mismatched_settings_name_the_field_and_the_fix() {
         let dir = temp_dir("settings");
         let path = dir.join("stats.safetensors");
-        let mut file = StatsFile::new(json!({"layer": "layer4", "quantile_resolution": 2048})).unwrap();
+        let mut file =
+            StatsFile::new(json!({"layer": "layer4", "quantile_resolution": 2048})).unwrap();
         file.insert("mean", &RunningMean::new(Device::Cpu));
         file.save(&path).unwrap();
-        let err = StatsFile::load(&path, &json!({"layer": "layer5", "quantile_resolution": 2048}))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = StatsFile::load(
+            &path,
+            &json!({"layer": "layer5", "quantile_resolution": 2048}),
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("computed for layer layer4"), "{err}");
         assert!(err.contains("not layer5"), "{err}");
         assert!(err.contains("quantile_resolution 2048"), "{err}");
         assert!(err.contains(&format!("delete {}", path.display())), "{err}");
-        let err = StatsFile::load(&path, &json!({"layer": "layer4"})).err().unwrap().to_string();
-        assert!(err.contains("extra setting quantile_resolution"), "{err}");
-        let err = StatsFile::load(&path, &json!({"layer": "layer4", "quantile_resolution": 2048, "seed": 1}))
+        let err = StatsFile::load(&path, &json!({"layer": "layer4"}))
             .err()
             .unwrap()
             .to_string();
+        assert!(err.contains("extra setting quantile_resolution"), "{err}");
+        let err = StatsFile::load(
+            &path,
+            &json!({"layer": "layer4", "quantile_resolution": 2048, "seed": 1}),
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("without a seed setting"), "{err}");
-        assert!(StatsFile::load(&path, &json!({"layer": "layer4", "quantile_resolution": 2048})).is_ok());
+        assert!(
+            StatsFile::load(
+                &path,
+                &json!({"layer": "layer4", "quantile_resolution": 2048})
+            )
+            .is_ok()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -374,7 +429,10 @@ mod tests {
         assert!(err.contains("not a statistics file"), "{err}");
         let file = StatsFile::new(json!({})).unwrap();
         let err = file.get::<RunningTopK>("topk", Device::Cpu).err().unwrap();
-        assert!(format!("{err:#}").contains("lack the tensor topk.state"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("lack the tensor topk.state"),
+            "{err:#}"
+        );
         assert!(StatsFile::new(json!([1, 2])).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

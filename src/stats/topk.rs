@@ -26,7 +26,14 @@ impl RunningTopK {
         if k == 0 {
             bail!("top-k needs k ≥ 1");
         }
-        Ok(Self { k: k as i64, device, columns: None, count: 0, values: None, indices: None })
+        Ok(Self {
+            k: k as i64,
+            device,
+            columns: None,
+            count: 0,
+            values: None,
+            indices: None,
+        })
     }
 
     /// How many values per column are kept.
@@ -67,7 +74,11 @@ impl RunningTopK {
     /// Merges another accumulator over the same columns and `k`.
     pub fn merge(&mut self, other: &Self) -> Result<()> {
         if other.k != self.k {
-            bail!("cannot merge top-k accumulators with k = {} and k = {}", self.k, other.k);
+            bail!(
+                "cannot merge top-k accumulators with k = {} and k = {}",
+                self.k,
+                other.k
+            );
         }
         let (Some(c), Some(v), Some(i)) = (other.columns, &other.values, &other.indices) else {
             return Ok(());
@@ -84,7 +95,9 @@ impl RunningTopK {
     pub fn result(&self) -> Result<(Tensor, Tensor)> {
         match (&self.values, &self.indices) {
             (Some(v), Some(i)) => Ok((v.shallow_clone(), i.shallow_clone())),
-            _ => bail!("the top-k accumulator has seen no data; add batches before asking for results"),
+            _ => bail!(
+                "the top-k accumulator has seen no data; add batches before asking for results"
+            ),
         }
     }
 
@@ -153,7 +166,10 @@ fn batch_top(xt: &Tensor, index: &Tensor, k: i64) -> (Tensor, Tensor) {
     let at = xt.eq_tensor(&cut);
     let room = above.sum_dim_intlist(1, true, Kind::Int64).neg() + k;
     let take = above.logical_or(&at.logical_and(&at.cumsum(1, Kind::Int64).le_tensor(&room)));
-    (xt.masked_select(&take).view([c, k]), all_index.masked_select(&take).view([c, k]))
+    (
+        xt.masked_select(&take).view([c, k]),
+        all_index.masked_select(&take).view([c, k]),
+    )
 }
 
 /// Sorts candidates per row by value descending, then index ascending, and keeps the first `k`.
@@ -163,7 +179,10 @@ fn ordered_top(values: &Tensor, indices: &Tensor, k: i64) -> (Tensor, Tensor) {
     let (values, order) = values.sort_stable(true, 1, true);
     let indices = by_index.gather(1, &order, false);
     let m = k.min(values.size()[1]);
-    (values.narrow(1, 0, m).contiguous(), indices.narrow(1, 0, m).contiguous())
+    (
+        values.narrow(1, 0, m).contiguous(),
+        indices.narrow(1, 0, m).contiguous(),
+    )
 }
 
 impl Statistic for RunningTopK {
@@ -185,8 +204,20 @@ impl Statistic for RunningTopK {
         if state[1] >= 0 {
             let shape = [state[1], state[3]];
             topk.columns = Some(state[1]);
-            topk.values = Some(fetch_shaped(tensors, &format!("{prefix}.values"), Kind::Float, &shape, device)?);
-            topk.indices = Some(fetch_shaped(tensors, &format!("{prefix}.indices"), Kind::Int64, &shape, device)?);
+            topk.values = Some(fetch_shaped(
+                tensors,
+                &format!("{prefix}.values"),
+                Kind::Float,
+                &shape,
+                device,
+            )?);
+            topk.indices = Some(fetch_shaped(
+                tensors,
+                &format!("{prefix}.indices"),
+                Kind::Int64,
+                &shape,
+                device,
+            )?);
         }
         Ok(topk)
     }
@@ -200,13 +231,16 @@ mod tests {
     /// `[rows, columns]` values drawn from a few levels, so ties are common.
     fn tied(rows: usize, columns: usize, seed: u64) -> Tensor {
         let mut rng = SplitMix64::new(seed);
-        let v: Vec<f32> = (0..rows * columns).map(|_| (rng.next_open01() * 6.0).floor() as f32).collect();
+        let v: Vec<f32> = (0..rows * columns)
+            .map(|_| (rng.next_open01() * 6.0).floor() as f32)
+            .collect();
         Tensor::from_slice(&v).view([rows as i64, columns as i64])
     }
 
     /// The top k of one column by plain sorting of (value desc, index asc) on the host.
     fn naive(column: &[f32], index: &[i64], k: usize) -> Vec<(f32, i64)> {
-        let mut pairs: Vec<(f32, i64)> = column.iter().copied().zip(index.iter().copied()).collect();
+        let mut pairs: Vec<(f32, i64)> =
+            column.iter().copied().zip(index.iter().copied()).collect();
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         pairs.truncate(k);
         pairs
@@ -216,7 +250,10 @@ mod tests {
         let (v, i) = topk.result().unwrap();
         let v = Vec::<Vec<f32>>::try_from(v).unwrap();
         let i = Vec::<Vec<i64>>::try_from(i).unwrap();
-        v.into_iter().zip(i).map(|(v, i)| v.into_iter().zip(i).collect()).collect()
+        v.into_iter()
+            .zip(i)
+            .map(|(v, i)| v.into_iter().zip(i).collect())
+            .collect()
     }
 
     #[test]
@@ -250,8 +287,10 @@ mod tests {
         single.add_indexed(&x, &index_t).unwrap();
         let mut a = RunningTopK::new(25, Device::Cpu).unwrap();
         let mut b = RunningTopK::new(25, Device::Cpu).unwrap();
-        a.add_indexed(&x.narrow(0, 0, 250), &index_t.narrow(0, 0, 250)).unwrap();
-        b.add_indexed(&x.narrow(0, 250, 350), &index_t.narrow(0, 250, 350)).unwrap();
+        a.add_indexed(&x.narrow(0, 0, 250), &index_t.narrow(0, 0, 250))
+            .unwrap();
+        b.add_indexed(&x.narrow(0, 250, 350), &index_t.narrow(0, 250, 350))
+            .unwrap();
         b.merge(&a).unwrap();
         assert_eq!(b.count(), 600);
         let cols = Vec::<Vec<f32>>::try_from(x.transpose(0, 1).contiguous()).unwrap();
@@ -268,7 +307,10 @@ mod tests {
         let x = Tensor::from_slice(&[1f32, 5.0, 3.0, 5.0]).view([4, 1]);
         let mut topk = RunningTopK::new(10, Device::Cpu).unwrap();
         topk.add(&x, 0).unwrap();
-        assert_eq!(as_pairs(&topk)[0], vec![(5.0, 1), (5.0, 3), (3.0, 2), (1.0, 0)]);
+        assert_eq!(
+            as_pairs(&topk)[0],
+            vec![(5.0, 1), (5.0, 3), (3.0, 2), (1.0, 0)]
+        );
     }
 
     #[test]
@@ -276,11 +318,21 @@ mod tests {
         let mut topk = RunningTopK::new(3, Device::Cpu).unwrap();
         assert!(topk.result().is_err());
         let e = |r: Result<()>| r.unwrap_err().to_string();
-        assert!(e(topk.add(&Tensor::zeros([2], (Kind::Float, Device::Cpu)), 0)).contains("[rows, columns]"));
-        topk.add(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)), 0).unwrap();
-        assert!(e(topk.add(&Tensor::zeros([2, 2], (Kind::Float, Device::Cpu)), 2)).contains("2 columns"));
+        assert!(
+            e(topk.add(&Tensor::zeros([2], (Kind::Float, Device::Cpu)), 0))
+                .contains("[rows, columns]")
+        );
+        topk.add(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)), 0)
+            .unwrap();
+        assert!(
+            e(topk.add(&Tensor::zeros([2, 2], (Kind::Float, Device::Cpu)), 2))
+                .contains("2 columns")
+        );
         let wrong = Tensor::from_slice(&[0i64, 1, 2]);
-        assert!(e(topk.add_indexed(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)), &wrong)).contains("[2]"));
+        assert!(
+            e(topk.add_indexed(&Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)), &wrong))
+                .contains("[2]")
+        );
         let other = RunningTopK::new(4, Device::Cpu).unwrap();
         assert!(e(topk.merge(&other)).contains("k = 3 and k = 4"));
         assert!(RunningTopK::new(0, Device::Cpu).is_err());
