@@ -587,8 +587,9 @@ mod tests {
         let est = sketch.quantiles(&LEVELS).unwrap();
         let errors = rank_errors(x, &est, &LEVELS);
         let mut worst_ratio: f64 = 0.0;
-        let worst: Vec<f64> =
-            (0..LEVELS.len()).map(|j| errors.iter().map(|r| r[j]).fold(0.0, f64::max)).collect();
+        let worst: Vec<f64> = (0..LEVELS.len())
+            .map(|j| errors.iter().map(|r| r[j]).fold(0.0, f64::max))
+            .collect();
         eprintln!("{what}: worst rank error per level {LEVELS:?}: {worst:.5?}");
         for (col, row) in errors.iter().enumerate() {
             for (&q, &e) in LEVELS.iter().zip(row) {
