@@ -174,8 +174,9 @@ impl RunningQuantile {
             return Ok(());
         }
         let x = x.to_device(self.device).to_kind(Kind::Float);
-        let lo = x.amin(0, false);
-        let hi = x.amax(0, false);
+        // Adding +0 turns -0 into +0, so that equal values are also equal bit patterns.
+        let lo = x.amin(0, false) + 0.0;
+        let hi = x.amax(0, false) + 0.0;
         if Tensor::cat(&[&lo, &hi], 0).isnan().any().int64_value(&[]) != 0 {
             bail!(
                 "quantile sketch input contains NaN; mask or replace NaN values before adding them"
@@ -198,7 +199,7 @@ impl RunningQuantile {
         if let Some(rows) = rows {
             self.push(
                 self.sample_exp as usize,
-                rows.transpose(0, 1).contiguous(),
+                rows.transpose(0, 1).contiguous() + 0.0,
                 false,
             );
         }
@@ -339,7 +340,9 @@ impl RunningQuantile {
         }
         let values = Tensor::cat(&parts, 1);
         let t = values.size()[1];
-        let (sorted, order) = values.sort(1, false);
+        // A stable sort keeps ties of different weights in a fixed order, so results are
+        // bit-for-bit repeatable.
+        let (sorted, order) = values.sort_stable(true, 1, false);
         let w = Tensor::cat(&weights, 0)
             .unsqueeze(0)
             .expand([c, t], false)
@@ -767,6 +770,19 @@ mod tests {
         assert!(
             (constant.double_value(&[0, 3]) - 0.5).abs() < 1e-6,
             "a constant column's value sits at its middle"
+        );
+    }
+
+    #[test]
+    fn negative_zero_is_kept_as_positive_zero() {
+        let x = Tensor::from_slice(&[-0.0f32, 0.0, -0.0, 1.0, -0.0, 2.0]).view([6, 1]);
+        let mut sketch = RunningQuantile::new(4, 0, Device::Cpu).unwrap();
+        sketch.add(&x).unwrap();
+        let q = Vec::<f32>::try_from(sketch.quantiles(&[0.0, 0.2, 0.4]).unwrap().flatten(0, -1))
+            .unwrap();
+        assert!(
+            q.iter().all(|v| v.to_bits() == 0),
+            "expected +0 bit patterns, got {q:?}"
         );
     }
 
