@@ -10,6 +10,7 @@ pub mod imageio;
 pub mod nets;
 pub mod progress;
 pub mod segment;
+pub mod stats;
 pub mod train;
 pub mod world;
 pub mod zoo;
