@@ -164,13 +164,13 @@ impl EditPlanes {
                 &Tensor::from_slice(&edit.values).to_device(device),
                 false,
             );
-            let mut a = unit_alpha.view([1, c, 1, 1]);
+            let per_unit = unit_alpha.view([1, c, 1, 1]);
             let v = unit_value.view([1, c, 1, 1]).expand([1, c, h, w], false);
-            if let Some(m) = edit.pooled_mask(h, w) {
-                a *= m.to_device(device);
-            } else {
-                a = a.expand([1, c, h, w], false);
-            }
+            // a mask broadcasts the per-unit strengths over the grid (and over images)
+            let a = match edit.pooled_mask(h, w) {
+                Some(m) => per_unit * m.to_device(device),
+                None => per_unit.expand([1, c, h, w], false),
+            };
             acc = Some(match acc {
                 None => Self {
                     alpha: a,
