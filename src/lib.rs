@@ -15,3 +15,5 @@ pub mod train;
 pub mod world;
 pub mod zoo;
 pub mod zsample;
+pub mod chart;
+pub mod classify;
