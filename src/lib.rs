@@ -2,6 +2,9 @@
 //!
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
+pub mod attack;
+pub mod chart;
+pub mod classify;
 pub mod cut;
 pub mod device;
 pub mod fsutil;
@@ -15,5 +18,3 @@ pub mod train;
 pub mod world;
 pub mod zoo;
 pub mod zsample;
-pub mod chart;
-pub mod classify;

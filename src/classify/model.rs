@@ -139,8 +139,9 @@ pub(crate) mod testnet {
     use crate::nets::vgg::{Normalization, VggConfig};
     use tch::nn;
 
-    /// A tiny random VGG (conv5_3 with 64 units, 2×2 at 32×32 input) over the world classes.
-    /// The returned store keeps the weights alive.
+    /// A tiny random VGG (conv5_3 with 64 units, 2×2 at 32×32 input) over the world classes,
+    /// its classifier weights scaled up so that logits depend clearly on the input. The
+    /// returned store keeps the weights alive.
     pub fn tiny(seed: i64) -> (nn::VarStore, Classifier) {
         tch::manual_seed(seed);
         let vs = nn::VarStore::new(Device::Cpu);
@@ -149,6 +150,13 @@ pub(crate) mod testnet {
             VggConfig::scaled(0.125, 2, 32, 6),
             Normalization::imagenet(),
         );
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if name.starts_with("classifier") && name.ends_with("weight") {
+                    let _ = t.g_mul_scalar_(20.0);
+                }
+            }
+        });
         let clf = Classifier::new(net, 32, default_class_names(6), "tiny").unwrap();
         (vs, clf)
     }
