@@ -1,0 +1,158 @@
+//! `gandissect classify importance`, `attack` and `analyze selectivity` end to end on a tiny
+//! random classifier, and their answers to bad input.
+
+use gandissect::nets::vgg::{Normalization, Vgg, VggConfig};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tch::{Device, Tensor, nn};
+
+fn gandissect(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gandissect"))
+        .args(args)
+        .output()
+        .expect("run gandissect")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gd-cls-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A tiny random VGG-16 model directory (conv5_3: 64 units, input 32×32, the six world classes).
+fn tiny_model(dir: &Path) -> String {
+    tch::manual_seed(4);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = Vgg::trainable(
+        &vs.root(),
+        VggConfig::scaled(0.125, 2, 32, 6),
+        Normalization::imagenet(),
+    );
+    let tensors: Vec<(String, Tensor)> = net
+        .named_tensors()
+        .into_iter()
+        .map(|(k, t)| {
+            let t = if k.starts_with("classifier") && k.ends_with("weight") {
+                t * 20.0
+            } else {
+                t
+            };
+            (k, t.contiguous())
+        })
+        .collect();
+    let model = dir.join("tiny-vgg");
+    std::fs::create_dir_all(&model).unwrap();
+    Tensor::write_safetensors(&tensors, model.join("weights.safetensors")).unwrap();
+    let card = serde_json::json!({
+        "architecture": "vgg16",
+        "weights": "weights.safetensors",
+        "classes": ["ski_resort", "church", "village", "forest", "lakeside", "beach"],
+        "input_size": 32
+    });
+    std::fs::write(model.join("model.json"), card.to_string()).unwrap();
+    model.to_string_lossy().into_owned()
+}
+
+#[test]
+fn importance_attack_and_selectivity_write_their_results() {
+    let dir = scratch("all");
+    let model = tiny_model(&dir);
+    let imp = dir.join("imp");
+    let o = gandissect(&[
+        "classify", "importance", "--model", &model, "--samples", "24", "--heldout", "24", "--ks",
+        "1,4,200", "--out", imp.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resized"), "{}", text(&o));
+    let r = json(&imp.join("importance.json"));
+    assert_eq!(r["units"], 64);
+    assert_eq!(r["rankings"].as_array().unwrap().len(), 6);
+    assert_eq!(r["rankings"][0]["units"].as_array().unwrap().len(), 64);
+    // k = 200 exceeds the layer and is dropped
+    let ks: Vec<u64> = r["curves"][0]["remove_top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["k"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ks, vec![1, 4]);
+    assert!(imp.join("curves_beach.png").exists());
+
+    let att = dir.join("att");
+    let imp_json = imp.join("importance.json");
+    let o = gandissect(&[
+        "attack", "--model", &model, "--target", "beach", "--method", "pgd", "--samples", "4",
+        "--iterations", "5", "--epsilon", "0.1", "--step", "0.02", "--importance",
+        imp_json.to_str().unwrap(), "--out", att.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let a = json(&att.join("attack.json"));
+    assert_eq!(a["images"], 4);
+    assert_eq!(a["per_image"].as_array().unwrap().len(), 4);
+    for img in a["per_image"].as_array().unwrap() {
+        assert_ne!(img["source"], "beach");
+        assert_ne!(img["truth"], "beach");
+        assert!(img["linf"].as_f64().unwrap() <= 0.1 + 1e-6);
+    }
+    assert!(att.join("examples.png").exists());
+    if a["successes"].as_u64().unwrap() > 0 {
+        assert!(att.join("trace.png").exists() && att.join("units.png").exists());
+        assert_eq!(a["trace"]["target_units"].as_array().unwrap().len(), 4);
+    }
+
+    let sel = dir.join("sel");
+    let o = gandissect(&[
+        "analyze", "selectivity", "--model", &model, "--samples", "24", "--importance",
+        imp_json.to_str().unwrap(), "--out", sel.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = json(&sel.join("selectivity.json"));
+    assert_eq!(s["selectivity"].as_array().unwrap().len(), 64);
+    assert!(sel.join("selectivity_vs_importance.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_explained() {
+    let dir = scratch("bad");
+    let model = tiny_model(&dir);
+    let out = dir.join("x");
+    let o = gandissect(&[
+        "classify", "importance", "--model", &model, "--layer", "fc6", "--samples", "6",
+        "--heldout", "6", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a conv layer"), "{}", text(&o));
+    let o = gandissect(&[
+        "attack", "--model", &model, "--target", "desert", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("unknown class 'desert'") && t.contains("ski_resort"), "{t}");
+    // an attack too weak to succeed is reported as a failure, not hidden
+    let o = gandissect(&[
+        "attack", "--model", &model, "--target", "forest", "--samples", "3", "--iterations", "1",
+        "--epsilon", "0.000001", "--step", "0.000001", "--importance-samples", "12", "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let a = json(&out.join("attack.json"));
+    assert_eq!(a["successes"], 0);
+    assert!(a["trace"].is_null());
+    assert!(text(&o).contains("failed on all 3 images"), "{}", text(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
