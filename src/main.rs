@@ -509,7 +509,13 @@ fn run_attack(a: AttackArgs) -> Result<()> {
     } else {
         a.layer.clone()
     };
-    let imp = load_or_rank(&clf, a.importance.as_ref(), &ranking_layer, a.importance_samples, device)?;
+    let imp = load_or_rank(
+        &clf,
+        a.importance.as_ref(),
+        &ranking_layer,
+        a.importance_samples,
+        device,
+    )?;
     let mut opts = AttackOptions::new(&a.target, method, a.samples, device);
     opts.layer = a.layer;
     opts.batch = a.batch;
@@ -560,13 +566,21 @@ impl AttackMethod {
 }
 
 fn run_selectivity(a: SelectivityArgs) -> Result<()> {
-    use gandissect::analysis::selectivity::{read_unit_iou, selectivity_analysis, write_selectivity};
+    use gandissect::analysis::selectivity::{
+        read_unit_iou, selectivity_analysis, write_selectivity,
+    };
     use gandissect::classify::Classifier;
     use gandissect::classify::importance::HELDOUT_SPLIT_START;
     use gandissect::classify::sweep::world_batches;
     let device = parse_device(&a.common.device)?;
     let clf = Classifier::load(&a.model, device)?;
-    let imp = load_or_rank(&clf, a.importance.as_ref(), &a.layer, a.importance_samples, device)?;
+    let imp = load_or_rank(
+        &clf,
+        a.importance.as_ref(),
+        &a.layer,
+        a.importance_samples,
+        device,
+    )?;
     let iou = match &a.iou {
         Some(p) => Some(read_unit_iou(p, imp.units as usize)?),
         None => None,

@@ -73,8 +73,18 @@ fn importance_attack_and_selectivity_write_their_results() {
     let model = tiny_model(&dir);
     let imp = dir.join("imp");
     let o = gandissect(&[
-        "classify", "importance", "--model", &model, "--samples", "24", "--heldout", "24", "--ks",
-        "1,4,200", "--out", imp.to_str().unwrap(),
+        "classify",
+        "importance",
+        "--model",
+        &model,
+        "--samples",
+        "24",
+        "--heldout",
+        "24",
+        "--ks",
+        "1,4,200",
+        "--out",
+        imp.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("resized"), "{}", text(&o));
@@ -95,9 +105,25 @@ fn importance_attack_and_selectivity_write_their_results() {
     let att = dir.join("att");
     let imp_json = imp.join("importance.json");
     let o = gandissect(&[
-        "attack", "--model", &model, "--target", "beach", "--method", "pgd", "--samples", "4",
-        "--iterations", "5", "--epsilon", "0.1", "--step", "0.02", "--importance",
-        imp_json.to_str().unwrap(), "--out", att.to_str().unwrap(),
+        "attack",
+        "--model",
+        &model,
+        "--target",
+        "beach",
+        "--method",
+        "pgd",
+        "--samples",
+        "4",
+        "--iterations",
+        "5",
+        "--epsilon",
+        "0.1",
+        "--step",
+        "0.02",
+        "--importance",
+        imp_json.to_str().unwrap(),
+        "--out",
+        att.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let a = json(&att.join("attack.json"));
@@ -116,8 +142,16 @@ fn importance_attack_and_selectivity_write_their_results() {
 
     let sel = dir.join("sel");
     let o = gandissect(&[
-        "analyze", "selectivity", "--model", &model, "--samples", "24", "--importance",
-        imp_json.to_str().unwrap(), "--out", sel.to_str().unwrap(),
+        "analyze",
+        "selectivity",
+        "--model",
+        &model,
+        "--samples",
+        "24",
+        "--importance",
+        imp_json.to_str().unwrap(),
+        "--out",
+        sel.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let s = json(&sel.join("selectivity.json"));
@@ -132,21 +166,54 @@ fn bad_input_is_explained() {
     let model = tiny_model(&dir);
     let out = dir.join("x");
     let o = gandissect(&[
-        "classify", "importance", "--model", &model, "--layer", "fc6", "--samples", "6",
-        "--heldout", "6", "--out", out.to_str().unwrap(),
+        "classify",
+        "importance",
+        "--model",
+        &model,
+        "--layer",
+        "fc6",
+        "--samples",
+        "6",
+        "--heldout",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("not a conv layer"), "{}", text(&o));
     let o = gandissect(&[
-        "attack", "--model", &model, "--target", "desert", "--out", out.to_str().unwrap(),
+        "attack",
+        "--model",
+        &model,
+        "--target",
+        "desert",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
     let t = text(&o);
-    assert!(t.contains("unknown class 'desert'") && t.contains("ski_resort"), "{t}");
+    assert!(
+        t.contains("unknown class 'desert'") && t.contains("ski_resort"),
+        "{t}"
+    );
     // an attack too weak to succeed is reported as a failure, not hidden
     let o = gandissect(&[
-        "attack", "--model", &model, "--target", "forest", "--samples", "3", "--iterations", "1",
-        "--epsilon", "0.000001", "--step", "0.000001", "--importance-samples", "12", "--out",
+        "attack",
+        "--model",
+        &model,
+        "--target",
+        "forest",
+        "--samples",
+        "3",
+        "--iterations",
+        "1",
+        "--epsilon",
+        "0.000001",
+        "--step",
+        "0.000001",
+        "--importance-samples",
+        "12",
+        "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));

@@ -28,11 +28,14 @@ pub fn class_means(
     let mut sums: Option<Tensor> = None;
     let mut counts: Option<Tensor> = None;
     for (images, classes) in batches {
-        let a = clf
-            .features(&cut, &images)
-            .relu()
-            .mean_dim([2i64, 3].as_slice(), false, Kind::Double);
-        let onehot = classes.to_device(a.device()).one_hot(k).to_kind(Kind::Double);
+        let a =
+            clf.features(&cut, &images)
+                .relu()
+                .mean_dim([2i64, 3].as_slice(), false, Kind::Double);
+        let onehot = classes
+            .to_device(a.device())
+            .one_hot(k)
+            .to_kind(Kind::Double);
         let s = onehot.tr().matmul(&a);
         let c = onehot.sum_dim_intlist([0i64].as_slice(), false, Kind::Double);
         sums = Some(sums.map_or(s.shallow_clone(), |t| t + &s));
@@ -60,10 +63,17 @@ pub fn selectivity_index(means: &[Vec<f64>]) -> Vec<(f64, usize)> {
             let (best, max) = (0..k)
                 .map(|c| (c, means[c][u]))
                 .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
-            let rest = (0..k).filter(|&c| c != best).map(|c| means[c][u]).sum::<f64>()
+            let rest = (0..k)
+                .filter(|&c| c != best)
+                .map(|c| means[c][u])
+                .sum::<f64>()
                 / (k - 1).max(1) as f64;
             let denom = max + rest;
-            let index = if denom > 0.0 { (max - rest) / denom } else { 0.0 };
+            let index = if denom > 0.0 {
+                (max - rest) / denom
+            } else {
+                0.0
+            };
             (index, best)
         })
         .collect()
@@ -74,8 +84,8 @@ pub fn selectivity_index(means: &[Vec<f64>]) -> Vec<(f64, usize)> {
 pub fn read_unit_iou(path: &Path, units: usize) -> Result<Vec<f64>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read IoU results {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let bad = || {
         anyhow::anyhow!(
             "{} holds no per-unit IoU: give a JSON array of {units} numbers or {{\"units\": [{{\"unit\": i, \"iou\": x}}, …]}}",
@@ -83,7 +93,11 @@ pub fn read_unit_iou(path: &Path, units: usize) -> Result<Vec<f64>> {
         )
     };
     let out = match &v {
-        serde_json::Value::Array(a) => a.iter().map(|x| x.as_f64()).collect::<Option<Vec<f64>>>().ok_or_else(bad)?,
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_f64())
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(bad)?,
         serde_json::Value::Object(o) => {
             let list = o.get("units").and_then(|u| u.as_array()).ok_or_else(bad)?;
             let mut out = vec![0.0; units];
@@ -91,7 +105,10 @@ pub fn read_unit_iou(path: &Path, units: usize) -> Result<Vec<f64>> {
                 let u = e.get("unit").and_then(|u| u.as_u64()).ok_or_else(bad)? as usize;
                 let iou = e.get("iou").and_then(|x| x.as_f64()).ok_or_else(bad)?;
                 if u >= units {
-                    bail!("{} lists unit {u}, but the layer has {units} units", path.display());
+                    bail!(
+                        "{} lists unit {u}, but the layer has {units} units",
+                        path.display()
+                    );
                 }
                 out[u] = iou;
             }
@@ -100,7 +117,11 @@ pub fn read_unit_iou(path: &Path, units: usize) -> Result<Vec<f64>> {
         _ => return Err(bad()),
     };
     if out.len() != units {
-        bail!("{} gives IoU for {} units, but the layer has {units}", path.display(), out.len());
+        bail!(
+            "{} gives IoU for {} units, but the layer has {units}",
+            path.display(),
+            out.len()
+        );
     }
     Ok(out)
 }
@@ -155,7 +176,11 @@ pub fn selectivity_analysis(
     let (r_iou_imp, r_iou_sel) = match &iou {
         Some(v) => {
             if v.len() != selectivity.len() {
-                bail!("IoU is given for {} units but {layer} has {}", v.len(), selectivity.len());
+                bail!(
+                    "IoU is given for {} units but {layer} has {}",
+                    v.len(),
+                    selectivity.len()
+                );
             }
             (spearman(v, &imp)?, spearman(v, &selectivity)?)
         }
@@ -210,7 +235,11 @@ pub fn write_selectivity(report: &SelectivityReport, dir: &Path) -> Result<Vec<P
     written.push(path);
     if let Some(iou) = &report.iou {
         let (xlo, xhi) = range(iou);
-        let pts: Vec<(f64, f64)> = iou.iter().zip(&report.importance).map(|(a, b)| (*a, *b)).collect();
+        let pts: Vec<(f64, f64)> = iou
+            .iter()
+            .zip(&report.importance)
+            .map(|(a, b)| (*a, *b))
+            .collect();
         let img = scatter(
             &format!("{}: iou vs importance", report.layer),
             Axis::linear("best concept iou", xlo, xhi),
@@ -252,13 +281,27 @@ mod tests {
         let a = dir.join("a.json");
         std::fs::write(&a, "[0.1, 0.2, 0.3]").unwrap();
         assert_eq!(read_unit_iou(&a, 3).unwrap(), vec![0.1, 0.2, 0.3]);
-        assert!(read_unit_iou(&a, 4).unwrap_err().to_string().contains("3 units"));
+        assert!(
+            read_unit_iou(&a, 4)
+                .unwrap_err()
+                .to_string()
+                .contains("3 units")
+        );
         let b = dir.join("b.json");
-        std::fs::write(&b, r#"{"units": [{"unit": 2, "iou": 0.5, "label": "sky"}]}"#).unwrap();
+        std::fs::write(
+            &b,
+            r#"{"units": [{"unit": 2, "iou": 0.5, "label": "sky"}]}"#,
+        )
+        .unwrap();
         assert_eq!(read_unit_iou(&b, 3).unwrap(), vec![0.0, 0.0, 0.5]);
         let c = dir.join("c.json");
         std::fs::write(&c, r#"{"layers": {}}"#).unwrap();
-        assert!(read_unit_iou(&c, 3).unwrap_err().to_string().contains("no per-unit IoU"));
+        assert!(
+            read_unit_iou(&c, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("no per-unit IoU")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

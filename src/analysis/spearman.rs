@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn ties_share_ranks_and_monotone_maps_give_one() {
-        assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
+        assert_eq!(
+            average_ranks(&[3.0, 1.0, 3.0, 2.0]),
+            vec![3.5, 1.0, 3.5, 2.0]
+        );
         let a = [0.1, 0.5, 0.2, 0.9, 0.3];
         let b: Vec<f64> = a.iter().map(|x: &f64| x.powi(3) * 7.0 - 1.0).collect();
         assert!((spearman(&a, &b).unwrap().unwrap() - 1.0).abs() < 1e-12);

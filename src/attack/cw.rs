@@ -95,9 +95,10 @@ pub fn carlini_wagner(
         for it in 1..=opts.iterations {
             let wv = w.detach().set_requires_grad(true);
             let adv = (wv.tanh() + 1.0) / 2.0;
-            let l2sq = (&adv - &u)
-                .square()
-                .sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
+            let l2sq =
+                (&adv - &u)
+                    .square()
+                    .sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float);
             let z = clf.logits(&(&adv * 2.0 - 1.0));
             let real = (&z * &onehot).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
             let other = (&z - &onehot * 1e9).amax([1i64].as_slice(), false);
@@ -107,7 +108,8 @@ pub fn carlini_wagner(
             let _guard = tch::no_grad_guard();
             // record successes before the step (they belong to the current w)
             let margin = &real - &other;
-            let ok = Vec::<bool>::try_from(margin.ge(opts.confidence).logical_and(&margin.gt(0.0)))?;
+            let ok =
+                Vec::<bool>::try_from(margin.ge(opts.confidence).logical_and(&margin.gt(0.0)))?;
             let norms = Vec::<f32>::try_from(l2sq.sqrt())?;
             for i in 0..n {
                 if ok[i] {
@@ -183,7 +185,10 @@ mod tests {
                 best += b;
             }
         }
-        assert!(best < first, "the search did not lower the norm: {best} vs {first}");
+        assert!(
+            best < first,
+            "the search did not lower the norm: {best} vs {first}"
+        );
         // the kept adversarials really reach the target, with the reported norms
         let adv_pred = Vec::<i64>::try_from(clf.logits(&out.adversarial).argmax(1, false)).unwrap();
         let t = Vec::<i64>::try_from(&targets).unwrap();

@@ -32,9 +32,12 @@ impl PgdOptions {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if !(self.epsilon > 0.0 && self.epsilon <= 1.0) {
-            bail!("PGD epsilon must be in (0, 1] on the [0, 1] pixel scale, not {}", self.epsilon);
+            bail!(
+                "PGD epsilon must be in (0, 1] on the [0, 1] pixel scale, not {}",
+                self.epsilon
+            );
         }
-        if !(self.step > 0.0) || self.iterations == 0 {
+        if self.step.is_nan() || self.step <= 0.0 || self.iterations == 0 {
             bail!("PGD needs a positive step and at least one iteration");
         }
         Ok(())
@@ -43,7 +46,12 @@ impl PgdOptions {
 
 /// Attacks images in [−1, 1] towards `targets` (`[N]` class ids); returns the adversarial
 /// images in [−1, 1] (same size as the input).
-pub fn pgd(clf: &Classifier, images: &Tensor, targets: &Tensor, opts: &PgdOptions) -> Result<Tensor> {
+pub fn pgd(
+    clf: &Classifier,
+    images: &Tensor,
+    targets: &Tensor,
+    opts: &PgdOptions,
+) -> Result<Tensor> {
     opts.validate()?;
     clf.check_images(images)?;
     let u = ((images.detach() + 1.0) / 2.0).to_kind(Kind::Float);
@@ -87,6 +95,13 @@ mod tests {
         let gain = after.gather(1, &idx, false) - before.gather(1, &idx, false);
         let gains = Vec::<f32>::try_from(gain.flatten(0, -1)).unwrap();
         assert!(gains.iter().all(|g| *g > 0.0), "{gains:?}");
-        assert!(PgdOptions { epsilon: 0.0, ..opts }.validate().is_err());
+        assert!(
+            PgdOptions {
+                epsilon: 0.0,
+                ..opts
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -90,7 +90,11 @@ pub fn select_images(
         let chunk: Vec<u64> = (next..next + 64).collect();
         next += 64;
         let b = world_batch(&chunk, true, device);
-        let p = Vec::<i64>::try_from(clf.logits(&b.images).argmax(1, false).to_device(Device::Cpu))?;
+        let p = Vec::<i64>::try_from(
+            clf.logits(&b.images)
+                .argmax(1, false)
+                .to_device(Device::Cpu),
+        )?;
         let t = Vec::<i64>::try_from(b.classes.to_device(Device::Cpu))?;
         for i in 0..chunk.len() {
             if seeds.len() < n && t[i] as usize != target && p[i] as usize != target {
@@ -224,8 +228,12 @@ pub fn attack(
             linf: linf[i],
         })
         .collect();
-    let ok: Vec<usize> = (0..opts.samples).filter(|&i| per_image[i].success).collect();
-    let mean = |v: &[f64]| (!ok.is_empty()).then(|| ok.iter().map(|&i| v[i]).sum::<f64>() / ok.len() as f64);
+    let ok: Vec<usize> = (0..opts.samples)
+        .filter(|&i| per_image[i].success)
+        .collect();
+    let mean = |v: &[f64]| {
+        (!ok.is_empty()).then(|| ok.iter().map(|&i| v[i]).sum::<f64>() / ok.len() as f64)
+    };
     let trace_report = if ok.is_empty() {
         notes.push(format!(
             "the attack failed on all {} images: no adversarial image reached '{}', so there is nothing to trace",
@@ -299,10 +307,18 @@ pub fn write_attack(
     let orig = images.originals.narrow(0, 0, shown);
     let adv = images.adversarials.narrow(0, 0, shown);
     let amplified = ((&adv - &orig) * 10.0).clamp(-1.0, 1.0);
-    let (o, a, d) = (to_rgb_images(&orig)?, to_rgb_images(&adv)?, to_rgb_images(&amplified)?);
+    let (o, a, d) = (
+        to_rgb_images(&orig)?,
+        to_rgb_images(&adv)?,
+        to_rgb_images(&amplified)?,
+    );
     let mut tiles = Vec::new();
     for i in 0..shown as usize {
-        let colour = if report.per_image[i].success { [40, 170, 40] } else { [210, 30, 30] };
+        let colour = if report.per_image[i].success {
+            [40, 170, 40]
+        } else {
+            [210, 30, 30]
+        };
         for img in [&o[i], &a[i], &d[i]] {
             tiles.push(frame(img, colour));
         }

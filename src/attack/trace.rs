@@ -71,8 +71,9 @@ pub fn peak_changes(
             adversarials.size()
         );
     }
-    let d = (peak_activations(clf, layer, adversarials)? - peak_activations(clf, layer, originals)?)
-        .abs();
+    let d = (peak_activations(clf, layer, adversarials)?
+        - peak_activations(clf, layer, originals)?)
+    .abs();
     crate::classify::metrics::to_rows(&d)
 }
 
@@ -158,17 +159,23 @@ pub fn trace(
             importance.layer
         );
     }
-    let rank = |c: usize| -> Result<Vec<i64>> {
-        Ok(importance.ranking(&clf.classes[c])?.top(GROUP_SIZE))
-    };
+    let rank =
+        |c: usize| -> Result<Vec<i64>> { Ok(importance.ranking(&clf.classes[c])?.top(GROUP_SIZE)) };
     let target_units = rank(target)?;
-    let source_tops = sources.iter().map(|&s| rank(s)).collect::<Result<Vec<_>>>()?;
+    let source_tops = sources
+        .iter()
+        .map(|&s| rank(s))
+        .collect::<Result<Vec<_>>>()?;
     let deltas = peak_changes(clf, layer, originals, adversarials)?;
     let groups = group_changes(&deltas, &target_units, &source_tops)?;
     let most_changed = deltas
         .iter()
         .map(|row| {
-            let mut v: Vec<(i64, f64)> = row.iter().enumerate().map(|(u, &d)| (u as i64, d)).collect();
+            let mut v: Vec<(i64, f64)> = row
+                .iter()
+                .enumerate()
+                .map(|(u, &d)| (u as i64, d))
+                .collect();
             v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             v.truncate(5);
             v
@@ -204,7 +211,10 @@ pub fn trace_chart(t: &TraceReport, target: &str) -> RgbImage {
         "whiskers: 99% ci".to_string(),
     ];
     bar_chart(
-        &format!("attack towards {target}: |change of peak activation| at {}", t.layer),
+        &format!(
+            "attack towards {target}: |change of peak activation| at {}",
+            t.layer
+        ),
         "mean |delta peak|",
         &bars,
         &legend,

@@ -65,8 +65,16 @@ impl Axis {
 
     /// A base-2 logarithmic axis with ticks at `ticks`.
     pub fn log2(label: &str, ticks: &[f64]) -> Self {
-        let lo = ticks.iter().cloned().fold(f64::INFINITY, f64::min).max(1e-9);
-        let hi = ticks.iter().cloned().fold(f64::NEG_INFINITY, f64::max).max(lo * 2.0);
+        let lo = ticks
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min)
+            .max(1e-9);
+        let hi = ticks
+            .iter()
+            .cloned()
+            .fold(f64::NEG_INFINITY, f64::max)
+            .max(lo * 2.0);
         Self {
             label: label.to_string(),
             min: lo / 1.25,
@@ -105,13 +113,12 @@ pub fn nice_ticks(min: f64, max: f64) -> Vec<f64> {
 }
 
 fn tick_label(v: f64) -> String {
-    if v == v.round() && v.abs() < 1e6 {
-        format!("{}", v as i64)
-    } else if v.abs() >= 0.1 {
-        format!("{v:.2}").trim_end_matches('0').to_string()
-    } else {
-        format!("{v:.3}")
+    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
+        return format!("{v:.1e}");
     }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
 }
 
 /// The plot area and its two axes on a white canvas.
@@ -132,7 +139,7 @@ impl Frame {
         let (x0, y0) = (LEFT as f32, (HEIGHT - BOTTOM) as f32);
         let w = (WIDTH - LEFT - LEGEND) as f32;
         let h = (HEIGHT - TOP - BOTTOM) as f32;
-        draw_text(&mut img, LEFT as i64, 14, title, S, INK);
+        draw_text(&mut img, LEFT as i64, 8, title, S, INK);
         let mut f = Self {
             img,
             x,
@@ -172,7 +179,7 @@ impl Frame {
         let tx = (x0 + w / 2.0) as i64 - text_width(&xl, S) as i64 / 2;
         draw_text(&mut f.img, tx, y0 as i64 + 32, &xl, S, INK);
         let yl = f.y.label.clone();
-        draw_text(&mut f.img, 8, TOP as i64 - 16, &yl, S, INK);
+        draw_text(&mut f.img, 8, TOP as i64 - 24, &yl, S, INK);
         f
     }
 
@@ -308,7 +315,13 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], legend: &[String]) ->
 }
 
 /// Draws a scatter plot; `legend` lines (e.g. a correlation) are written beside it.
-pub fn scatter(title: &str, x: Axis, y: Axis, points: &[(f64, f64)], legend: &[String]) -> RgbImage {
+pub fn scatter(
+    title: &str,
+    x: Axis,
+    y: Axis,
+    points: &[(f64, f64)],
+    legend: &[String],
+) -> RgbImage {
     let mut f = Frame::new(title, x, y, None);
     for &(a, b) in points {
         let (px, py) = (f.px(a), f.py(b));
@@ -335,9 +348,15 @@ mod tests {
         let t = nice_ticks(0.5, 1.0);
         assert_eq!(t.first().copied(), Some(0.5));
         assert!((t.last().unwrap() - 1.0).abs() < 1e-9);
-        assert!(t.windows(2).all(|w| (w[1] - w[0] - 0.1).abs() < 1e-9), "{t:?}");
+        assert!(
+            t.windows(2).all(|w| (w[1] - w[0] - 0.1).abs() < 1e-9),
+            "{t:?}"
+        );
         let t = nice_ticks(-3.0, 47.0);
         assert_eq!(t, vec![0.0, 10.0, 20.0, 30.0, 40.0]);
+        let labels: Vec<String> = nice_ticks(0.0, 0.05).into_iter().map(tick_label).collect();
+        assert_eq!(labels, ["0", "0.01", "0.02", "0.03", "0.04", "0.05"]);
+        assert_eq!(tick_label(1.0000000002), "1");
     }
 
     #[test]

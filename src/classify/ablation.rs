@@ -24,7 +24,10 @@ pub fn stacked_ablated(features: &Tensor, unit_sets: &[Vec<i64>]) -> Result<Tens
     for (i, set) in unit_sets.iter().enumerate() {
         for &u in set {
             if u < 0 || u >= c {
-                bail!("unit {u} is out of range: the layer has {c} units (0..{})", c - 1);
+                bail!(
+                    "unit {u} is out of range: the layer has {c} units (0..{})",
+                    c - 1
+                );
             }
             mask[i * c as usize + u as usize] = 0.0;
         }

@@ -126,10 +126,12 @@ mod tests {
     fn keeping_every_unit_is_the_baseline_and_removing_all_is_constant() {
         let (_vs, clf) = tiny(9);
         let cut = clf.conv_cut("conv5_3").unwrap();
-        let opts = SweepOptions { batch: 6, copies: 16 };
-        let sweep =
-            single_unit_sweep(&clf, &cut, world_batches(0..12, 6, Device::Cpu), opts, None)
-                .unwrap();
+        let opts = SweepOptions {
+            batch: 6,
+            copies: 16,
+        };
+        let sweep = single_unit_sweep(&clf, &cut, world_batches(0..12, 6, Device::Cpu), opts, None)
+            .unwrap();
         let rankings = rank_units(&sweep, &clf.classes).unwrap();
         let curves = ablation_curves(
             &clf,

@@ -142,12 +142,13 @@ pub fn importance(clf: &Classifier, opts: &ImportanceOptions) -> Result<Importan
         .collect();
     ks.sort_unstable();
     ks.dedup();
-    let probe = tch::Tensor::zeros([1, 3, SIZE as i64, SIZE as i64], (tch::Kind::Float, opts.device));
+    let probe = tch::Tensor::zeros(
+        [1, 3, SIZE as i64, SIZE as i64],
+        (tch::Kind::Float, opts.device),
+    );
     let notes: Vec<String> = clf.check_images(&probe)?.into_iter().collect();
     let n_train = opts.train.end - opts.train.start;
-    let bar = opts
-        .progress
-        .then(|| progress::bar(n_train, "unit sweep"));
+    let bar = opts.progress.then(|| progress::bar(n_train, "unit sweep"));
     let sweep = single_unit_sweep(
         clf,
         &cut,
@@ -202,15 +203,41 @@ pub fn curves_chart(c: &ClassCurves, units: i64) -> image::RgbImage {
     let take = |pts: &[super::curves::CurvePoint], f: fn(&super::curves::CurvePoint) -> f64| {
         pts.iter().map(|p| (p.k as f64, f(p))).collect::<Vec<_>>()
     };
-    let (lo, hi) = (ks.first().copied().unwrap_or(1.0), ks.last().copied().unwrap_or(2.0));
+    let (lo, hi) = (
+        ks.first().copied().unwrap_or(1.0),
+        ks.last().copied().unwrap_or(2.0),
+    );
     let series = vec![
-        line("remove top-k: class", take(&c.remove_top, |p| p.class_accuracy), PALETTE[1], false),
-        line("remove top-k: others", take(&c.remove_top, |p| p.others_mean), PALETTE[3], false),
-        line("keep top-k: class", take(&c.keep_top, |p| p.class_accuracy), PALETTE[0], false),
-        line("keep top-k: others", take(&c.keep_top, |p| p.others_mean), PALETTE[4], false),
+        line(
+            "remove top-k: class",
+            take(&c.remove_top, |p| p.class_accuracy),
+            PALETTE[1],
+            false,
+        ),
+        line(
+            "remove top-k: others",
+            take(&c.remove_top, |p| p.others_mean),
+            PALETTE[3],
+            false,
+        ),
+        line(
+            "keep top-k: class",
+            take(&c.keep_top, |p| p.class_accuracy),
+            PALETTE[0],
+            false,
+        ),
+        line(
+            "keep top-k: others",
+            take(&c.keep_top, |p| p.others_mean),
+            PALETTE[4],
+            false,
+        ),
         line(
             "baseline: class",
-            vec![(lo, c.baseline.class_accuracy), (hi, c.baseline.class_accuracy)],
+            vec![
+                (lo, c.baseline.class_accuracy),
+                (hi, c.baseline.class_accuracy),
+            ],
             PALETTE[7],
             true,
         ),

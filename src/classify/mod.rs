@@ -18,5 +18,7 @@ pub mod model;
 pub mod ranking;
 pub mod sweep;
 
-pub use importance::{ImportanceOptions, ImportanceReport, importance, read_importance, write_importance};
+pub use importance::{
+    ImportanceOptions, ImportanceReport, importance, read_importance, write_importance,
+};
 pub use model::Classifier;

@@ -88,8 +88,7 @@ impl Classifier {
 
     /// Images in [−1, 1] (any size) as the network's normalised input at its input size.
     pub fn network_input(&self, images: &Tensor) -> Tensor {
-        self.net
-            .preprocess(&to_input_size(images, self.input_size))
+        self.net.preprocess(&to_input_size(images, self.input_size))
     }
 
     /// Class logits for images in [−1, 1] of any size (differentiable in the images).
@@ -127,7 +126,10 @@ impl Classifier {
 /// The world's scene class names when there are as many classes, else `class0, class1, …`.
 pub fn default_class_names(n: i64) -> Vec<String> {
     if n == SceneClass::ALL.len() as i64 {
-        SceneClass::ALL.iter().map(|c| c.name().to_string()).collect()
+        SceneClass::ALL
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect()
     } else {
         (0..n).map(|i| format!("class{i}")).collect()
     }
@@ -172,11 +174,17 @@ mod tests {
     fn bad_layers_classes_and_shapes_are_explained() {
         let (_vs, clf) = tiny(0);
         let err = clf.conv_cut("fc6").err().unwrap().to_string();
-        assert!(err.contains("not a conv layer") && err.contains("conv5_3"), "{err}");
+        assert!(
+            err.contains("not a conv layer") && err.contains("conv5_3"),
+            "{err}"
+        );
         assert!(clf.conv_cut("avgpool").is_err());
         assert!(clf.conv_cut("relu5_3").is_ok());
         let err = clf.class_index("desert").unwrap_err().to_string();
-        assert!(err.contains("unknown class 'desert'") && err.contains("beach"), "{err}");
+        assert!(
+            err.contains("unknown class 'desert'") && err.contains("beach"),
+            "{err}"
+        );
         assert_eq!(clf.class_index("beach").unwrap(), 5);
         let img = Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu));
         let note = clf.check_images(&img).unwrap().unwrap();
@@ -184,7 +192,10 @@ mod tests {
         assert_eq!(clf.logits(&img).size(), [2, 6]);
         let fit = Tensor::zeros([1, 3, 32, 32], (Kind::Float, Device::Cpu));
         assert!(clf.check_images(&fit).unwrap().is_none());
-        assert!(clf.check_images(&Tensor::zeros([3, 32, 32], (Kind::Float, Device::Cpu))).is_err());
+        assert!(
+            clf.check_images(&Tensor::zeros([3, 32, 32], (Kind::Float, Device::Cpu)))
+                .is_err()
+        );
         let names = vec!["a".to_string()];
         let (_vs2, other) = tiny(1);
         assert!(Classifier::new(other.net, 32, names, "x").is_err());

@@ -147,8 +147,13 @@ mod tests {
         let sweep = single_unit_sweep(
             &clf,
             &cut,
-            batches.iter().map(|(a, b)| (a.shallow_clone(), b.shallow_clone())),
-            SweepOptions { batch: 5, copies: 7 },
+            batches
+                .iter()
+                .map(|(a, b)| (a.shallow_clone(), b.shallow_clone())),
+            SweepOptions {
+                batch: 5,
+                copies: 7,
+            },
             None,
         )
         .unwrap();
@@ -163,12 +168,9 @@ mod tests {
                 preds.push(out.argmax(1, false));
                 truths.push(classes.shallow_clone());
             }
-            let c = ClassCounts::from_predictions(
-                &Tensor::cat(&preds, 0),
-                &Tensor::cat(&truths, 0),
-                6,
-            )
-            .unwrap();
+            let c =
+                ClassCounts::from_predictions(&Tensor::cat(&preds, 0), &Tensor::cat(&truths, 0), 6)
+                    .unwrap();
             let want = to_rows(&c.balanced_accuracy()).unwrap().remove(0);
             assert_eq!(sweep.ablated[unit as usize], want, "unit {unit}");
             let acc = f64::try_from(c.accuracy().get(0).to_kind(Kind::Double)).unwrap();
