@@ -466,12 +466,14 @@ fn run_importance(a: ImportanceArgs) -> Result<()> {
         println!("note: {n}");
     }
     println!(
-        "{} {}: {} units ablated one at a time on {} scenes in {:.1} s; curves on {} scenes in {:.1} s",
+        "{} {}: {} units ablated one at a time on {} scenes in {:.1} s (prefix {:.1} s, stacked suffixes {:.1} s); curves on {} scenes in {:.1} s",
         report.model,
         report.layer,
         report.units,
         report.sweep.images,
         report.sweep.seconds,
+        report.sweep.timing.prefix,
+        report.sweep.timing.suffix,
         a.heldout,
         report.curves_seconds
     );

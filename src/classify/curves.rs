@@ -94,7 +94,7 @@ pub fn ablation_curves(
             sets.push(keep_top(r, k));
         }
     }
-    let counts = counts_under_ablation(clf, cut, batches, &sets, opts, bar)?;
+    let (counts, _) = counts_under_ablation(clf, cut, batches, &sets, opts, bar)?;
     let bal = to_rows(&counts.balanced_accuracy())?;
     let acc = Vec::<f64>::try_from(counts.accuracy().to_device(Device::Cpu))?;
     let mut out = Vec::new();

@@ -105,6 +105,7 @@ mod tests {
             accuracy: vec![0.8; 5],
             images: 10,
             seconds: 0.0,
+            timing: Default::default(),
         }
     }
 

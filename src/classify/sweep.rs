@@ -48,6 +48,15 @@ pub fn world_batches(
     })
 }
 
+/// Where the time of [`counts_under_ablation`] went, in seconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct SweepTiming {
+    /// Running the network to the cut (once per batch).
+    pub prefix: f64,
+    /// Stacking ablated copies and running the rest of the network on them.
+    pub suffix: f64,
+}
+
 /// One-vs-all counts under each ablation condition (`unit_sets[g]` zeroed at the cut) over
 /// every batch: the prefix runs once per batch, the suffix on stacked copies.
 pub fn counts_under_ablation(
@@ -57,13 +66,20 @@ pub fn counts_under_ablation(
     unit_sets: &[Vec<i64>],
     opts: SweepOptions,
     bar: Option<&ProgressBar>,
-) -> Result<ClassCounts> {
+) -> Result<(ClassCounts, SweepTiming)> {
     let _guard = tch::no_grad_guard();
     let classes = clf.classes.len() as i64;
     let mut total: Option<ClassCounts> = None;
+    let mut timing = SweepTiming::default();
     for (images, truths) in batches {
+        let t0 = Instant::now();
         let h = clf.features(cut, &images);
+        let _ = h.sum(tch::Kind::Float).double_value(&[]);
+        let t1 = Instant::now();
         let pred = predictions_under_ablation(cut, &h, unit_sets, opts.copies)?;
+        let _ = pred.sum(tch::Kind::Int64).int64_value(&[]);
+        timing.prefix += (t1 - t0).as_secs_f64();
+        timing.suffix += t1.elapsed().as_secs_f64();
         let counts = ClassCounts::from_predictions(&pred, &truths, classes)?;
         match &mut total {
             None => total = Some(counts),
@@ -74,7 +90,7 @@ pub fn counts_under_ablation(
         }
     }
     match total {
-        Some(t) => Ok(t),
+        Some(t) => Ok((t, timing)),
         None => bail!("no images to measure on: give at least one sample"),
     }
 }
@@ -94,6 +110,9 @@ pub struct SingleUnitSweep {
     pub images: i64,
     /// Wall time of the sweep in seconds.
     pub seconds: f64,
+    /// Of which: prefix and suffix time.
+    #[serde(default)]
+    pub timing: SweepTiming,
 }
 
 impl SingleUnitSweep {
@@ -118,7 +137,7 @@ pub fn single_unit_sweep(
     let units = clf.units(cut);
     let mut sets = vec![Vec::new()];
     sets.extend((0..units).map(|u| vec![u]));
-    let counts = counts_under_ablation(clf, cut, batches, &sets, opts, bar)?;
+    let (counts, timing) = counts_under_ablation(clf, cut, batches, &sets, opts, bar)?;
     let mut bal = to_rows(&counts.balanced_accuracy())?;
     let acc = Vec::<f64>::try_from(counts.accuracy().to_device(Device::Cpu))?;
     let baseline = bal.remove(0);
@@ -129,6 +148,7 @@ pub fn single_unit_sweep(
         accuracy: acc[1..].to_vec(),
         images: counts.total,
         seconds: start.elapsed().as_secs_f64(),
+        timing,
     })
 }
 
