@@ -43,9 +43,9 @@ pub fn stacked_ablated(features: &Tensor, unit_sets: &[Vec<i64>]) -> Result<Tens
     Ok((features.unsqueeze(0) * mask).view(out_shape.as_slice()))
 }
 
-/// Predicted classes `[G, B]` under each unit set's ablation, running the suffix on at most
-/// `copies` stacked copies at a time.
-pub fn predictions_under_ablation(
+/// Class log-probabilities `[G, B, K]` under each unit set's ablation, running the suffix on
+/// at most `copies` stacked copies at a time.
+pub fn log_probs_under_ablation(
     cut: &Cut<'_, Vgg>,
     features: &Tensor,
     unit_sets: &[Vec<i64>],
@@ -60,12 +60,26 @@ pub fn predictions_under_ablation(
         let stacked = stacked_ablated(features, chunk)?;
         let logits = cut.suffix(&stacked);
         let k = logits.size()[1];
-        parts.push(logits.view([chunk.len() as i64, b, k]).argmax(2, false));
+        parts.push(
+            logits
+                .view([chunk.len() as i64, b, k])
+                .log_softmax(2, Kind::Float),
+        );
     }
     if parts.is_empty() {
-        return Ok(Tensor::zeros([0, b], (Kind::Int64, features.device())));
+        bail!("no ablation conditions given");
     }
     Ok(Tensor::cat(&parts, 0))
+}
+
+/// Predicted classes `[G, B]` under each unit set's ablation.
+pub fn predictions_under_ablation(
+    cut: &Cut<'_, Vgg>,
+    features: &Tensor,
+    unit_sets: &[Vec<i64>],
+    copies: usize,
+) -> Result<Tensor> {
+    Ok(log_probs_under_ablation(cut, features, unit_sets, copies)?.argmax(2, false))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::metrics::to_rows;
 use super::model::Classifier;
 use super::ranking::{ClassRanking, keep_top, remove_top};
-use super::sweep::{SweepOptions, counts_under_ablation};
+use super::sweep::{SweepOptions, measure_under_ablation};
 use crate::cut::Cut;
 use crate::nets::vgg::Vgg;
 use anyhow::{Result, bail};
@@ -23,6 +23,10 @@ pub struct CurvePoint {
     pub others_mean: f64,
     /// Overall (multiclass) accuracy.
     pub accuracy: f64,
+    /// Mean log-probability of the true class over the class's images.
+    pub class_log_prob: f64,
+    /// Its mean over the other classes.
+    pub others_log_prob: f64,
 }
 
 /// One class's curves.
@@ -50,18 +54,19 @@ impl ClassCurves {
     }
 }
 
-fn point(k: usize, class: usize, bal: &[f64], accuracy: f64) -> CurvePoint {
-    let others: Vec<f64> = bal
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != class)
-        .map(|(_, v)| *v)
-        .collect();
+fn others_mean(v: &[f64], class: usize) -> f64 {
+    let n = v.len().saturating_sub(1).max(1);
+    (v.iter().sum::<f64>() - v[class]) / n as f64
+}
+
+fn point(k: usize, class: usize, bal: &[f64], lp: &[f64], accuracy: f64) -> CurvePoint {
     CurvePoint {
         k,
         class_accuracy: bal[class],
-        others_mean: others.iter().sum::<f64>() / others.len().max(1) as f64,
+        others_mean: others_mean(bal, class),
         accuracy,
+        class_log_prob: lp[class],
+        others_log_prob: others_mean(lp, class),
     }
 }
 
@@ -94,21 +99,24 @@ pub fn ablation_curves(
             sets.push(keep_top(r, k));
         }
     }
-    let (counts, _) = counts_under_ablation(clf, cut, batches, &sets, opts, bar)?;
-    let bal = to_rows(&counts.balanced_accuracy())?;
-    let acc = Vec::<f64>::try_from(counts.accuracy().to_device(Device::Cpu))?;
+    let m = measure_under_ablation(clf, cut, batches, &sets, opts, bar)?;
+    let bal = to_rows(&m.counts.balanced_accuracy())?;
+    let lp = to_rows(&m.true_log_prob)?;
+    let acc = Vec::<f64>::try_from(m.counts.accuracy().to_device(Device::Cpu))?;
     let mut out = Vec::new();
     for (c, r) in rankings.iter().enumerate() {
         let mut curves = ClassCurves {
             class: r.class.clone(),
-            baseline: point(0, c, &bal[0], acc[0]),
+            baseline: point(0, c, &bal[0], &lp[0], acc[0]),
             remove_top: Vec::new(),
             keep_top: Vec::new(),
         };
         for (j, &k) in ks.iter().enumerate() {
             let g = 1 + 2 * (c * ks.len() + j);
-            curves.remove_top.push(point(k, c, &bal[g], acc[g]));
-            curves.keep_top.push(point(k, c, &bal[g + 1], acc[g + 1]));
+            curves.remove_top.push(point(k, c, &bal[g], &lp[g], acc[g]));
+            curves
+                .keep_top
+                .push(point(k, c, &bal[g + 1], &lp[g + 1], acc[g + 1]));
         }
         out.push(curves);
     }

@@ -14,10 +14,13 @@ pub struct UnitScore {
     pub ablated: f64,
     /// Baseline minus ablated balanced accuracy (positive = the unit helps the class).
     pub drop: f64,
+    /// Baseline minus ablated mean log-probability of the true class over the class's images.
+    pub log_prob_drop: f64,
 }
 
 /// Units ordered by damage to one class: ablated balanced accuracy ascending (most damaging
-/// first), ties to the smaller unit index.
+/// first, SPEC §5); ties, common when few predictions flip, are broken by the larger drop of the
+/// true class's mean log-probability, then by the smaller unit index.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClassRanking {
     /// Class name.
@@ -56,9 +59,15 @@ pub fn rank_units(sweep: &SingleUnitSweep, classes: &[String]) -> Result<Vec<Cla
                     unit: u as i64,
                     ablated: row[c],
                     drop: sweep.baseline[c] - row[c],
+                    log_prob_drop: sweep.baseline_log_prob[c] - sweep.ablated_log_prob[u][c],
                 })
                 .collect();
-            units.sort_by(|a, b| a.ablated.total_cmp(&b.ablated).then(a.unit.cmp(&b.unit)));
+            units.sort_by(|a, b| {
+                a.ablated
+                    .total_cmp(&b.ablated)
+                    .then(b.log_prob_drop.total_cmp(&a.log_prob_drop))
+                    .then(a.unit.cmp(&b.unit))
+            });
             ClassRanking {
                 class: name.clone(),
                 baseline: sweep.baseline[c],
@@ -103,6 +112,15 @@ mod tests {
                 vec![0.85, 0.7],
             ],
             accuracy: vec![0.8; 5],
+            baseline_log_prob: vec![-0.1, -0.2],
+            // breaks the tie of units 2 and 4 for class 1 towards unit 4
+            ablated_log_prob: vec![
+                vec![-0.1, -0.2],
+                vec![-0.1, -0.2],
+                vec![-0.1, -0.3],
+                vec![-0.1, -0.2],
+                vec![-0.1, -0.4],
+            ],
             images: 10,
             seconds: 0.0,
             timing: Default::default(),
@@ -113,10 +131,12 @@ mod tests {
     fn rankings_sort_by_damage_and_sets_are_complementary() {
         let r = rank_units(&sweep(), &["a".into(), "b".into()]).unwrap();
         assert_eq!(r[0].top(5), vec![3, 1, 4, 0, 2]);
-        assert_eq!(r[1].top(3), vec![0, 2, 4]);
+        assert_eq!(r[1].top(3), vec![0, 4, 2]);
+        assert!((r[1].units[1].log_prob_drop - 0.2).abs() < 1e-12);
         assert!((r[0].units[0].drop - 0.3).abs() < 1e-12);
         assert_eq!(remove_top(&r[0], 2), vec![3, 1]);
         assert_eq!(keep_top(&r[0], 2), vec![0, 2, 4]);
+        // class 0's tie of units 0 and 2 (0.9) stays in unit order: equal log-probabilities
         for k in 0..=5 {
             let mut all = remove_top(&r[1], k);
             let kept = keep_top(&r[1], k);

@@ -1,7 +1,7 @@
 //! Counting predictions under ablation conditions over a stream of image batches, and the
 //! single-unit sweep (every unit ablated alone) that importance rankings come from.
 
-use super::ablation::predictions_under_ablation;
+use super::ablation::log_probs_under_ablation;
 use super::metrics::{ClassCounts, to_rows};
 use super::model::Classifier;
 use crate::cut::Cut;
@@ -12,7 +12,7 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::time::Instant;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// How the work is batched.
 #[derive(Clone, Copy, Debug)]
@@ -57,30 +57,54 @@ pub struct SweepTiming {
     pub suffix: f64,
 }
 
-/// One-vs-all counts under each ablation condition (`unit_sets[g]` zeroed at the cut) over
-/// every batch: the prefix runs once per batch, the suffix on stacked copies.
-pub fn counts_under_ablation(
+/// What a pass under ablation conditions measured.
+#[derive(Debug)]
+pub struct AblationMeasures {
+    /// One-vs-all counts per condition and class.
+    pub counts: ClassCounts,
+    /// Mean log-probability of the true class over each class's images, per condition and
+    /// class (`[G, K]`, f64): a graded measure of damage that still moves when no
+    /// prediction flips.
+    pub true_log_prob: Tensor,
+    /// Where the time went.
+    pub timing: SweepTiming,
+}
+
+/// Measures each ablation condition (`unit_sets[g]` zeroed at the cut) over every batch: the
+/// prefix runs once per batch, the suffix on stacked copies.
+pub fn measure_under_ablation(
     clf: &Classifier,
     cut: &Cut<'_, Vgg>,
     batches: impl IntoIterator<Item = (Tensor, Tensor)>,
     unit_sets: &[Vec<i64>],
     opts: SweepOptions,
     bar: Option<&ProgressBar>,
-) -> Result<(ClassCounts, SweepTiming)> {
+) -> Result<AblationMeasures> {
     let _guard = tch::no_grad_guard();
     let classes = clf.classes.len() as i64;
     let mut total: Option<ClassCounts> = None;
+    let mut log_prob_sum: Option<Tensor> = None;
     let mut timing = SweepTiming::default();
     for (images, truths) in batches {
         let t0 = Instant::now();
         let h = clf.features(cut, &images);
-        let _ = h.sum(tch::Kind::Float).double_value(&[]);
+        let _ = h.sum(Kind::Float).double_value(&[]);
         let t1 = Instant::now();
-        let pred = predictions_under_ablation(cut, &h, unit_sets, opts.copies)?;
-        let _ = pred.sum(tch::Kind::Int64).int64_value(&[]);
+        let lp = log_probs_under_ablation(cut, &h, unit_sets, opts.copies)?;
+        let pred = lp.argmax(2, false);
+        let _ = pred.sum(Kind::Int64).int64_value(&[]);
         timing.prefix += (t1 - t0).as_secs_f64();
         timing.suffix += t1.elapsed().as_secs_f64();
         let counts = ClassCounts::from_predictions(&pred, &truths, classes)?;
+        let truths = truths.to_device(lp.device());
+        let g = lp.size()[0];
+        let idx = truths.view([1, -1, 1]).expand([g, -1, 1], false);
+        let true_lp = lp
+            .gather(2, &idx, false)
+            .squeeze_dim(2)
+            .to_kind(Kind::Double);
+        let sums = true_lp.matmul(&truths.one_hot(classes).to_kind(Kind::Double));
+        log_prob_sum = Some(log_prob_sum.map_or(sums.shallow_clone(), |t| t + &sums));
         match &mut total {
             None => total = Some(counts),
             Some(t) => t.add(&counts)?,
@@ -89,9 +113,16 @@ pub fn counts_under_ablation(
             bar.inc(images.size()[0] as u64);
         }
     }
-    match total {
-        Some(t) => Ok((t, timing)),
-        None => bail!("no images to measure on: give at least one sample"),
+    match (total, log_prob_sum) {
+        (Some(counts), Some(sums)) => {
+            let per_class = counts.truth.to_kind(Kind::Double).clamp_min(1.0);
+            Ok(AblationMeasures {
+                true_log_prob: sums / per_class,
+                counts,
+                timing,
+            })
+        }
+        _ => bail!("no images to measure on: give at least one sample"),
     }
 }
 
@@ -106,6 +137,10 @@ pub struct SingleUnitSweep {
     pub ablated: Vec<Vec<f64>>,
     /// Overall accuracy per unit with that unit ablated.
     pub accuracy: Vec<f64>,
+    /// Mean log-probability of the true class over each class's images, nothing ablated.
+    pub baseline_log_prob: Vec<f64>,
+    /// The same per unit (row) and class (column) with that unit ablated.
+    pub ablated_log_prob: Vec<Vec<f64>>,
     /// Images measured on.
     pub images: i64,
     /// Wall time of the sweep in seconds.
@@ -137,8 +172,10 @@ pub fn single_unit_sweep(
     let units = clf.units(cut);
     let mut sets = vec![Vec::new()];
     sets.extend((0..units).map(|u| vec![u]));
-    let (counts, timing) = counts_under_ablation(clf, cut, batches, &sets, opts, bar)?;
+    let m = measure_under_ablation(clf, cut, batches, &sets, opts, bar)?;
+    let (counts, timing) = (&m.counts, m.timing);
     let mut bal = to_rows(&counts.balanced_accuracy())?;
+    let mut lp = to_rows(&m.true_log_prob)?;
     let acc = Vec::<f64>::try_from(counts.accuracy().to_device(Device::Cpu))?;
     let baseline = bal.remove(0);
     Ok(SingleUnitSweep {
@@ -146,6 +183,8 @@ pub fn single_unit_sweep(
         baseline_accuracy: acc[0],
         ablated: bal,
         accuracy: acc[1..].to_vec(),
+        baseline_log_prob: lp.remove(0),
+        ablated_log_prob: lp,
         images: counts.total,
         seconds: start.elapsed().as_secs_f64(),
         timing,
@@ -182,11 +221,30 @@ mod tests {
         for unit in [0i64, 17, 63] {
             let mut preds = Vec::new();
             let mut truths = Vec::new();
+            let mut lp_sum = [0f64; 6];
+            let mut lp_n = [0f64; 6];
             for (images, classes) in &batches {
                 let h = clf.features(&cut, images);
                 let out = cut.suffix(&cut.edit(&h, &[Edit::ablate(&[unit], None)]).unwrap());
                 preds.push(out.argmax(1, false));
                 truths.push(classes.shallow_clone());
+                let lp = out.log_softmax(1, Kind::Float);
+                for (i, t) in Vec::<i64>::try_from(classes)
+                    .unwrap()
+                    .into_iter()
+                    .enumerate()
+                {
+                    lp_sum[t as usize] += lp.double_value(&[i as i64, t]);
+                    lp_n[t as usize] += 1.0;
+                }
+            }
+            for c in 0..6 {
+                let want = lp_sum[c] / lp_n[c];
+                let got = sweep.ablated_log_prob[unit as usize][c];
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "unit {unit} class {c}: {got} vs {want}"
+                );
             }
             let c =
                 ClassCounts::from_predictions(&Tensor::cat(&preds, 0), &Tensor::cat(&truths, 0), 6)
