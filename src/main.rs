@@ -116,13 +116,13 @@ struct AttackArgs {
     #[arg(long, default_value_t = 8.0 / 255.0)]
     epsilon: f64,
     /// PGD: step size on the [0, 1] pixel scale.
-    #[arg(long, default_value_t = 1.0 / 255.0)]
+    #[arg(long, default_value_t = 2.0 / 255.0)]
     step: f64,
-    /// PGD: steps; CW: Adam iterations per search step.
+    /// PGD: steps (default 40); CW: Adam iterations per search step (default 60).
     #[arg(long)]
     iterations: Option<usize>,
     /// CW: binary-search steps over the constant.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 4)]
     search_steps: usize,
     /// CW: starting constant.
     #[arg(long, default_value_t = 1.0)]
@@ -500,7 +500,7 @@ fn run_attack(a: AttackArgs) -> Result<()> {
         }),
         AttackMethod::Cw => Method::Cw(CwOptions {
             search_steps: a.search_steps,
-            iterations: a.iterations.unwrap_or(100),
+            iterations: a.iterations.unwrap_or(60),
             lr: a.lr,
             initial_const: a.initial_const,
             confidence: a.confidence,

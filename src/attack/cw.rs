@@ -26,8 +26,8 @@ pub struct CwOptions {
 impl Default for CwOptions {
     fn default() -> Self {
         Self {
-            search_steps: 5,
-            iterations: 100,
+            search_steps: 4,
+            iterations: 60,
             lr: 0.01,
             initial_const: 1.0,
             confidence: 0.0,

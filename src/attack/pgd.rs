@@ -22,7 +22,7 @@ impl Default for PgdOptions {
     fn default() -> Self {
         Self {
             epsilon: 8.0 / 255.0,
-            step: 1.0 / 255.0,
+            step: 2.0 / 255.0,
             iterations: 40,
         }
     }

@@ -5,6 +5,7 @@
 use super::cw::{CwOptions, carlini_wagner};
 use super::pgd::{PgdOptions, pgd};
 use super::trace::{TraceReport, trace, trace_chart, unit_pictures};
+use crate::chart::font::draw_text;
 use crate::classify::Classifier;
 use crate::classify::importance::{HELDOUT_SPLIT_START, ImportanceReport};
 use crate::fsutil::write_json;
@@ -284,16 +285,25 @@ pub fn attack(
     ))
 }
 
-fn frame(img: &RgbImage, colour: [u8; 3]) -> RgbImage {
-    let (w, h) = img.dimensions();
-    let mut out = RgbImage::from_pixel(w + 4, h + 4, Rgb(colour));
-    image::imageops::replace(&mut out, img, 2, 2);
+/// The tile doubled in size (nearest neighbour), with a border of `colour` and `caption` above.
+fn tile(img: &RgbImage, caption: &str, colour: [u8; 3]) -> RgbImage {
+    let (w, h) = (img.width() * 2, img.height() * 2);
+    let big = image::imageops::resize(img, w, h, image::imageops::FilterType::Nearest);
+    let mut out = RgbImage::from_pixel(w + 4, h + 18, Rgb([255, 255, 255]));
+    imageproc::drawing::draw_filled_rect_mut(
+        &mut out,
+        imageproc::rect::Rect::at(0, 14).of_size(w + 4, h + 4),
+        Rgb(colour),
+    );
+    image::imageops::replace(&mut out, &big, 2, 16);
+    draw_text(&mut out, 2, 2, caption, 2, [30, 30, 30]);
     out
 }
 
 /// Writes `attack.json`, `examples.png` (rows of original | adversarial | difference ×10 around
-/// grey, framed green for success and red for failure), and for traced attacks `trace.png` and
-/// `units.png` (the most changed units of the first successful images).
+/// grey, captioned with the predictions, framed green for success and red for failure), and for
+/// traced attacks `trace.png` and `units.png` (each of the first successful images with its
+/// three most changed units' activations before and after, on a shared scale per unit).
 pub fn write_attack(
     clf: &Classifier,
     report: &AttackReport,
@@ -314,14 +324,15 @@ pub fn write_attack(
     );
     let mut tiles = Vec::new();
     for i in 0..shown as usize {
-        let colour = if report.per_image[i].success {
+        let p = &report.per_image[i];
+        let colour = if p.success {
             [40, 170, 40]
         } else {
             [210, 30, 30]
         };
-        for img in [&o[i], &a[i], &d[i]] {
-            tiles.push(frame(img, colour));
-        }
+        tiles.push(tile(&o[i], &p.source, colour));
+        tiles.push(tile(&a[i], &p.prediction, colour));
+        tiles.push(tile(&d[i], "diff x10", colour));
     }
     let path = dir.join("examples.png");
     save_png(&path, &grid(&tiles, 3, 2))?;
@@ -350,7 +361,17 @@ pub fn write_attack(
             &units,
         )?;
         let cols = rows.first().map_or(1, Vec::len);
-        let tiles: Vec<RgbImage> = rows.into_iter().flatten().collect();
+        let mut tiles = Vec::new();
+        for (row, us) in rows.iter().zip(&units) {
+            let mut captions = vec!["original".to_string(), "adversarial".to_string()];
+            for u in us {
+                captions.push(format!("u{u} before"));
+                captions.push(format!("u{u} after"));
+            }
+            for (img, cap) in row.iter().zip(&captions) {
+                tiles.push(tile(img, cap, [255, 255, 255]));
+            }
+        }
         let path = dir.join("units.png");
         save_png(&path, &grid(&tiles, cols, 2))?;
         written.push(path);
