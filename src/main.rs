@@ -171,7 +171,7 @@ struct SelectivityArgs {
     /// Training-split scenes for the sweep when no --importance is given.
     #[arg(long, default_value_t = 3000)]
     importance_samples: u64,
-    /// Per-unit IoU from a dissection (a JSON array, or {"units": [{"unit", "iou"}]}).
+    /// Per-unit IoU: a dissect.json of this layer, a JSON array, or {"units": [{"unit", "iou"}]}.
     #[arg(long)]
     iou: Option<PathBuf>,
     /// Output directory.
@@ -584,7 +584,10 @@ fn run_selectivity(a: SelectivityArgs) -> Result<()> {
         device,
     )?;
     let iou = match &a.iou {
-        Some(p) => Some(read_unit_iou(p, imp.units as usize)?),
+        Some(p) => {
+            let layer = clf.conv_cut(&a.layer)?.layer_name().to_string();
+            Some(read_unit_iou(p, imp.units as usize, &layer)?)
+        }
         None => None,
     };
     let seeds = HELDOUT_SPLIT_START..HELDOUT_SPLIT_START + a.samples;

@@ -141,6 +141,9 @@ fn importance_attack_and_selectivity_write_their_results() {
     }
 
     let sel = dir.join("sel");
+    let iou = dir.join("iou.json");
+    let values: Vec<f64> = (0..64).map(|u| f64::from(u) / 64.0).collect();
+    std::fs::write(&iou, serde_json::to_string(&values).unwrap()).unwrap();
     let o = gandissect(&[
         "analyze",
         "selectivity",
@@ -150,13 +153,17 @@ fn importance_attack_and_selectivity_write_their_results() {
         "24",
         "--importance",
         imp_json.to_str().unwrap(),
+        "--iou",
+        iou.to_str().unwrap(),
         "--out",
         sel.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let s = json(&sel.join("selectivity.json"));
     assert_eq!(s["selectivity"].as_array().unwrap().len(), 64);
+    assert_eq!(s["iou"].as_array().unwrap().len(), 64);
     assert!(sel.join("selectivity_vs_importance.png").exists());
+    assert!(sel.join("iou_vs_importance.png").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

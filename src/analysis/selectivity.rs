@@ -79,18 +79,37 @@ pub fn selectivity_index(means: &[Vec<f64>]) -> Vec<(f64, usize)> {
         .collect()
 }
 
-/// Per-unit IoU from a dissection result: a JSON array of numbers (one per unit), or an object
-/// with a `units` array of `{"unit": i, "iou": x}` entries (units not listed get 0).
-pub fn read_unit_iou(path: &Path, units: usize) -> Result<Vec<f64>> {
+/// Per-unit IoU from a dissection result. Accepted forms: a `dissect.json` (`{"layers": [{"layer":
+/// name, "units": [{"unit": i, "iou": x, …}]}]}`; the entry for `layer`, the canonical layer
+/// name, is used, or the only one), an object with a `units` array of `{"unit": i, "iou": x}`
+/// entries (units not listed get 0), or a JSON array of numbers, one per unit.
+pub fn read_unit_iou(path: &Path, units: usize, layer: &str) -> Result<Vec<f64>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read IoU results {}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let bad = || {
         anyhow::anyhow!(
-            "{} holds no per-unit IoU: give a JSON array of {units} numbers or {{\"units\": [{{\"unit\": i, \"iou\": x}}, …]}}",
+            "{} holds no per-unit IoU: give a dissect.json, a JSON array of {units} numbers or \
+             {{\"units\": [{{\"unit\": i, \"iou\": x}}, …]}}",
             path.display()
         )
+    };
+    let from_units = |list: &serde_json::Value| -> Result<Vec<f64>> {
+        let list = list.as_array().ok_or_else(bad)?;
+        let mut out = vec![0.0; units];
+        for e in list {
+            let u = e.get("unit").and_then(|u| u.as_u64()).ok_or_else(bad)? as usize;
+            let iou = e.get("iou").and_then(|x| x.as_f64()).ok_or_else(bad)?;
+            if u >= units {
+                bail!(
+                    "{} lists unit {u}, but the layer has {units} units",
+                    path.display()
+                );
+            }
+            out[u] = iou;
+        }
+        Ok(out)
     };
     let out = match &v {
         serde_json::Value::Array(a) => a
@@ -98,22 +117,30 @@ pub fn read_unit_iou(path: &Path, units: usize) -> Result<Vec<f64>> {
             .map(|x| x.as_f64())
             .collect::<Option<Vec<f64>>>()
             .ok_or_else(bad)?,
-        serde_json::Value::Object(o) => {
-            let list = o.get("units").and_then(|u| u.as_array()).ok_or_else(bad)?;
-            let mut out = vec![0.0; units];
-            for e in list {
-                let u = e.get("unit").and_then(|u| u.as_u64()).ok_or_else(bad)? as usize;
-                let iou = e.get("iou").and_then(|x| x.as_f64()).ok_or_else(bad)?;
-                if u >= units {
-                    bail!(
-                        "{} lists unit {u}, but the layer has {units} units",
-                        path.display()
-                    );
-                }
-                out[u] = iou;
-            }
-            out
+        serde_json::Value::Object(o) if o.contains_key("layers") => {
+            let layers = o["layers"].as_array().ok_or_else(bad)?;
+            let entry = layers
+                .iter()
+                .find(|l| l.get("layer").and_then(|n| n.as_str()) == Some(layer))
+                .or(if layers.len() == 1 {
+                    layers.first()
+                } else {
+                    None
+                });
+            let Some(entry) = entry else {
+                let names: Vec<&str> = layers
+                    .iter()
+                    .filter_map(|l| l.get("layer").and_then(|n| n.as_str()))
+                    .collect();
+                bail!(
+                    "{} has no dissection of {layer}; it covers: {}",
+                    path.display(),
+                    names.join(", ")
+                );
+            };
+            from_units(entry.get("units").ok_or_else(bad)?)?
         }
+        serde_json::Value::Object(o) => from_units(o.get("units").ok_or_else(bad)?)?,
         _ => return Err(bad()),
     };
     if out.len() != units {
@@ -280,9 +307,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let a = dir.join("a.json");
         std::fs::write(&a, "[0.1, 0.2, 0.3]").unwrap();
-        assert_eq!(read_unit_iou(&a, 3).unwrap(), vec![0.1, 0.2, 0.3]);
+        assert_eq!(read_unit_iou(&a, 3, "x").unwrap(), vec![0.1, 0.2, 0.3]);
         assert!(
-            read_unit_iou(&a, 4)
+            read_unit_iou(&a, 4, "x")
                 .unwrap_err()
                 .to_string()
                 .contains("3 units")
@@ -293,11 +320,22 @@ mod tests {
             r#"{"units": [{"unit": 2, "iou": 0.5, "label": "sky"}]}"#,
         )
         .unwrap();
-        assert_eq!(read_unit_iou(&b, 3).unwrap(), vec![0.0, 0.0, 0.5]);
+        assert_eq!(read_unit_iou(&b, 3, "x").unwrap(), vec![0.0, 0.0, 0.5]);
+        let d = dir.join("dissect.json");
+        let layers = r#"{"layers": [
+            {"layer": "features.26", "units": [{"unit": 0, "iou": 0.9}]},
+            {"layer": "features.28", "units": [{"unit": 1, "iou": 0.25, "label": "sky"}]}]}"#;
+        std::fs::write(&d, layers).unwrap();
+        assert_eq!(
+            read_unit_iou(&d, 2, "features.28").unwrap(),
+            vec![0.0, 0.25]
+        );
+        let err = read_unit_iou(&d, 2, "features.29").unwrap_err().to_string();
+        assert!(err.contains("features.26, features.28"), "{err}");
         let c = dir.join("c.json");
         std::fs::write(&c, r#"{"layers": {}}"#).unwrap();
         assert!(
-            read_unit_iou(&c, 3)
+            read_unit_iou(&c, 3, "x")
                 .unwrap_err()
                 .to_string()
                 .contains("no per-unit IoU")
