@@ -229,7 +229,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let steps = a.steps.unwrap_or(match a.model {
         DefaultModel::WorldSeg => 3000,
         DefaultModel::WorldProggan => 6000,
-        DefaultModel::WorldVgg16 => 1500,
+        DefaultModel::WorldVgg16 => 600,
     });
     if steps <= 0 || a.batch == 0 || a.checkpoint_every <= 0 {
         anyhow::bail!("--steps, --batch and --checkpoint-every must be positive");
