@@ -377,10 +377,7 @@ fn print_outcome(outcome: gandissect::dissect::Outcome, out: &std::path::Path) {
                     top.join(", ")
                 );
             }
-            println!(
-                "results → {} (dissect.json, report.html)",
-                out.display()
-            );
+            println!("results → {} (dissect.json, report.html)", out.display());
         }
         Outcome::Interrupted { pass, images, of } => println!(
             "stopped in pass {pass} after {images} of {of} images; run the same command again to resume"

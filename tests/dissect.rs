@@ -144,8 +144,8 @@ fn pipeline_iou_equals_per_pixel_loops() {
     for layer in ["layer2", "layer4"] {
         let act = Cut::new(&g, layer).unwrap().prefix(&z);
         let c = act.size()[1] as usize;
-        let maxima = Vec::<f32>::try_from(act.amax([2i64, 3].as_slice(), false).reshape([-1]))
-            .unwrap();
+        let maxima =
+            Vec::<f32>::try_from(act.amax([2i64, 3].as_slice(), false).reshape([-1])).unwrap();
         let up = Vec::<f32>::try_from(upsample(&act, 16).unwrap().reshape([-1])).unwrap();
         let lr = result.layer(layer).unwrap();
         let level: Vec<f32> = lr.units.iter().map(|u| u.level).collect();
@@ -164,8 +164,14 @@ fn pipeline_iou_equals_per_pixel_loops() {
             }
         }
         let tally = result.tally(layer).unwrap();
-        assert_eq!(Vec::<i64>::try_from(tally.active_pixels().unwrap()).unwrap(), active);
-        assert_eq!(Vec::<i64>::try_from(tally.label_pixels()).unwrap(), labelled);
+        assert_eq!(
+            Vec::<i64>::try_from(tally.active_pixels().unwrap()).unwrap(),
+            active
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(tally.label_pixels()).unwrap(),
+            labelled
+        );
         let table = result.iou_table(layer).unwrap();
         let mut some_positive = false;
         for lab in 1..nl {
@@ -176,15 +182,24 @@ fn pipeline_iou_equals_per_pixel_loops() {
                 let i = isect[lab * c + u] as f64;
                 let union = (active[u] + labelled[lab]) as f64 - i;
                 let want = if union > 0.0 { i / union } else { 0.0 };
-                let got = f64::from(table.double_value(&[lab as i64, u as i64]));
-                assert!((got - want).abs() < 1e-6, "{layer} label {lab} unit {u}: {got} vs {want}");
+                let got = table.double_value(&[lab as i64, u as i64]);
+                assert!(
+                    (got - want).abs() < 1e-6,
+                    "{layer} label {lab} unit {u}: {got} vs {want}"
+                );
                 let ranked = ranking.iter().find(|r| r.0 == u).unwrap().1;
                 assert!((f64::from(ranked) - want).abs() < 1e-6);
                 some_positive |= want > 0.0;
             }
-            assert!(ranking.windows(2).all(|w| w[0].1 >= w[1].1), "ranking is not sorted");
+            assert!(
+                ranking.windows(2).all(|w| w[0].1 >= w[1].1),
+                "ranking is not sorted"
+            );
         }
-        assert!(some_positive, "{layer}: every IoU is zero, the check is vacuous");
+        assert!(
+            some_positive,
+            "{layer}: every IoU is zero, the check is vacuous"
+        );
         // The best label and the top images follow from the same numbers.
         for u in &lr.units {
             let best = (1..nl)
@@ -229,7 +244,11 @@ fn resume_after_interruption_and_a_failed_save_equals_one_run() {
     part.save_every = 1;
     part.max_batches = Some(2);
     match run(&part).unwrap() {
-        Outcome::Interrupted { pass: 1, images: 10, of: 12 } => {}
+        Outcome::Interrupted {
+            pass: 1,
+            images: 10,
+            of: 12,
+        } => {}
         other => panic!("expected an interruption in pass 1, got {other:?}"),
     }
     // A failed save (the temporary file cannot be created) leaves the last good file.
@@ -241,12 +260,17 @@ fn resume_after_interruption_and_a_failed_save_equals_one_run() {
     assert!(err.contains("cannot write"), "{err}");
     std::fs::remove_dir_all(&tmp).unwrap();
     let file = StatsFile::load_any(&p1).unwrap();
-    let progress: gandissect::dissect::passes::Progress = file.get("progress", Device::Cpu).unwrap();
+    let progress: gandissect::dissect::passes::Progress =
+        file.get("progress", Device::Cpu).unwrap();
     assert_eq!(progress.images, 10);
     // Resume into pass 2, stop there, then finish.
     part.max_batches = Some(2);
     match run(&part).unwrap() {
-        Outcome::Interrupted { pass: 2, images: 5, of: 12 } => {}
+        Outcome::Interrupted {
+            pass: 2,
+            images: 5,
+            of: 12,
+        } => {}
         other => panic!("expected an interruption in pass 2, got {other:?}"),
     }
     part.max_batches = None;
@@ -290,14 +314,23 @@ fn shards_merged_equal_one_run() {
         device: Device::Cpu,
     };
     for i in 0..2 {
-        assert!(matches!(run(&shard_opts(i)).unwrap(), Outcome::ShardDone { pass: 1 }));
+        assert!(matches!(
+            run(&shard_opts(i)).unwrap(),
+            Outcome::ShardDone { pass: 1 }
+        ));
     }
     let err = merge(&merge_opts).unwrap_err().to_string();
     assert!(err.contains("shards 2/3 are missing"), "{err}");
-    assert!(matches!(run(&shard_opts(2)).unwrap(), Outcome::ShardDone { pass: 1 }));
+    assert!(matches!(
+        run(&shard_opts(2)).unwrap(),
+        Outcome::ShardDone { pass: 1 }
+    ));
     assert!(matches!(merge(&merge_opts).unwrap(), Outcome::Pass1Merged));
     for i in 0..3 {
-        assert!(matches!(run(&shard_opts(i)).unwrap(), Outcome::ShardDone { pass: 2 }));
+        assert!(matches!(
+            run(&shard_opts(i)).unwrap(),
+            Outcome::ShardDone { pass: 2 }
+        ));
     }
     let merged = finished(merge(&merge_opts).unwrap());
     assert_same_stats(
@@ -371,7 +404,11 @@ fn bad_input_is_refused_with_the_reason() {
     assert!(err(&o).contains("--samples must be at least 1"));
     let mut o = base.clone();
     o.seg_size = 24;
-    assert!(err(&o).contains("do not match --seg-size 24"), "{}", err(&o));
+    assert!(
+        err(&o).contains("do not match --seg-size 24"),
+        "{}",
+        err(&o)
+    );
     let mut o = base.clone();
     o.segmenter = "truth".into();
     assert!(err(&o).contains("only for world images"));
@@ -429,6 +466,10 @@ fn shipped_generator_has_tree_units_in_layer4() {
     );
     let result = finished(run(&opts).unwrap());
     let trees = result.layers[0].counts.get("tree").copied().unwrap_or(0);
-    assert!(trees >= 3, "only {trees} tree units: {:?}", result.layers[0].counts);
+    assert!(
+        trees >= 3,
+        "only {trees} tree units: {:?}",
+        result.layers[0].counts
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

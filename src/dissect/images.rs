@@ -79,7 +79,7 @@ pub fn write_unit_images(
         let rgb = to_rgb_images(&images)?;
         let side = rgb[0].width();
         let t = thumb_size(side);
-        let filter = if t % side == 0 {
+        let filter = if t.is_multiple_of(side) {
             imageops::FilterType::Nearest
         } else {
             imageops::FilterType::Triangle

@@ -38,7 +38,9 @@ pub mod stats_paths;
 pub mod upsample;
 
 pub use passes::{Shard, Sketch};
-pub use result::{ConceptUnits, DissectResult, LayerResult, Ranking, TopImage, UnitIou, UnitResult};
+pub use result::{
+    ConceptUnits, DissectResult, LayerResult, Ranking, TopImage, UnitIou, UnitResult,
+};
 pub use source::{Labeller, Model, TRUTH};
 
 use crate::segment::Label;
@@ -131,7 +133,9 @@ impl DissectOptions {
             bail!("--samples must be at least 1 (the number of images to dissect over)");
         }
         if self.batch == 0 || self.topk == 0 || self.save_every == 0 || self.report_images == 0 {
-            bail!("--batch, --topk, the save interval and the report image count must be at least 1");
+            bail!(
+                "--batch, --topk, the save interval and the report image count must be at least 1"
+            );
         }
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
             bail!(
@@ -143,7 +147,10 @@ impl DissectOptions {
             bail!("--miniou must lie in [0, 1], got {}", self.miniou);
         }
         if !(1..=4096).contains(&self.seg_size) {
-            bail!("--seg-size must be between 1 and 4096, got {}", self.seg_size);
+            bail!(
+                "--seg-size must be between 1 and 4096, got {}",
+                self.seg_size
+            );
         }
         if self.layers.is_empty() {
             bail!("no layer to dissect; give at least one --layer");
@@ -203,12 +210,7 @@ fn with(base: &Value, extra: Value) -> Value {
 }
 
 fn label_settings(labels: &[Label]) -> Value {
-    Value::Array(
-        labels
-            .iter()
-            .map(|l| json!([l.name, l.category]))
-            .collect(),
-    )
+    Value::Array(labels.iter().map(|l| json!([l.name, l.category])).collect())
 }
 
 fn labels_from_settings(settings: &Value) -> Result<Vec<Label>> {
@@ -421,7 +423,14 @@ pub fn run(opts: &DissectOptions) -> Result<Outcome> {
         layers: &names,
     };
     let (model, _, done) = drive(
-        &mut job1, model, None, &indices, &batches, opts, "pass 1", &mut budget,
+        &mut job1,
+        model,
+        None,
+        &indices,
+        &batches,
+        opts,
+        "pass 1",
+        &mut budget,
     )?;
     if !done {
         return Ok(Outcome::Interrupted {
@@ -515,9 +524,9 @@ pub fn run(opts: &DissectOptions) -> Result<Outcome> {
         report_images: opts.report_images,
         device,
     };
-    Ok(Outcome::Finished(Box::new(finish.write(
-        &model, &pass1, &pass2, &levels,
-    )?)))
+    Ok(Outcome::Finished(Box::new(
+        finish.write(&model, &pass1, &pass2, &levels)?,
+    )))
 }
 
 /// Writing the results of complete statistics.
@@ -648,12 +657,7 @@ fn check_group(files: &[(PathBuf, Shard, StatsFile)]) -> Result<Value> {
     Ok(base)
 }
 
-fn check_complete(
-    progress: Progress,
-    shard: Shard,
-    samples: u64,
-    path: &Path,
-) -> Result<()> {
+fn check_complete(progress: Progress, shard: Shard, samples: u64, path: &Path) -> Result<()> {
     let want = shard.ids(samples).len() as i64;
     if progress.images != want {
         bail!(
@@ -696,7 +700,9 @@ pub fn merge(opts: &MergeOptions) -> Result<Outcome> {
     let base1 = check_group(&p1)?;
     let names: Vec<String> = serde_json::from_value(base1["layers"].clone())
         .context("statistics lack their layer list")?;
-    let samples = base1["samples"].as_u64().context("statistics lack samples")?;
+    let samples = base1["samples"]
+        .as_u64()
+        .context("statistics lack samples")?;
     let mut merged1: Option<Pass1> = None;
     for (path, shard, file) in &p1 {
         let stats = Pass1::from_file(file, &names, device)?;
@@ -727,7 +733,9 @@ pub fn merge(opts: &MergeOptions) -> Result<Outcome> {
     }
     let p2 = load(tag)?;
     let base2 = check_group(&p2)?;
-    let quantile = base2["quantile"].as_f64().context("statistics lack quantile")?;
+    let quantile = base2["quantile"]
+        .as_f64()
+        .context("statistics lack quantile")?;
     let levels = pass1.levels(quantile)?;
     if base2["levels"].as_str() != Some(levels_digest(&levels)?.as_str()) {
         bail!(
@@ -746,7 +754,11 @@ pub fn merge(opts: &MergeOptions) -> Result<Outcome> {
         }
     }
     let pass2 = merged2.expect("at least one shard");
-    if pass2.tallies.iter().any(|t| t.num_labels() != labels.len() as i64) {
+    if pass2
+        .tallies
+        .iter()
+        .any(|t| t.num_labels() != labels.len() as i64)
+    {
         bail!("the pass-2 tallies do not match their label list; the files are damaged");
     }
     let merged2_settings = with(&base2, json!({"shard": "merged"}));

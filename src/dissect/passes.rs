@@ -72,8 +72,12 @@ impl Pass1 {
     ) -> Result<Self> {
         let quantiles = (0..layers)
             .map(|l| {
-                RunningQuantile::new(sketch.resolution, seed.wrapping_add(l as u64 * 7919), device)?
-                    .with_sample_floor(sketch.sample_floor)
+                RunningQuantile::new(
+                    sketch.resolution,
+                    seed.wrapping_add(l as u64 * 7919),
+                    device,
+                )?
+                .with_sample_floor(sketch.sample_floor)
             })
             .collect::<Result<_>>()?;
         let topk = (0..layers)

@@ -149,7 +149,11 @@ impl Model {
         order.sort_unstable();
         let (mut x, images) = match self {
             Self::Generator { .. } => (
-                inputs.z.as_ref().context("generator inputs lack z")?.shallow_clone(),
+                inputs
+                    .z
+                    .as_ref()
+                    .context("generator inputs lack z")?
+                    .shallow_clone(),
                 None,
             ),
             Self::Classifier { net, input_size } => {
@@ -168,10 +172,9 @@ impl Model {
             captured.push(x.shallow_clone());
         }
         let images = match (self, want_images) {
-            (Self::Generator { .. }, true) => Some(
-                net.forward_range(&x, at, net.num_layers())
-                    .clamp(-1.0, 1.0),
-            ),
+            (Self::Generator { .. }, true) => {
+                Some(net.forward_range(&x, at, net.num_layers()).clamp(-1.0, 1.0))
+            }
             (_, true) => images,
             (_, false) => None,
         };
