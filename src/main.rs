@@ -377,6 +377,19 @@ fn print_outcome(outcome: gandissect::dissect::Outcome, out: &std::path::Path) {
                     top.join(", ")
                 );
             }
+            for t in &r.timings {
+                if t.images > 0 {
+                    println!(
+                        "{}: {} images in {:.1} s ({:.1} images/s)",
+                        t.pass,
+                        t.images,
+                        t.seconds,
+                        t.images as f64 / t.seconds.max(1e-9)
+                    );
+                } else {
+                    println!("{}: {:.1} s", t.pass, t.seconds);
+                }
+            }
             println!("results → {} (dissect.json, report.html)", out.display());
         }
         Outcome::Interrupted { pass, images, of } => println!(

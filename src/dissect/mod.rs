@@ -159,6 +159,17 @@ impl DissectOptions {
     }
 }
 
+/// Wall time of one stage of this invocation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassTiming {
+    /// `pass 1`, `pass 2` or `report`.
+    pub pass: String,
+    /// Images processed.
+    pub images: u64,
+    /// Seconds taken.
+    pub seconds: f64,
+}
+
 /// How a run or a merge ended.
 #[derive(Debug)]
 pub enum Outcome {
@@ -286,6 +297,7 @@ fn drive(
     opts: &DissectOptions,
     what: &str,
     budget: &mut Option<usize>,
+    timings: &mut Vec<PassTiming>,
 ) -> Result<(Model, Option<Labeller>, bool)> {
     let start = job.progress().batches as usize;
     if start >= batches.len() {
@@ -299,6 +311,8 @@ fn drive(
     bar.set_position(job.progress().images as u64);
     bar.reset_eta();
     let mut since_save = 0;
+    let started = std::time::Instant::now();
+    let before = job.progress().images;
     let (model, labeller) = pipeline::stream(
         model,
         labeller,
@@ -325,6 +339,11 @@ fn drive(
         },
     )?;
     bar.finish_and_clear();
+    timings.push(PassTiming {
+        pass: what.to_string(),
+        images: (job.progress().images - before) as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    });
     let complete = job.progress().batches as usize == batches.len();
     if since_save > 0 || complete {
         job.save()?;
@@ -404,6 +423,7 @@ pub fn run(opts: &DissectOptions) -> Result<Outcome> {
     let batches: Vec<Vec<u64>> = ids.chunks(opts.batch).map(<[u64]>::to_vec).collect();
     let common = common_settings(opts, &model, &names)?;
     let mut budget = opts.max_batches;
+    let mut timings = Vec::new();
 
     // Pass 1.
     let p1_settings = with(&common, json!({"pass": 1, "shard": opts.shard.to_string()}));
@@ -431,6 +451,7 @@ pub fn run(opts: &DissectOptions) -> Result<Outcome> {
         opts,
         "pass 1",
         &mut budget,
+        &mut timings,
     )?;
     if !done {
         return Ok(Outcome::Interrupted {
@@ -499,6 +520,7 @@ pub fn run(opts: &DissectOptions) -> Result<Outcome> {
         opts,
         "pass 2",
         &mut budget,
+        &mut timings,
     )?;
     if !done {
         return Ok(Outcome::Interrupted {
@@ -524,9 +546,15 @@ pub fn run(opts: &DissectOptions) -> Result<Outcome> {
         report_images: opts.report_images,
         device,
     };
-    Ok(Outcome::Finished(Box::new(
-        finish.write(&model, &pass1, &pass2, &levels)?,
-    )))
+    let started = std::time::Instant::now();
+    let mut result = finish.write(&model, &pass1, &pass2, &levels)?;
+    timings.push(PassTiming {
+        pass: "report".into(),
+        images: 0,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    result.timings = timings;
+    Ok(Outcome::Finished(Box::new(result)))
 }
 
 /// Writing the results of complete statistics.
@@ -578,6 +606,7 @@ impl Finish<'_> {
             labels,
             layers,
             dir: self.dir.to_path_buf(),
+            timings: Vec::new(),
         };
         let resolved = model.resolve_layers(&names)?;
         for (layer, (index, _)) in result.layers.iter().zip(&resolved) {

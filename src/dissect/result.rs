@@ -102,6 +102,9 @@ pub struct DissectResult {
     /// The output directory (not serialised).
     #[serde(skip)]
     pub dir: PathBuf,
+    /// Wall times of the stages run by this invocation (not serialised).
+    #[serde(skip)]
+    pub timings: Vec<super::PassTiming>,
 }
 
 /// Builds one layer's result from its statistics.
