@@ -4,6 +4,7 @@
 
 pub mod cut;
 pub mod device;
+pub mod dissect;
 pub mod fsutil;
 pub mod generate;
 pub mod imageio;

@@ -38,6 +38,73 @@ enum Command {
     Train(TrainArgs),
     /// Measure a default model against the world's ground truth.
     Evaluate(EvaluateArgs),
+    /// Find which unit of a layer draws or detects which concept.
+    Dissect(DissectArgs),
+    /// Merge the statistics of dissection shards (pass 1, then pass 2 and the results).
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct DissectArgs {
+    /// A generator or classifier: shipped name, model directory, checkpoint, or random[:SEED].
+    #[arg(long, default_value = zoo::DEFAULT_GENERATOR)]
+    model: String,
+    /// Layer to dissect (repeat for several; they share one forward).
+    #[arg(long = "layer", required = true)]
+    layers: Vec<String>,
+    /// Segmenter (name, directory, TorchScript file) or `truth` (world images only).
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// Images to dissect over (ids 0..N).
+    #[arg(long, default_value_t = 1000)]
+    samples: u64,
+    /// Output directory.
+    #[arg(long, default_value = "out/dissect")]
+    out: PathBuf,
+    /// Quantile level of each unit's threshold.
+    #[arg(long, default_value_t = 0.99)]
+    quantile: f64,
+    /// IoU above which a unit is interpretable.
+    #[arg(long, default_value_t = 0.04)]
+    miniou: f64,
+    /// Side of the segmentation and of the upsampled activations.
+    #[arg(long, default_value_t = 64)]
+    seg_size: i64,
+    /// Top images kept per unit.
+    #[arg(long, default_value_t = 100)]
+    topk: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Process only shard i of N (images i, i+N, ...); merge the shards afterwards.
+    #[arg(long, default_value = "0/1")]
+    shard: gandissect::dissect::Shard,
+    /// Images of a classifier: `world` (world scenes, ids = seeds).
+    #[arg(long, default_value = "world")]
+    images: String,
+    /// Save statistics every this many batches.
+    #[arg(long, default_value_t = 8)]
+    save_every: usize,
+    /// Stop after this many batches (a later run resumes).
+    #[arg(long)]
+    max_batches: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Directories holding shard statistics (DIR/stats/).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where merged statistics and results go (default: the first directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// IoU above which a unit is interpretable.
+    #[arg(long, default_value_t = 0.04)]
+    miniou: f64,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
@@ -290,6 +357,95 @@ fn run_evaluate(a: EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
+fn print_outcome(outcome: gandissect::dissect::Outcome, out: &std::path::Path) {
+    use gandissect::dissect::Outcome;
+    match outcome {
+        Outcome::Finished(r) => {
+            for layer in &r.layers {
+                let mut counts: Vec<_> = layer.counts.iter().collect();
+                counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let top: Vec<String> = counts
+                    .iter()
+                    .take(8)
+                    .map(|(c, n)| format!("{c} {n}"))
+                    .collect();
+                println!(
+                    "{}: {} of {} units interpretable ({})",
+                    layer.layer,
+                    layer.interpretable,
+                    layer.units.len(),
+                    top.join(", ")
+                );
+            }
+            for t in &r.timings {
+                if t.images > 0 {
+                    println!(
+                        "{}: {} images in {:.1} s ({:.1} images/s)",
+                        t.pass,
+                        t.images,
+                        t.seconds,
+                        t.images as f64 / t.seconds.max(1e-9)
+                    );
+                } else {
+                    println!("{}: {:.1} s", t.pass, t.seconds);
+                }
+            }
+            println!("results → {} (dissect.json, report.html)", out.display());
+        }
+        Outcome::Interrupted { pass, images, of } => println!(
+            "stopped in pass {pass} after {images} of {of} images; run the same command again to resume"
+        ),
+        Outcome::ShardDone { pass } => println!(
+            "this shard finished pass {pass}; when every shard has, run: gandissect merge {}",
+            out.display()
+        ),
+        Outcome::Pass1Merged => println!(
+            "merged pass 1; now run every shard again (same command) for pass 2, then merge again"
+        ),
+    }
+}
+
+fn run_dissect(a: DissectArgs) -> Result<()> {
+    use gandissect::dissect::{DissectOptions, run};
+    if a.images != "world" {
+        anyhow::bail!(
+            "unknown --images '{}': world (world scenes) is the only image source",
+            a.images
+        );
+    }
+    let layers: Vec<&str> = a.layers.iter().map(String::as_str).collect();
+    let mut opts = DissectOptions::new(&a.model, &layers, &a.segmenter, a.samples, &a.out);
+    opts.quantile = a.quantile;
+    opts.miniou = a.miniou;
+    opts.seg_size = a.seg_size;
+    opts.topk = a.topk;
+    opts.batch = a.batch;
+    opts.shard = a.shard;
+    opts.device = parse_device(&a.common.device)?;
+    opts.save_every = a.save_every;
+    opts.max_batches = a.max_batches;
+    opts.progress = true;
+    let start = std::time::Instant::now();
+    let outcome = run(&opts)?;
+    print_outcome(outcome, &a.out);
+    println!("took {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn run_merge(a: MergeArgs) -> Result<()> {
+    use gandissect::dissect::{MergeOptions, merge};
+    let out = a.out.clone().unwrap_or_else(|| a.dirs[0].clone());
+    let outcome = merge(&MergeOptions {
+        dirs: a.dirs,
+        out: a.out,
+        miniou: a.miniou,
+        report_images: 5,
+        device: parse_device(&a.common.device)?,
+    })?;
+    print_outcome(outcome, &out);
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -298,6 +454,8 @@ fn main() {
         Command::World(a) => run_world(a),
         Command::Train(a) => run_train(a),
         Command::Evaluate(a) => run_evaluate(a),
+        Command::Dissect(a) => run_dissect(a),
+        Command::Merge(a) => run_merge(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
