@@ -3,6 +3,7 @@
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
 pub mod cut;
+pub mod demo;
 pub mod device;
 pub mod dissect;
 pub mod fsutil;

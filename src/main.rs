@@ -225,6 +225,9 @@ struct DemoArgs {
     /// Output directory.
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
+    /// Images the demo dissection runs over.
+    #[arg(long, default_value_t = 500)]
+    samples: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -256,18 +259,7 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
 
 fn run_demo(a: DemoArgs) -> Result<()> {
     let device = parse_device(&a.common.device)?;
-    let (g, source) = zoo::load_generator(zoo::DEFAULT_GENERATOR, device)?;
-    let latents = Latents::Ids {
-        stream: DEFAULT_STREAM_SEED,
-        ids: (0..32).collect(),
-    };
-    let dir = a.out.join("generated");
-    let written = generate(&g, &latents, &dir, 8, Some(8))?;
-    println!(
-        "demo: 32 scenes from {} → {}",
-        source.name,
-        written.last().unwrap().display()
-    );
+    println!("{}", gandissect::demo::run(&a.out, a.samples, device)?);
     Ok(())
 }
 

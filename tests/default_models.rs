@@ -9,10 +9,17 @@ use tch::Device;
 fn world_seg_labels_unseen_scenes_accurately() {
     let seg = load_segmenter("world-seg", Device::Cpu).unwrap();
     assert_eq!(seg.labels().len(), world::CONCEPTS.len());
-    assert_eq!(seg.label_id("door").unwrap(), world::concept_id("door").unwrap() as usize);
+    assert_eq!(
+        seg.label_id("door").unwrap(),
+        world::concept_id("door").unwrap() as usize
+    );
     // seeds far from both the training seeds and the card's evaluation seeds
     let q = segmenter_quality(seg.as_ref(), 500_000, 64, Device::Cpu).unwrap();
-    assert!(q.pixel_accuracy > 0.93, "pixel accuracy {}", q.pixel_accuracy);
+    assert!(
+        q.pixel_accuracy > 0.93,
+        "pixel accuracy {}",
+        q.pixel_accuracy
+    );
     for c in &q.concepts {
         if ["sky", "grass", "tree", "building", "water"].contains(&c.concept.as_str()) {
             assert!(c.iou > 0.8, "{} IoU {}", c.concept, c.iou);
