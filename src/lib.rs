@@ -5,6 +5,7 @@
 pub mod cut;
 pub mod device;
 pub mod dissect;
+pub mod edit;
 pub mod fsutil;
 pub mod generate;
 pub mod imageio;
