@@ -718,6 +718,9 @@ fn run_batch(a: BatchArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
+    for w in &s.warnings {
+        eprintln!("warning: line {}: {}", w.line, w.error);
+    }
     for f in &s.failed {
         eprintln!("line {}: {}", f.line, f.error);
     }

@@ -198,7 +198,7 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
                 units: top[..k].to_vec(),
                 mean_delta: mean,
                 stderr,
-                removed: -mean / baseline_fraction,
+                removed: 0.0 - mean / baseline_fraction,
                 ci99: 2.58 * stderr / baseline_fraction,
                 fractions: by_label(&s.fractions),
             }

@@ -179,8 +179,18 @@ impl<'a> Painter<'a> {
                 strokes,
             });
         }
-        // Scenes that lost a stroke are rendered again without it and measured again.
-        let redo: Vec<usize> = (0..scenes.len()).filter(|&i| keep[i] != all[i]).collect();
+        // Scenes that lost a stroke are rendered again without it and measured again (a scene
+        // left without strokes is its original).
+        let redo: Vec<usize> = (0..scenes.len())
+            .filter(|&i| keep[i] != all[i])
+            .filter(|&i| {
+                let left = keep[i].iter().any(|k| *k);
+                if !left {
+                    outcomes[i].edited = outcomes[i].original.shallow_clone();
+                }
+                left
+            })
+            .collect();
         if !redo.is_empty() {
             let idx = Tensor::from_slice(&redo.iter().map(|&i| i as i64).collect::<Vec<_>>())
                 .to_device(features.device());

@@ -123,6 +123,8 @@ pub struct BatchSummary {
     pub already_done: usize,
     /// Lines that failed.
     pub failed: Vec<LineError>,
+    /// Warnings by line (e.g. an empty mask: that stroke does nothing).
+    pub warnings: Vec<LineError>,
     /// Removal strokes measured (over all complete scenes).
     pub removals: usize,
     /// Mean fraction of the concept removed in the region, over removals that had any.
@@ -180,6 +182,12 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
                 let stroke = session
                     .plan_from_file(e.op, &e.concept, &base.join(&e.mask), opts.stretch, &plan)
                     .with_context(|| format!("edit {}", j + 1))?;
+                if stroke.empty {
+                    summary.warnings.push(LineError {
+                        line,
+                        error: format!("edit {}: mask {} is empty; this stroke does nothing", j + 1, e.mask),
+                    });
+                }
                 strokes.push(stroke);
             }
             Ok(Some((
