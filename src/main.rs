@@ -662,7 +662,8 @@ fn run_edit(a: EditArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     let session = a.models.session(a.stroke.value_quantile)?;
     let mut planned = Vec::new();
     for s in &strokes {
-        let p = session.plan_from_file(s.action, &s.concept, &s.mask, a.stroke.stretch, &plan_opts)?;
+        let p =
+            session.plan_from_file(s.action, &s.concept, &s.mask, a.stroke.stretch, &plan_opts)?;
         if p.empty {
             eprintln!(
                 "warning: mask {} is empty; --{} {} does nothing",
@@ -680,12 +681,23 @@ fn run_edit(a: EditArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     };
     let painter = session.painter()?;
     let outcome = painter.paint(&[&scene])?.remove(0);
-    let record = write_scene(&outcome, &scene.strokes, &paths, &session.model, painter.layer())?;
+    let record = write_scene(
+        &outcome,
+        &scene.strokes,
+        &paths,
+        &session.model,
+        painter.layer(),
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&record)?);
         return Ok(());
     }
-    println!("seed {} of {} at {}", a.seed, session.model, painter.layer());
+    println!(
+        "seed {} of {} at {}",
+        a.seed,
+        session.model,
+        painter.layer()
+    );
     for s in &outcome.strokes {
         let units: Vec<String> = s.plan.units.iter().map(usize::to_string).collect();
         println!("  {} [units {}]", s.summary, units.join(","));
@@ -693,7 +705,11 @@ fn run_edit(a: EditArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     println!(
         "wrote {} ({}), {}, {}, {}",
         paths.image.display(),
-        if outcome.changed() { "edited" } else { "unchanged" },
+        if outcome.changed() {
+            "edited"
+        } else {
+            "unchanged"
+        },
         paths.original.display(),
         paths.compare.display(),
         paths.record.display()
@@ -750,13 +766,19 @@ fn run_batch(a: BatchArgs) -> Result<()> {
 
 fn run_ablate(a: AblateArgs) -> Result<()> {
     use gandissect::edit::ablation::{AblationOptions, run_ablation, write_ablation};
-    let ks = a
-        .k
-        .split(',')
-        .map(|k| k.trim().parse::<usize>())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| anyhow::anyhow!("cannot read --k '{}': give unit counts like 0,2,4,8,20,30", a.k))?;
-    let session = a.models.session(gandissect::edit::plan::DEFAULT_VALUE_QUANTILE)?;
+    let ks =
+        a.k.split(',')
+            .map(|k| k.trim().parse::<usize>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot read --k '{}': give unit counts like 0,2,4,8,20,30",
+                    a.k
+                )
+            })?;
+    let session = a
+        .models
+        .session(gandissect::edit::plan::DEFAULT_VALUE_QUANTILE)?;
     let r = run_ablation(
         &session,
         &AblationOptions {
@@ -782,14 +804,21 @@ fn run_ablate(a: AblateArgs) -> Result<()> {
     );
     println!("{:>4} {:>10} {:>10}", "k", "removed", "99% CI");
     for p in &r.points {
-        println!("{:>4} {:>9.1}% {:>9.1}%", p.k, 100.0 * p.removed, 100.0 * p.ci99);
+        println!(
+            "{:>4} {:>9.1}% {:>9.1}%",
+            p.k,
+            100.0 * p.removed,
+            100.0 * p.ci99
+        );
     }
     println!("results → {}, {}", json.display(), png.display());
     Ok(())
 }
 
 fn run_context(a: ContextArgs) -> Result<()> {
-    use gandissect::edit::insertion_context::{ContextOptions, context_table, run_context, write_context};
+    use gandissect::edit::insertion_context::{
+        ContextOptions, context_table, run_context, write_context,
+    };
     let session = a.models.session(a.value_quantile)?;
     let r = run_context(
         &session,

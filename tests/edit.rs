@@ -14,7 +14,7 @@ use gandissect::edit::{
 };
 use gandissect::nets::proggan::ProGan;
 use gandissect::segment::worldseg::WorldSegNet;
-use gandissect::segment::{Label, SegmenterCard, Segmenter};
+use gandissect::segment::{Label, Segmenter, SegmenterCard};
 use gandissect::train::seg::world_labels;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -110,7 +110,10 @@ fn fixture(name: &str) -> Fixture {
     let dissection = dir.join("dissection");
     let d = dissect(&model, &seg, 12, 16, &dissection);
     let concepts = detected(&d);
-    assert!(concepts.len() >= 2, "the fixture needs two detected concepts");
+    assert!(
+        concepts.len() >= 2,
+        "the fixture needs two detected concepts"
+    );
     write_masks(&dir, 16);
     Fixture {
         dir,
@@ -140,7 +143,12 @@ fn write_masks(dir: &Path, side: u32) {
             .unwrap();
     };
     m(side, side, &|x, _| x < side / 2, "left.png");
-    m(side, side, &|x, y| x < side / 2 && y < side / 2, "quarter.png");
+    m(
+        side,
+        side,
+        &|x, y| x < side / 2 && y < side / 2,
+        "quarter.png",
+    );
     m(side, side, &|_, _| false, "empty.png");
     m(2 * side, side, &|x, _| x < side, "wide.png");
 }
@@ -162,7 +170,13 @@ fn planner_takes_the_dissections_top_k_and_its_levels() {
         let s = session(&f, q);
         let levels = d.levels("layer4", q).unwrap();
         let add = s
-            .plan_from_file(Action::Add, concept, &f.dir.join("left.png"), false, &plan_opts(3))
+            .plan_from_file(
+                Action::Add,
+                concept,
+                &f.dir.join("left.png"),
+                false,
+                &plan_opts(3),
+            )
             .unwrap();
         let want: Vec<usize> = ranking[..3].iter().map(|r| r.0).collect();
         assert_eq!(add.units, want);
@@ -170,13 +184,22 @@ fn planner_takes_the_dissections_top_k_and_its_levels() {
         assert_eq!(add.values, want_values);
         assert!(add.values.iter().all(|v| *v > 0.0));
         let rm = s
-            .plan_from_file(Action::Remove, concept, &f.dir.join("left.png"), false, &plan_opts(3))
+            .plan_from_file(
+                Action::Remove,
+                concept,
+                &f.dir.join("left.png"),
+                false,
+                &plan_opts(3),
+            )
             .unwrap();
         assert_eq!(rm.units, want);
         assert_eq!(rm.values, [0.0; 3]);
     }
     // 0.995 levels are at least the 0.99 ones
-    let (a, b) = (d.levels("layer4", 0.99).unwrap(), d.levels("layer4", 0.995).unwrap());
+    let (a, b) = (
+        d.levels("layer4", 0.99).unwrap(),
+        d.levels("layer4", 0.995).unwrap(),
+    );
     assert!(a.iter().zip(&b).all(|(x, y)| x <= y));
 }
 
@@ -192,12 +215,19 @@ fn strokes_composite_in_order_and_empty_masks_change_nothing() {
         units: Some(vec![0, 1, 2]),
         ..Default::default()
     };
-    let add = s.plan_from_file(Action::Add, c, &f.dir.join("left.png"), false, &named).unwrap();
-    let rm = s.plan_from_file(Action::Remove, c, &f.dir.join("quarter.png"), false, &named).unwrap();
+    let add = s
+        .plan_from_file(Action::Add, c, &f.dir.join("left.png"), false, &named)
+        .unwrap();
+    let rm = s
+        .plan_from_file(Action::Remove, c, &f.dir.join("quarter.png"), false, &named)
+        .unwrap();
     let strokes = vec![add, rm];
     let both = cut.edit(&h, &edits_of(&strokes)).unwrap();
     let one_by_one = cut
-        .edit(&cut.edit(&h, &[strokes[0].edit()]).unwrap(), &[strokes[1].edit()])
+        .edit(
+            &cut.edit(&h, &[strokes[0].edit()]).unwrap(),
+            &[strokes[1].edit()],
+        )
         .unwrap();
     assert!(both.allclose(&one_by_one, 1e-6, 1e-6, false));
     // the later stroke wins where they overlap: the quarter is zero, the rest of the left half
@@ -212,7 +242,9 @@ fn strokes_composite_in_order_and_empty_masks_change_nothing() {
     assert!(!swapped.equal(&both));
 
     // an all-zero mask: skipped by the painter, and a no-op through the cut as well
-    let empty = s.plan_from_file(Action::Add, c, &f.dir.join("empty.png"), false, &named).unwrap();
+    let empty = s
+        .plan_from_file(Action::Add, c, &f.dir.join("empty.png"), false, &named)
+        .unwrap();
     assert!(empty.empty);
     assert!(cut.edit(&h, &[empty.edit()]).unwrap().equal(&h));
     let scene = ScenePlan {
@@ -238,7 +270,10 @@ impl Segmenter for AllSky {
     }
     fn segment(&self, images: &Tensor) -> anyhow::Result<Tensor> {
         let s = images.size();
-        Ok(Tensor::ones([s[0], 1, s[2], s[3]], (Kind::Int64, images.device())))
+        Ok(Tensor::ones(
+            [s[0], 1, s[2], s[3]],
+            (Kind::Int64, images.device()),
+        ))
     }
 }
 
@@ -269,8 +304,15 @@ fn rejected_insertions_are_dropped_unless_forced() {
     let Effect::Insertion(v) = &dropped.strokes[0].effect else {
         panic!("an insertion is judged")
     };
-    assert!(!v.accepted && v.gained == 0 && v.context == ["sky"], "{v:?}");
-    assert!(dropped.strokes[0].summary.contains("rejected: door on sky (+0 px"));
+    assert!(
+        !v.accepted && v.gained == 0 && v.context == ["sky"],
+        "{v:?}"
+    );
+    assert!(
+        dropped.strokes[0]
+            .summary
+            .contains("rejected: door on sky (+0 px")
+    );
     assert!(!dropped.strokes[0].kept && dropped.edited.equal(&dropped.original));
     assert!(forced.strokes[0].kept && !forced.edited.equal(&forced.original));
 }
@@ -286,16 +328,25 @@ fn bad_requests_are_refused_with_the_fix() {
             .map_err(|e| format!("{e:#}"))
     };
     let err = plan(&s, &c, "wide.png", false, &plan_opts(2)).unwrap_err();
-    assert!(err.contains("aspect ratios differ") && err.contains("--stretch"), "{err}");
+    assert!(
+        err.contains("aspect ratios differ") && err.contains("--stretch"),
+        "{err}"
+    );
     plan(&s, &c, "wide.png", true, &plan_opts(2)).unwrap();
     let err = plan(&s, "dragon", "left.png", false, &plan_opts(2)).unwrap_err();
-    assert!(err.contains("unknown concept 'dragon'") && err.contains("tree, building"), "{err}");
+    assert!(
+        err.contains("unknown concept 'dragon'") && err.contains("tree, building"),
+        "{err}"
+    );
     let out_of_range = PlanOptions {
         units: Some(vec![1, 99]),
         ..Default::default()
     };
     let err = plan(&s, &c, "left.png", false, &out_of_range).unwrap_err();
-    assert!(err.contains("unit 99 is out of range: layer4 has 8 units (0..7)"), "{err}");
+    assert!(
+        err.contains("unit 99 is out of range: layer4 has 8 units (0..7)"),
+        "{err}"
+    );
     let err = plan(&s, &c, "left.png", false, &plan_opts(9)).unwrap_err();
     assert!(err.contains("has only 8 units"), "{err}");
     s.catalog.miniou = 1.0;
@@ -331,7 +382,7 @@ fn batch_resumes_and_reports_bad_lines_by_number() {
         r#"{"seed": 3, "edits": [{"op": "paint", "concept": "tree", "mask": "left.png"}], "out": "bad.png"}"#.to_string(),
         String::new(),
         format!(r#"{{"seed": 4, "edits": [{{"op": "remove", "concept": "{a}", "mask": "empty.png"}}], "out": "four.png"}}"#),
-        format!(r#"{{"seed": 5, "edits": [], "out": "one.png"}}"#),
+        r#"{"seed": 5, "edits": [], "out": "one.png"}"#.to_string(),
     ];
     let out = f.dir.join("batch");
     let script = f.dir.join("script.jsonl");
@@ -347,7 +398,10 @@ fn batch_resumes_and_reports_bad_lines_by_number() {
     // a first run over the first two lines only (as if killed after them)
     std::fs::write(&script, lines[..2].join("\n")).unwrap();
     let first = run_batch(&s, &opts).unwrap();
-    assert_eq!((first.painted, first.already_done, first.failed.len()), (2, 0, 0));
+    assert_eq!(
+        (first.painted, first.already_done, first.failed.len()),
+        (2, 0, 0)
+    );
     let one = std::fs::read(out.join("one.json")).unwrap();
     // a scene killed between its image and its record is painted again
     std::fs::remove_file(out.join("sub/two.json")).unwrap();
@@ -361,8 +415,14 @@ fn batch_resumes_and_reports_bad_lines_by_number() {
         .map(|e| (e.line, e.error.as_str()))
         .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
-    assert!(failed[0].0 == 3 && failed[0].1.contains("unknown variant `paint`"), "{failed:?}");
-    assert!(failed[1].0 == 6 && failed[1].1.contains("already written by line 1"), "{failed:?}");
+    assert!(
+        failed[0].0 == 3 && failed[0].1.contains("unknown variant `paint`"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[1].0 == 6 && failed[1].1.contains("already written by line 1"),
+        "{failed:?}"
+    );
     assert_eq!(second.warnings.len(), 1);
     assert_eq!(second.warnings[0].line, 5);
     assert_eq!(std::fs::read(out.join("one.json")).unwrap(), one);
@@ -426,7 +486,10 @@ fn analyses_measure_against_the_unedited_images() {
     let cells: u64 = ctx.rows.iter().map(|r| r.count).sum();
     assert!(cells <= 2 * 64 && cells > 0, "{cells}");
     let d = DissectResult::load(&f.dissection).unwrap();
-    assert_eq!(ctx.values[0], d.levels("layer4", 0.995).unwrap()[ctx.units[0]]);
+    assert_eq!(
+        ctx.values[0],
+        d.levels("layer4", 0.995).unwrap()[ctx.units[0]]
+    );
 }
 
 // ---- the command line on random:0 ----
@@ -453,7 +516,12 @@ fn edit_command_end_to_end_on_random_generator() {
     let (a, b) = (concepts[0].as_str(), concepts[1].as_str());
     let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let base = [
-        "--model", "random:0", "--segmenter", &seg, "--dissection", &p("dissection"),
+        "--model",
+        "random:0",
+        "--segmenter",
+        &seg,
+        "--dissection",
+        &p("dissection"),
     ];
     let run = |extra: &[&str]| {
         let mut args = vec!["edit"];
@@ -462,8 +530,21 @@ fn edit_command_end_to_end_on_random_generator() {
         gandissect(&args)
     };
     let o = run(&[
-        "--seed", "7", "--remove", a, "--mask", &p("left.png"), "--add", b, "--mask",
-        &p("quarter.png"), "--k", "5", "--force", "--out", &p("o/edited.png"),
+        "--seed",
+        "7",
+        "--remove",
+        a,
+        "--mask",
+        &p("left.png"),
+        "--add",
+        b,
+        "--mask",
+        &p("quarter.png"),
+        "--k",
+        "5",
+        "--force",
+        "--out",
+        &p("o/edited.png"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let record: Value =
@@ -485,11 +566,17 @@ fn edit_command_end_to_end_on_random_generator() {
     assert_eq!(record["seed"], 7);
     assert_eq!(record["layer"], "layer4");
     assert_eq!(record["strokes"][0]["op"], "remove");
-    assert_eq!(got(0, "units"), units(a).iter().map(|&u| u as f64).collect::<Vec<_>>());
+    assert_eq!(
+        got(0, "units"),
+        units(a).iter().map(|&u| u as f64).collect::<Vec<_>>()
+    );
     assert_eq!(got(0, "values"), [0.0; 5]);
     assert_eq!(record["strokes"][0]["effect"]["kind"], "removal");
     let levels = d.levels("layer4", 0.99).unwrap();
-    let want: Vec<f64> = units(b).iter().map(|&u| f64::from(levels[u as usize])).collect();
+    let want: Vec<f64> = units(b)
+        .iter()
+        .map(|&u| f64::from(levels[u as usize]))
+        .collect();
     assert_eq!(got(1, "values"), want);
     assert_eq!(record["strokes"][1]["effect"]["kind"], "insertion");
     assert_eq!(record["strokes"][1]["kept"], true);
@@ -501,7 +588,16 @@ fn edit_command_end_to_end_on_random_generator() {
     );
 
     // an empty mask: a warning, and the image is the original bit for bit
-    let o = run(&["--seed", "7", "--remove", a, "--mask", &p("empty.png"), "--out", &p("e/x.png")]);
+    let o = run(&[
+        "--seed",
+        "7",
+        "--remove",
+        a,
+        "--mask",
+        &p("empty.png"),
+        "--out",
+        &p("e/x.png"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("warning: mask") && stderr(&o).contains("is empty"));
     assert_eq!(
@@ -512,14 +608,23 @@ fn edit_command_end_to_end_on_random_generator() {
     let (wide, left, jpg) = (p("wide.png"), p("left.png"), p("x.jpg"));
     let cases: [(Vec<&str>, &str); 6] = [
         (vec!["--remove", a, "--mask", &wide], "pass --stretch"),
-        (vec!["--remove", "dragon", "--mask", &left], "unknown concept 'dragon'"),
+        (
+            vec!["--remove", "dragon", "--mask", &left],
+            "unknown concept 'dragon'",
+        ),
         (
             vec!["--remove", a, "--mask", &left, "--units", "1,500"],
             "unit 500 is out of range: layer4 has 128 units",
         ),
-        (vec!["--remove", a, "--mask", &left, "--units", "x"], "cannot read --units 'x'"),
+        (
+            vec!["--remove", a, "--mask", &left, "--units", "x"],
+            "cannot read --units 'x'",
+        ),
         (vec!["--add", a], "got 1 edits and 0 masks"),
-        (vec!["--remove", a, "--mask", &left, "--out", &jpg], "must be a .png"),
+        (
+            vec!["--remove", a, "--mask", &left, "--out", &jpg],
+            "must be a .png",
+        ),
     ];
     for (extra, want) in cases {
         let mut args = extra.clone();
@@ -532,22 +637,52 @@ fn edit_command_end_to_end_on_random_generator() {
         assert!(err.contains(want), "{extra:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
-    let o = run(&["--remove", a, "--mask", &p("wide.png"), "--stretch", "--out", &p("s/w.png")]);
+    let o = run(&[
+        "--remove",
+        a,
+        "--mask",
+        &p("wide.png"),
+        "--stretch",
+        "--out",
+        &p("s/w.png"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // without --dissection: dissected once into the cache, then reused
     let cached = |out: &str| {
         gandissect(&[
-            "edit", "--model", "random:0", "--segmenter", &seg, "--dissect-cache", &p("cache"),
-            "--dissect-samples", "8", "--remove", a, "--mask", &p("left.png"), "--units", "3,4",
-            "--out", &p(out),
+            "edit",
+            "--model",
+            "random:0",
+            "--segmenter",
+            &seg,
+            "--dissect-cache",
+            &p("cache"),
+            "--dissect-samples",
+            "8",
+            "--remove",
+            a,
+            "--mask",
+            &p("left.png"),
+            "--units",
+            "3,4",
+            "--out",
+            &p(out),
         ])
     };
     let o = cached("c/1.png");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no --dissection given: dissecting random:0"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no --dissection given: dissecting random:0"),
+        "{}",
+        stderr(&o)
+    );
     let o = cached("c/2.png");
-    assert!(stderr(&o).contains("using the cached dissection"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("using the cached dissection"),
+        "{}",
+        stderr(&o)
+    );
 
     // batch: a bad line is named by number, the others are painted
     std::fs::write(
@@ -557,12 +692,16 @@ fn edit_command_end_to_end_on_random_generator() {
         ),
     )
     .unwrap();
-    let mut args = vec!["batch", &p("s.jsonl")[..]].iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut args = vec!["batch".to_string(), p("s.jsonl")];
     args.extend(base.iter().map(|s| s.to_string()));
     args.extend(["--out".to_string(), p("b")]);
     let o = gandissect(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("line 2: EOF while parsing"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: EOF while parsing"),
+        "{}",
+        stderr(&o)
+    );
     assert!(String::from_utf8_lossy(&o.stdout).contains("2 scenes: 1 painted"));
     assert!(dir.join("b/a.png").exists() && dir.join("b/manifest.jsonl").exists());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -602,7 +741,11 @@ fn removing_tree_units_removes_tree_pixels_on_the_shipped_generator() {
     )
     .unwrap();
     let p = &r.points[1];
-    assert!(p.removed > 0.3, "top-20 tree units removed only {:.2}", p.removed);
+    assert!(
+        p.removed > 0.3,
+        "top-20 tree units removed only {:.2}",
+        p.removed
+    );
     assert!(p.removed - p.ci99 > 0.0, "{p:?}");
 }
 
@@ -623,11 +766,19 @@ fn door_insertion_adds_more_door_on_walls_than_on_sky_or_trees() {
         },
     )
     .unwrap();
-    let mean = |c: &str| r.rows.iter().find(|row| row.context == c).map(|row| row.mean);
+    let mean = |c: &str| {
+        r.rows
+            .iter()
+            .find(|row| row.context == c)
+            .map(|row| row.mean)
+    };
     let wall = mean("building").expect("building cells among 32 images");
     for other in ["sky", "tree"] {
         if let Some(m) = mean(other) {
-            assert!(wall > m, "door on building {wall:.2} px vs on {other} {m:.2} px");
+            assert!(
+                wall > m,
+                "door on building {wall:.2} px vs on {other} {m:.2} px"
+            );
         }
     }
     assert!(wall > 0.0);

@@ -134,7 +134,10 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
         .then(|| crate::progress::bar(opts.samples, "images"));
     for chunk in ids.chunks(opts.batch) {
         let features = cut.prefix(&painter.latents(chunk)?);
-        let before = label_fractions(&painter.segment(&cut.suffix(&features).clamp(-1.0, 1.0))?, nl);
+        let before = label_fractions(
+            &painter.segment(&cut.suffix(&features).clamp(-1.0, 1.0))?,
+            nl,
+        );
         let b: Vec<Vec<f64>> = Vec::try_from(&before.to_device(tch::Device::Cpu))?;
         for row in &b {
             for (s, v) in base_sum.iter_mut().zip(row) {
@@ -217,7 +220,10 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
 
 /// Writes `ablate-<concept>.json` and `ablate-<concept>.png` (portion removed, %, vs k) into
 /// `dir`; returns the two paths.
-pub fn write_ablation(result: &AblationResult, dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+pub fn write_ablation(
+    result: &AblationResult,
+    dir: &Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     let json = dir.join(format!("ablate-{}.json", result.concept));
     let png = dir.join(format!("ablate-{}.png", result.concept));
     write_json(&json, result)?;
@@ -226,8 +232,14 @@ pub fn write_ablation(result: &AblationResult, dir: &Path) -> Result<(std::path:
         .iter()
         .map(|p| (p.k as f64, 100.0 * p.removed, 100.0 * p.ci99))
         .collect();
-    let title = format!("{} pixels removed - top units zeroed at {}", result.concept, result.layer);
-    save_png(&png, &line_chart(&title, "percent removed", "units", &points))?;
+    let title = format!(
+        "{} pixels removed - top units zeroed at {}",
+        result.concept, result.layer
+    );
+    save_png(
+        &png,
+        &line_chart(&title, "percent removed", "units", &points),
+    )?;
     Ok((json, png))
 }
 

@@ -89,9 +89,20 @@ impl Frame {
         let mut v = lo;
         while v <= hi + step * 1e-6 {
             let y = f.y(v);
-            draw_line_segment_mut(&mut f.img, (LEFT as f32, y), ((W - RIGHT) as f32, y), Rgb(GRID));
+            draw_line_segment_mut(
+                &mut f.img,
+                (LEFT as f32, y),
+                ((W - RIGHT) as f32, y),
+                Rgb(GRID),
+            );
             let t = tick_text(v, step);
-            label(&mut f.img, LEFT.saturating_sub(3 + text_width(&t)), (y as u32).saturating_sub(2), &t, INK);
+            label(
+                &mut f.img,
+                LEFT.saturating_sub(3 + text_width(&t)),
+                (y as u32).saturating_sub(2),
+                &t,
+                INK,
+            );
             v += step;
         }
         let (x0, y0, y1) = (LEFT as f32, TOP as f32, (H - BOTTOM) as f32);
@@ -112,7 +123,12 @@ impl Frame {
 }
 
 /// A line chart of `(x, y, error)` points (x ascending), error bars of ±error.
-pub fn line_chart(title: &str, y_label: &str, x_label: &str, points: &[(f64, f64, f64)]) -> RgbImage {
+pub fn line_chart(
+    title: &str,
+    y_label: &str,
+    x_label: &str,
+    points: &[(f64, f64, f64)],
+) -> RgbImage {
     let (lo, hi, step) = value_axis(points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
     let mut f = Frame::new(title, y_label, x_label, lo, hi, step);
     let xmax = points.iter().map(|p| p.0).fold(1e-9, f64::max);
@@ -127,9 +143,19 @@ pub fn line_chart(title: &str, y_label: &str, x_label: &str, points: &[(f64, f64
         let px = x(p.0);
         let (ylo, yhi, ymid) = (f.y(p.1 - p.2), f.y(p.1 + p.2), f.y(p.1));
         draw_line_segment_mut(&mut f.img, (px, ylo), (px, yhi), Rgb(ERROR));
-        draw_filled_rect_mut(&mut f.img, Rect::at(px as i32 - 1, ymid as i32 - 1).of_size(3, 3), Rgb(SERIES));
+        draw_filled_rect_mut(
+            &mut f.img,
+            Rect::at(px as i32 - 1, ymid as i32 - 1).of_size(3, 3),
+            Rgb(SERIES),
+        );
         let t = tick_text(p.0, 1.0);
-        label(&mut f.img, (px as u32).saturating_sub(text_width(&t) / 2), H - BOTTOM + 4, &t, INK);
+        label(
+            &mut f.img,
+            (px as u32).saturating_sub(text_width(&t) / 2),
+            H - BOTTOM + 4,
+            &t,
+            INK,
+        );
     }
     f.finish()
 }
@@ -146,7 +172,11 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[(String, f64, f64)]) -> Rgb
         let (top, bottom) = (ya.min(yb), ya.max(yb));
         let bw = (slot * 2 / 3).max(1);
         let height = (bottom - top).round().max(1.0) as u32;
-        draw_filled_rect_mut(&mut f.img, Rect::at(x0 as i32, top as i32).of_size(bw, height), Rgb(SERIES));
+        draw_filled_rect_mut(
+            &mut f.img,
+            Rect::at(x0 as i32, top as i32).of_size(bw, height),
+            Rgb(SERIES),
+        );
         let cx = (x0 + bw / 2) as f32;
         let (ylo, yhi) = (f.y(v - e), f.y(v + e));
         draw_line_segment_mut(&mut f.img, (cx, ylo), (cx, yhi), Rgb(ERROR));

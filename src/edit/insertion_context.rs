@@ -118,9 +118,11 @@ pub fn run_context(session: &Session, opts: &ContextOptions) -> Result<ContextRe
             bail!("a {sh}×{sw} segmentation does not tile the layer's {h}×{w} grid");
         }
         let count = |seg: &Tensor| {
-            seg.eq(concept)
-                .any_dim(1, false)
-                .sum_dim_intlist([1i64, 2].as_slice(), false, Kind::Int64)
+            seg.eq(concept).any_dim(1, false).sum_dim_intlist(
+                [1i64, 2].as_slice(),
+                false,
+                Kind::Int64,
+            )
         };
         let before = i64::try_from(count(&seg0).get(0))?;
         baseline += before as f64;
@@ -141,7 +143,10 @@ pub fn run_context(session: &Session, opts: &ContextOptions) -> Result<ContextRe
         )?;
         for (cell, ctx) in centres.iter().enumerate() {
             let mut seen = Vec::new();
-            for &l in ctx.iter().filter(|&&l| l > 0 && (l as usize) < labels.len()) {
+            for &l in ctx
+                .iter()
+                .filter(|&&l| l > 0 && (l as usize) < labels.len())
+            {
                 if seen.contains(&l) {
                     continue;
                 }
@@ -223,7 +228,11 @@ pub fn context_table(r: &ContextResult) -> String {
             row.mean,
             row.std,
             row.relative,
-            if row.count < r.min_count { "  (few cells)" } else { "" }
+            if row.count < r.min_count {
+                "  (few cells)"
+            } else {
+                ""
+            }
         ));
     }
     s

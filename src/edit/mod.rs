@@ -10,8 +10,8 @@
 pub mod ablation;
 pub mod chart;
 pub mod insertion_context;
-pub mod pairing;
 pub mod paint;
+pub mod pairing;
 pub mod picture;
 pub mod plan;
 pub mod scene;

@@ -196,8 +196,12 @@ impl<'a> Painter<'a> {
                 .to_device(features.device());
             let sub_scenes: Vec<&ScenePlan> = redo.iter().map(|&i| scenes[i]).collect();
             let sub_keep: Vec<Vec<bool>> = redo.iter().map(|&i| keep[i].clone()).collect();
-            let (_, again) =
-                self.render(&sub_scenes, &features.index_select(0, &idx), &sub_keep, false)?;
+            let (_, again) = self.render(
+                &sub_scenes,
+                &features.index_select(0, &idx),
+                &sub_keep,
+                false,
+            )?;
             let seg_again = self.segment(&again)?;
             for (r, &i) in redo.iter().enumerate() {
                 let out = &mut outcomes[i];

@@ -60,19 +60,31 @@ mod tests {
     #[test]
     fn strokes_take_the_mask_written_after_them_in_order() {
         let s = pair_strokes(
-            vec![(5, Action::Add, "door".into()), (1, Action::Remove, "tree".into())],
+            vec![
+                (5, Action::Add, "door".into()),
+                (1, Action::Remove, "tree".into()),
+            ],
             vec![(7, "b.png".into()), (3, "a.png".into())],
         )
         .unwrap();
         assert_eq!(s[0].action, Action::Remove);
-        assert_eq!((s[0].concept.as_str(), s[0].mask.to_str()), ("tree", Some("a.png")));
-        assert_eq!((s[1].concept.as_str(), s[1].mask.to_str()), ("door", Some("b.png")));
+        assert_eq!(
+            (s[0].concept.as_str(), s[0].mask.to_str()),
+            ("tree", Some("a.png"))
+        );
+        assert_eq!(
+            (s[1].concept.as_str(), s[1].mask.to_str()),
+            ("door", Some("b.png"))
+        );
         let err = pair_strokes(vec![(1, Action::Add, "door".into())], vec![])
             .unwrap_err()
             .to_string();
         assert!(err.contains("got 1 edits and 0 masks"), "{err}");
         let err = pair_strokes(
-            vec![(1, Action::Add, "door".into()), (3, Action::Add, "tree".into())],
+            vec![
+                (1, Action::Add, "door".into()),
+                (3, Action::Add, "tree".into()),
+            ],
             vec![(5, "a.png".into()), (7, "b.png".into())],
         )
         .unwrap_err()

@@ -11,12 +11,20 @@ pub const OUTLINE: [u8; 3] = [255, 230, 0];
 /// the border.
 pub fn outline(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
     let at = |x: i64, y: i64| {
-        x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h && mask[y as usize * w + x as usize]
+        x >= 0
+            && y >= 0
+            && (x as usize) < w
+            && (y as usize) < h
+            && mask[y as usize * w + x as usize]
     };
     let mut out = vec![false; w * h];
     for y in 0..h as i64 {
         for x in 0..w as i64 {
-            if at(x, y) && [(-1, 0), (1, 0), (0, -1), (0, 1)].iter().any(|(dx, dy)| !at(x + dx, y + dy)) {
+            if at(x, y)
+                && [(-1, 0), (1, 0), (0, -1), (0, 1)]
+                    .iter()
+                    .any(|(dx, dy)| !at(x + dx, y + dy))
+            {
                 out[y as usize * w + x as usize] = true;
             }
         }
@@ -28,7 +36,8 @@ pub fn outline(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
 pub fn union_mask(masks: &[&Tensor], w: usize, h: usize) -> Vec<bool> {
     let mut region = vec![false; w * h];
     for m in masks {
-        let values: Vec<f32> = Vec::try_from(m.to_kind(Kind::Float).flatten(0, -1)).unwrap_or_default();
+        let values: Vec<f32> =
+            Vec::try_from(m.to_kind(Kind::Float).flatten(0, -1)).unwrap_or_default();
         for (r, v) in region.iter_mut().zip(values) {
             *r |= v >= 0.5;
         }
@@ -37,7 +46,12 @@ pub fn union_mask(masks: &[&Tensor], w: usize, h: usize) -> Vec<bool> {
 }
 
 /// `original | edited`, each scaled up `scale` times (nearest) with the region outlined.
-pub fn side_by_side(original: &RgbImage, edited: &RgbImage, region: &[bool], scale: u32) -> RgbImage {
+pub fn side_by_side(
+    original: &RgbImage,
+    edited: &RgbImage,
+    region: &[bool],
+    scale: u32,
+) -> RgbImage {
     let (w, h) = original.dimensions();
     let (sw, sh) = (w * scale, h * scale);
     let big: Vec<bool> = (0..sh)
@@ -54,7 +68,12 @@ pub fn side_by_side(original: &RgbImage, edited: &RgbImage, region: &[bool], sca
                 *p = Rgb(OUTLINE);
             }
         }
-        imageops::replace(&mut out, &tile, (pad + i as u32 * (sw + pad)) as i64, pad as i64);
+        imageops::replace(
+            &mut out,
+            &tile,
+            (pad + i as u32 * (sw + pad)) as i64,
+            pad as i64,
+        );
     }
     out
 }
@@ -66,7 +85,9 @@ mod tests {
     #[test]
     fn outline_is_the_inner_border_of_the_region() {
         // a 3×3 block in a 5×5 image: its 8 border pixels, not its centre
-        let mask: Vec<bool> = (0..25).map(|i| (1..4).contains(&(i % 5)) && (1..4).contains(&(i / 5))).collect();
+        let mask: Vec<bool> = (0..25)
+            .map(|i| (1..4).contains(&(i % 5)) && (1..4).contains(&(i / 5)))
+            .collect();
         let o = outline(&mask, 5, 5);
         assert_eq!(o.iter().filter(|b| **b).count(), 8);
         assert!(!o[12] && o[6] && !o[0]);

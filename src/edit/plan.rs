@@ -96,17 +96,20 @@ impl UnitCatalog {
 
     /// The ranking of `concept`; an unknown concept lists the known ones.
     pub fn ranking(&self, concept: &str) -> Result<&[(usize, f32)]> {
-        self.rankings.get(concept).map(Vec::as_slice).with_context(|| {
-            format!(
-                "unknown concept '{concept}'; the dissection of {} knows: {}",
-                self.layer,
-                self.rankings
-                    .keys()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+        self.rankings
+            .get(concept)
+            .map(Vec::as_slice)
+            .with_context(|| {
+                format!(
+                    "unknown concept '{concept}'; the dissection of {} knows: {}",
+                    self.layer,
+                    self.rankings
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
     }
 
     /// The top `k` units for `concept` with their IoUs; refused when no unit's IoU exceeds the
@@ -239,12 +242,13 @@ impl PlannedStroke {
 
 /// Plans one stroke: its units (named, or the concept's top k), their values (0 to remove,
 /// the catalog's levels to add) and its mask.
-pub fn plan_stroke(catalog: &UnitCatalog, stroke: Stroke, opts: &PlanOptions) -> Result<PlannedStroke> {
+pub fn plan_stroke(
+    catalog: &UnitCatalog,
+    stroke: Stroke,
+    opts: &PlanOptions,
+) -> Result<PlannedStroke> {
     if stroke.mask.dim() != 2 {
-        bail!(
-            "a stroke mask must be [H, W], not {:?}",
-            stroke.mask.size()
-        );
+        bail!("a stroke mask must be [H, W], not {:?}", stroke.mask.size());
     }
     let (units, ious): (Vec<usize>, Vec<f32>) = match &opts.units {
         Some(named) => {
@@ -289,7 +293,11 @@ pub fn plan_stroke(catalog: &UnitCatalog, stroke: Stroke, opts: &PlanOptions) ->
 
 /// The edits of the non-empty strokes, in order (they composite alpha-over at the layer).
 pub fn edits_of(strokes: &[PlannedStroke]) -> Vec<Edit> {
-    strokes.iter().filter(|s| !s.empty).map(PlannedStroke::edit).collect()
+    strokes
+        .iter()
+        .filter(|s| !s.empty)
+        .map(PlannedStroke::edit)
+        .collect()
 }
 
 #[cfg(test)]
@@ -303,7 +311,10 @@ mod tests {
             "tree".to_string(),
             vec![(3, 0.30), (1, 0.20), (0, 0.10), (2, 0.01)],
         );
-        rankings.insert("sky".to_string(), vec![(2, 0.02), (0, 0.01), (1, 0.0), (3, 0.0)]);
+        rankings.insert(
+            "sky".to_string(),
+            vec![(2, 0.02), (0, 0.01), (1, 0.0), (3, 0.0)],
+        );
         UnitCatalog {
             layer: "layer4".into(),
             miniou: 0.04,
@@ -348,7 +359,10 @@ mod tests {
             ..Default::default()
         };
         let p = plan_stroke(&c, stroke(Action::Add, "sky"), &named).unwrap();
-        assert_eq!((p.units.clone(), p.values.clone()), (vec![2, 0], vec![3.5, 1.5]));
+        assert_eq!(
+            (p.units.clone(), p.values.clone()),
+            (vec![2, 0], vec![3.5, 1.5])
+        );
         assert_eq!(p.ious, [0.02, 0.01]);
         let out = PlanOptions {
             units: Some(vec![1, 4]),
@@ -356,17 +370,28 @@ mod tests {
         };
         let err = plan_stroke(&c, stroke(Action::Add, "tree"), &out).unwrap_err();
         assert!(
-            err.to_string().contains("unit 4 is out of range: layer4 has 4 units"),
+            err.to_string()
+                .contains("unit 4 is out of range: layer4 has 4 units"),
             "{err}"
         );
         let k2 = PlanOptions {
             k: 2,
             ..Default::default()
         };
-        let err = plan_stroke(&c, stroke(Action::Add, "sky"), &k2).unwrap_err().to_string();
-        assert!(err.contains("no unit of layer4 detects 'sky'") && err.contains("--units"), "{err}");
-        let err = plan_stroke(&c, stroke(Action::Add, "dragon"), &k2).unwrap_err().to_string();
-        assert!(err.contains("unknown concept 'dragon'") && err.contains("sky, tree"), "{err}");
+        let err = plan_stroke(&c, stroke(Action::Add, "sky"), &k2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no unit of layer4 detects 'sky'") && err.contains("--units"),
+            "{err}"
+        );
+        let err = plan_stroke(&c, stroke(Action::Add, "dragon"), &k2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown concept 'dragon'") && err.contains("sky, tree"),
+            "{err}"
+        );
         let err = plan_stroke(&c, stroke(Action::Add, "tree"), &PlanOptions::default())
             .unwrap_err()
             .to_string();

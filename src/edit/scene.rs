@@ -48,7 +48,10 @@ impl ScenePaths {
 }
 
 fn name(p: &Path) -> String {
-    p.file_name().unwrap_or_default().to_string_lossy().into_owned()
+    p.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The JSON record of a painted scene.
@@ -79,7 +82,11 @@ pub fn write_scene(
     let pair = tch::Tensor::stack(&[&outcome.original, &outcome.edited], 0);
     let images = to_rgb_images(&pair)?;
     let (w, h) = images[0].dimensions();
-    let masks: Vec<&tch::Tensor> = strokes.iter().filter(|s| !s.empty).map(|s| &s.mask).collect();
+    let masks: Vec<&tch::Tensor> = strokes
+        .iter()
+        .filter(|s| !s.empty)
+        .map(|s| &s.mask)
+        .collect();
     let region = union_mask(&masks, w as usize, h as usize);
     save_png(&paths.image, &images[1])?;
     save_png(&paths.original, &images[0])?;

@@ -185,7 +185,11 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
                 if stroke.empty {
                     summary.warnings.push(LineError {
                         line,
-                        error: format!("edit {}: mask {} is empty; this stroke does nothing", j + 1, e.mask),
+                        error: format!(
+                            "edit {}: mask {} is empty; this stroke does nothing",
+                            j + 1,
+                            e.mask
+                        ),
                     });
                 }
                 strokes.push(stroke);

@@ -35,7 +35,13 @@ fn file_safe(s: &str) -> String {
         .file_name()
         .map_or(s.to_string(), |n| n.to_string_lossy().into_owned());
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -124,6 +130,9 @@ pub fn load_or_dissect(
     opts.progress = true;
     match run(&opts)? {
         Outcome::Finished(_) => DissectResult::load(&dir),
-        other => bail!("the dissection into {} did not finish ({other:?})", dir.display()),
+        other => bail!(
+            "the dissection into {} did not finish ({other:?})",
+            dir.display()
+        ),
     }
 }

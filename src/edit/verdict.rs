@@ -80,7 +80,9 @@ pub fn label_shares(seg: &Tensor, within: &Tensor, labels: &[Label]) -> Result<V
         .skip(1)
         .filter(|(_, n)| **n > 0)
         .map(|(i, &n)| {
-            let name = labels.get(i).map_or(format!("label{i}"), |l| l.name.clone());
+            let name = labels
+                .get(i)
+                .map_or(format!("label{i}"), |l| l.name.clone());
             (name, n as f64 / total as f64)
         })
         .collect();
@@ -122,7 +124,11 @@ impl InsertionVerdict {
     pub fn describe(&self, concept: &str) -> String {
         format!(
             "{}: {concept} on {} ({:+} px, needs > {})",
-            if self.accepted { "accepted" } else { "rejected" },
+            if self.accepted {
+                "accepted"
+            } else {
+                "rejected"
+            },
             self.context.join(", "),
             self.gained,
             self.threshold
@@ -138,8 +144,8 @@ pub fn judge_insertion(
     concept: i64,
     labels: &[Label],
 ) -> Result<InsertionVerdict> {
-    let gained =
-        concept_pixels(after, concept, &region.near)? - concept_pixels(before, concept, &region.near)?;
+    let gained = concept_pixels(after, concept, &region.near)?
+        - concept_pixels(before, concept, &region.near)?;
     let threshold = region.gain_threshold();
     Ok(InsertionVerdict {
         accepted: region.cells > 0 && gained as f64 > threshold,
@@ -239,9 +245,12 @@ mod tests {
         assert_eq!(i64::try_from(r.inside.sum(Kind::Int64)).unwrap(), 2 * 64);
         assert_eq!(i64::try_from(r.near.sum(Kind::Int64)).unwrap(), 4 * 3 * 64);
         assert_eq!(r.gain_threshold(), 4.0);
-        let s = Region::from_pooled(&Tensor::ones([2, 2], (Kind::Float, Device::Cpu)), 32, 32)
-            .unwrap();
-        assert_eq!((s.cells, s.cell_pixels, s.gain_threshold()), (4, 256.0, 32.0));
+        let s =
+            Region::from_pooled(&Tensor::ones([2, 2], (Kind::Float, Device::Cpu)), 32, 32).unwrap();
+        assert_eq!(
+            (s.cells, s.cell_pixels, s.gain_threshold()),
+            (4, 256.0, 32.0)
+        );
     }
 
     #[test]
@@ -256,7 +265,10 @@ mod tests {
         let four = paint(&before, 8, 16, 1, 4, 3);
         let v = judge_insertion(&before, &four, &r, 3, &l).unwrap();
         assert!(!v.accepted && v.gained == 4);
-        assert_eq!(v.describe("door"), "rejected: door on sky (+4 px, needs > 4)");
+        assert_eq!(
+            v.describe("door"),
+            "rejected: door on sky (+4 px, needs > 4)"
+        );
         // a neighbouring cell counts, a far one does not
         let near = paint(&before, 8, 24, 2, 8, 3);
         assert!(judge_insertion(&before, &near, &r, 3, &l).unwrap().accepted);
