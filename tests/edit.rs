@@ -648,6 +648,29 @@ fn edit_command_end_to_end_on_random_generator() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
+    // a dissection of other weights is refused
+    let o = gandissect(&[
+        "edit",
+        "--model",
+        "random:1",
+        "--segmenter",
+        &seg,
+        "--dissection",
+        &p("dissection"),
+        "--remove",
+        a,
+        "--mask",
+        &left,
+        "--out",
+        &p("m/x.png"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("was made for other weights (random:0) than random:1"),
+        "{}",
+        stderr(&o)
+    );
+
     // without --dissection: dissected once into the cache, then reused
     let cached = |out: &str| {
         gandissect(&[

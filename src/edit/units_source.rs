@@ -13,7 +13,8 @@ pub const DEFAULT_CACHE_SAMPLES: u64 = 1000;
 /// The default directory of cached dissections.
 pub const DEFAULT_CACHE_DIR: &str = "out/dissect-cache";
 
-/// A short digest of a generator's weights, so that a cache never serves another model.
+/// The digest of a generator's weights as a dissection records it (`settings.weights`), so that
+/// neither a named dissection nor a cache serves another model.
 pub fn weights_digest(g: &ProGan) -> Result<String> {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for (name, t) in g.named_tensors() {
@@ -27,7 +28,7 @@ pub fn weights_digest(g: &ProGan) -> Result<String> {
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    Ok(format!("{:08x}", hash >> 32))
+    Ok(format!("{hash:016x}"))
 }
 
 fn file_safe(s: &str) -> String {
@@ -56,8 +57,9 @@ pub fn cache_dir(
     samples: u64,
 ) -> PathBuf {
     root.join(format!(
-        "{}-{digest}-{layer}-{}-{samples}",
+        "{}-{}-{layer}-{}-{samples}",
         file_safe(model),
+        &digest[..digest.len().min(8)],
         file_safe(segmenter)
     ))
 }
@@ -93,8 +95,22 @@ pub fn load_or_dissect(
     segmenter: &str,
     device: Device,
 ) -> Result<DissectResult> {
+    let digest = weights_digest(generator)?;
     if let Some(dir) = &source.dir {
         let d = DissectResult::load(dir)?;
+        if let Some(w) = d.settings.get("weights").and_then(|w| w.as_str())
+            && w != digest
+        {
+            bail!(
+                "the dissection in {} was made for other weights ({}) than {model}; dissect \
+                 {model} or leave out --dissection",
+                dir.display(),
+                d.settings
+                    .get("model")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("unknown")
+            );
+        }
         d.layer(layer).with_context(|| {
             format!(
                 "the dissection in {} does not cover {layer}; dissect it with --layer {layer}",
@@ -106,7 +122,6 @@ pub fn load_or_dissect(
     if source.samples == 0 {
         bail!("a dissection needs at least 1 image; raise --dissect-samples");
     }
-    let digest = weights_digest(generator)?;
     let dir = cache_dir(
         &source.cache_root,
         model,
