@@ -124,8 +124,8 @@ impl<'a> Painter<'a> {
         z_rows(self.stream, seeds, self.z_dim, self.device)
     }
 
-    /// Label maps `[N, K, h, w]` of images `[N, 3, H, W]`, resized to the segmenter's input
-    /// side when it has one.
+    /// Label maps `[N, K, h, w]` of images `[N, 3, H, W]` (resized to the segmenter's input
+    /// side when it has one), on the CPU where they are measured.
     pub fn segment(&self, images: &Tensor) -> Result<Tensor> {
         let images = match self.segmenter.input_size() {
             Some(s) if images.size()[2..] != [s, s] => {
@@ -133,7 +133,7 @@ impl<'a> Painter<'a> {
             }
             _ => images.shallow_clone(),
         };
-        self.segmenter.segment(&images)
+        Ok(self.segmenter.segment(&images)?.to_device(Device::Cpu))
     }
 
     /// Paints `scenes` as one batch.
