@@ -6,6 +6,7 @@ pub mod cut;
 pub mod demo;
 pub mod device;
 pub mod dissect;
+pub mod edit;
 pub mod fsutil;
 pub mod generate;
 pub mod imageio;
