@@ -42,6 +42,8 @@ enum Command {
     Dissect(DissectArgs),
     /// Merge the statistics of dissection shards (pass 1, then pass 2 and the results).
     Merge(MergeArgs),
+    /// Compare the unit labels of two dissections of one layer (e.g. segmenter vs truth).
+    Compare(CompareArgs),
     /// Paint one scene: remove or add concepts in masked regions, with a context check.
     Edit(EditArgs),
     /// Paint the scenes of a JSONL edit script (batched, resumable).
@@ -832,6 +834,53 @@ fn run_context(a: ContextArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Args)]
+struct CompareArgs {
+    /// The first dissection directory.
+    first: PathBuf,
+    /// The second dissection directory.
+    second: PathBuf,
+    /// The layer to compare (default: the first layer of the first dissection).
+    #[arg(long)]
+    layer: Option<String>,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_compare(a: CompareArgs) -> Result<()> {
+    use gandissect::dissect::{DissectResult, compare::label_agreement};
+    let first = DissectResult::load(&a.first)?;
+    let second = DissectResult::load(&a.second)?;
+    let layer = match a.layer {
+        Some(l) => l,
+        None => first
+            .layers
+            .first()
+            .map(|l| l.layer.clone())
+            .ok_or_else(|| anyhow::anyhow!("{} has no layers", a.first.display()))?,
+    };
+    let ag = label_agreement(&first, &second, &layer)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&ag)?);
+    } else {
+        println!(
+            "{}: {} of {} units have the same label; interpretable {} / {}, in both {}, of which {} with the same label",
+            ag.layer,
+            ag.same_label,
+            ag.units,
+            ag.interpretable.0,
+            ag.interpretable.1,
+            ag.interpretable_in_both,
+            ag.interpretable_same_label
+        );
+        for (u, x, y) in ag.differing.iter().take(20) {
+            println!("  unit {u}: {x} vs {y}");
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
@@ -844,6 +893,7 @@ fn main() {
         Command::Evaluate(a) => run_evaluate(a),
         Command::Dissect(a) => run_dissect(a),
         Command::Merge(a) => run_merge(a),
+        Command::Compare(a) => run_compare(a),
         Command::Edit(a) => run_edit(a, matches.subcommand_matches("edit")),
         Command::Batch(a) => run_batch(a),
         Command::Ablate(a) => run_ablate(a),

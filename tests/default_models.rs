@@ -41,7 +41,14 @@ fn world_vgg16_classifies_unseen_scenes() {
     let _g = tch::no_grad_guard();
     let seeds: Vec<u64> = (700_000..700_096).collect();
     let b = world_batch(&seeds, false, Device::Cpu);
-    let pred = net.classify(&to_input_size(&b.images, size)).argmax(1, false);
-    let acc = f64::try_from(pred.eq_tensor(&b.classes).to_kind(Kind::Float).mean(Kind::Float)).unwrap();
+    let pred = net
+        .classify(&to_input_size(&b.images, size))
+        .argmax(1, false);
+    let acc = f64::try_from(
+        pred.eq_tensor(&b.classes)
+            .to_kind(Kind::Float)
+            .mean(Kind::Float),
+    )
+    .unwrap();
     assert!(acc > 0.8, "accuracy {acc}");
 }

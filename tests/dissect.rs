@@ -2,6 +2,7 @@
 //! outputs and bad input.
 
 use gandissect::cut::Cut;
+use gandissect::dissect::compare::label_agreement;
 use gandissect::dissect::upsample::upsample;
 use gandissect::dissect::{
     DissectOptions, DissectResult, MergeOptions, Outcome, Shard, Sketch, merge, run,
@@ -382,6 +383,21 @@ fn classifier_report_references_existing_images() {
         // Five highlighted 128-pixel thumbnails with 2-pixel gaps.
         assert_eq!((img.width(), img.height()), (5 * 130 + 2, 132), "{src}");
     }
+    // Comparing labels: a dissection agrees with itself; a relabelled unit is reported.
+    let same = label_agreement(&loaded, &result, "features.21").unwrap();
+    assert_eq!((same.same_label, same.units), (32, 32));
+    assert_eq!(same.interpretable_in_both, layer.interpretable);
+    let mut other = loaded.clone();
+    let unit = &mut other.layers[0].units[7];
+    unit.label = if unit.label == "sky" {
+        "tree".into()
+    } else {
+        "sky".into()
+    };
+    let diff = label_agreement(&loaded, &other, "features.21").unwrap();
+    assert_eq!(diff.same_label, 31);
+    assert_eq!(diff.differing.len(), 1);
+    assert_eq!(diff.differing[0].0, 7);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

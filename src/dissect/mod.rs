@@ -28,6 +28,7 @@
 //! they hold every value), so a sharded dissection gives the same IoU table as one run whenever
 //! the merged levels agree.
 
+pub mod compare;
 pub mod images;
 pub mod passes;
 pub mod pipeline;
