@@ -46,6 +46,20 @@ enum Command {
     /// Analyses of units: class selectivity against importance.
     #[command(subcommand)]
     Analyze(AnalyzeCommand),
+    /// Find which unit of a layer draws or detects which concept.
+    Dissect(DissectArgs),
+    /// Merge the statistics of dissection shards (pass 1, then pass 2 and the results).
+    Merge(MergeArgs),
+    /// Compare the unit labels of two dissections of one layer (e.g. segmenter vs truth).
+    Compare(CompareArgs),
+    /// Paint one scene: remove or add concepts in masked regions, with a context check.
+    Edit(EditArgs),
+    /// Paint the scenes of a JSONL edit script (batched, resumable).
+    Batch(BatchArgs),
+    /// Concept removal curve: zero the top-k units of a concept everywhere.
+    Ablate(AblateArgs),
+    /// Where a concept can be inserted: added area by context label.
+    Context(ContextArgs),
 }
 
 #[derive(Subcommand)]
@@ -181,6 +195,253 @@ struct SelectivityArgs {
     common: Common,
 }
 
+/// Models, layer and dissection shared by the painting commands.
+#[derive(Args)]
+struct PaintModelArgs {
+    /// The generator: shipped name, model directory, checkpoint, or random[:SEED].
+    #[arg(long, default_value = zoo::DEFAULT_GENERATOR)]
+    model: String,
+    /// Segmenter (name, directory or TorchScript file) for unit rankings and the effect.
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// The layer edited.
+    #[arg(long, default_value = "layer4")]
+    layer: String,
+    /// A dissection directory of the model at the layer (default: one run once and cached).
+    #[arg(long)]
+    dissection: Option<PathBuf>,
+    /// Where dissections run on the fly are cached.
+    #[arg(long, default_value = gandissect::edit::units_source::DEFAULT_CACHE_DIR)]
+    dissect_cache: PathBuf,
+    /// Images a dissection run on the fly covers.
+    #[arg(long, default_value_t = gandissect::edit::units_source::DEFAULT_CACHE_SAMPLES)]
+    dissect_samples: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+impl PaintModelArgs {
+    fn session(&self, value_quantile: f64) -> Result<gandissect::edit::Session> {
+        use gandissect::edit::{DissectionSource, Session, SessionOptions};
+        let mut o = SessionOptions::new(&self.model);
+        o.segmenter = self.segmenter.clone();
+        o.layer = self.layer.clone();
+        o.value_quantile = value_quantile;
+        o.device = parse_device(&self.common.device)?;
+        o.dissection = DissectionSource {
+            dir: self.dissection.clone(),
+            cache_root: self.dissect_cache.clone(),
+            samples: self.dissect_samples,
+        };
+        Session::open(&o)
+    }
+}
+
+/// How strokes are planned, shared by `edit` and `batch`.
+#[derive(Args)]
+struct StrokeArgs {
+    /// Units to set instead of the concept's top k, e.g. 12,55,301.
+    #[arg(long)]
+    units: Option<String>,
+    /// Units per stroke: the concept's top k by IoU.
+    #[arg(long, default_value_t = gandissect::edit::plan::DEFAULT_K)]
+    k: usize,
+    /// Quantile of each unit's activation that insertion sets it to.
+    #[arg(long, default_value_t = gandissect::edit::plan::DEFAULT_VALUE_QUANTILE)]
+    value_quantile: f64,
+    /// How a mask is pooled to the layer's grid: max or mean.
+    #[arg(long, default_value = "max")]
+    pooling: gandissect::cut::Pooling,
+    /// Resize masks of another aspect ratio instead of refusing them.
+    #[arg(long)]
+    stretch: bool,
+    /// Keep insertions that fail the context check.
+    #[arg(long)]
+    force: bool,
+}
+
+impl StrokeArgs {
+    fn plan_options(&self) -> Result<gandissect::edit::PlanOptions> {
+        let units = match &self.units {
+            None => None,
+            Some(spec) => Some(
+                spec.split(',')
+                    .map(|u| u.trim().parse::<usize>())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "cannot read --units '{spec}': give unit numbers separated by commas, e.g. 12,55,301"
+                        )
+                    })?,
+            ),
+        };
+        Ok(gandissect::edit::PlanOptions {
+            k: self.k,
+            units,
+            pooling: self.pooling,
+        })
+    }
+}
+
+#[derive(Args)]
+struct EditArgs {
+    /// Image id (row of the latent stream).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Remove a concept in the region of the --mask that follows (repeatable).
+    #[arg(long)]
+    remove: Vec<String>,
+    /// Add a concept in the region of the --mask that follows (repeatable).
+    #[arg(long)]
+    add: Vec<String>,
+    /// Mask image of the preceding --remove/--add (alpha, or luminance; any size).
+    #[arg(long)]
+    mask: Vec<PathBuf>,
+    #[command(flatten)]
+    stroke: StrokeArgs,
+    /// The edited image; the original, a side-by-side and a JSON record go beside it.
+    #[arg(long, default_value = "out/edit/edited.png")]
+    out: PathBuf,
+    /// Print the JSON record instead of the summary.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    models: PaintModelArgs,
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    /// The edit script: JSONL, one scene per line.
+    script: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "out/batch")]
+    out: PathBuf,
+    /// Scenes per forward pass.
+    #[arg(long, default_value_t = gandissect::edit::script::DEFAULT_BATCH)]
+    batch: usize,
+    #[command(flatten)]
+    stroke: StrokeArgs,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    models: PaintModelArgs,
+}
+
+#[derive(Args)]
+struct AblateArgs {
+    /// The concept whose top units are zeroed.
+    #[arg(long)]
+    concept: String,
+    /// Numbers of top units to zero, comma-separated.
+    #[arg(long, default_value = "0,2,4,8,20,30")]
+    k: String,
+    /// Images (ids 0..N).
+    #[arg(long, default_value_t = 200)]
+    samples: u64,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 25)]
+    batch: usize,
+    /// Output directory (ablate-CONCEPT.json and .png).
+    #[arg(long, default_value = "out/ablate")]
+    out: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    models: PaintModelArgs,
+}
+
+#[derive(Args)]
+struct ContextArgs {
+    /// The concept inserted.
+    #[arg(long)]
+    concept: String,
+    /// Its top units by IoU inserted.
+    #[arg(long, default_value_t = gandissect::edit::insertion_context::DEFAULT_UNITS)]
+    k: usize,
+    /// Quantile of each unit's activation inserted.
+    #[arg(long, default_value_t = gandissect::edit::insertion_context::DEFAULT_QUANTILE)]
+    value_quantile: f64,
+    /// Images (ids 0..N); each costs one forward of 64 copies at an 8×8 layer.
+    #[arg(long, default_value_t = 100)]
+    samples: u64,
+    /// Contexts with fewer cells are left out of the chart.
+    #[arg(long, default_value_t = 100)]
+    min_count: u64,
+    /// Output directory (context-CONCEPT.json and .png).
+    #[arg(long, default_value = "out/context")]
+    out: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    models: PaintModelArgs,
+}
+
+#[derive(Args)]
+struct DissectArgs {
+    /// A generator or classifier: shipped name, model directory, checkpoint, or random[:SEED].
+    #[arg(long, default_value = zoo::DEFAULT_GENERATOR)]
+    model: String,
+    /// Layer to dissect (repeat for several; they share one forward).
+    #[arg(long = "layer", required = true)]
+    layers: Vec<String>,
+    /// Segmenter (name, directory, TorchScript file) or `truth` (world images only).
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// Images to dissect over (ids 0..N).
+    #[arg(long, default_value_t = 1000)]
+    samples: u64,
+    /// Output directory.
+    #[arg(long, default_value = "out/dissect")]
+    out: PathBuf,
+    /// Quantile level of each unit's threshold.
+    #[arg(long, default_value_t = 0.99)]
+    quantile: f64,
+    /// IoU above which a unit is interpretable.
+    #[arg(long, default_value_t = 0.04)]
+    miniou: f64,
+    /// Side of the segmentation and of the upsampled activations.
+    #[arg(long, default_value_t = 64)]
+    seg_size: i64,
+    /// Top images kept per unit.
+    #[arg(long, default_value_t = 100)]
+    topk: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Process only shard i of N (images i, i+N, ...); merge the shards afterwards.
+    #[arg(long, default_value = "0/1")]
+    shard: gandissect::dissect::Shard,
+    /// Images of a classifier: `world` (world scenes, ids = seeds).
+    #[arg(long, default_value = "world")]
+    images: String,
+    /// Save statistics every this many batches.
+    #[arg(long, default_value_t = 8)]
+    save_every: usize,
+    /// Stop after this many batches (a later run resumes).
+    #[arg(long)]
+    max_batches: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Directories holding shard statistics (DIR/stats/).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where merged statistics and results go (default: the first directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// IoU above which a unit is interpretable.
+    #[arg(long, default_value_t = 0.04)]
+    miniou: f64,
+    #[command(flatten)]
+    common: Common,
+}
+
 #[derive(Args)]
 struct WorldArgs {
     /// World seeds: A..B.
@@ -299,6 +560,9 @@ struct DemoArgs {
     /// Output directory.
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
+    /// Images the demo dissection runs over.
+    #[arg(long, default_value_t = 500)]
+    samples: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -330,18 +594,7 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
 
 fn run_demo(a: DemoArgs) -> Result<()> {
     let device = parse_device(&a.common.device)?;
-    let (g, source) = zoo::load_generator(zoo::DEFAULT_GENERATOR, device)?;
-    let latents = Latents::Ids {
-        stream: DEFAULT_STREAM_SEED,
-        ids: (0..32).collect(),
-    };
-    let dir = a.out.join("generated");
-    let written = generate(&g, &latents, &dir, 8, Some(8))?;
-    println!(
-        "demo: 32 scenes from {} → {}",
-        source.name,
-        written.last().unwrap().display()
-    );
+    println!("{}", gandissect::demo::run(&a.out, a.samples, device)?);
     Ok(())
 }
 
@@ -370,7 +623,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let steps = a.steps.unwrap_or(match a.model {
         DefaultModel::WorldSeg => 3000,
         DefaultModel::WorldProggan => 6000,
-        DefaultModel::WorldVgg16 => 1500,
+        DefaultModel::WorldVgg16 => 600,
     });
     if steps <= 0 || a.batch == 0 || a.checkpoint_every <= 0 {
         anyhow::bail!("--steps, --batch and --checkpoint-every must be positive");
@@ -428,6 +681,344 @@ fn run_evaluate(a: EvaluateArgs) -> Result<()> {
         }
     };
     println!("{}", serde_json::to_string_pretty(&q)?);
+    Ok(())
+}
+
+fn print_outcome(outcome: gandissect::dissect::Outcome, out: &std::path::Path) {
+    use gandissect::dissect::Outcome;
+    match outcome {
+        Outcome::Finished(r) => {
+            for layer in &r.layers {
+                let mut counts: Vec<_> = layer.counts.iter().collect();
+                counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let top: Vec<String> = counts
+                    .iter()
+                    .take(8)
+                    .map(|(c, n)| format!("{c} {n}"))
+                    .collect();
+                println!(
+                    "{}: {} of {} units interpretable ({})",
+                    layer.layer,
+                    layer.interpretable,
+                    layer.units.len(),
+                    top.join(", ")
+                );
+            }
+            for t in &r.timings {
+                if t.images > 0 {
+                    println!(
+                        "{}: {} images in {:.1} s ({:.1} images/s)",
+                        t.pass,
+                        t.images,
+                        t.seconds,
+                        t.images as f64 / t.seconds.max(1e-9)
+                    );
+                } else {
+                    println!("{}: {:.1} s", t.pass, t.seconds);
+                }
+            }
+            println!("results → {} (dissect.json, report.html)", out.display());
+        }
+        Outcome::Interrupted { pass, images, of } => println!(
+            "stopped in pass {pass} after {images} of {of} images; run the same command again to resume"
+        ),
+        Outcome::ShardDone { pass } => println!(
+            "this shard finished pass {pass}; when every shard has, run: gandissect merge {}",
+            out.display()
+        ),
+        Outcome::Pass1Merged => println!(
+            "merged pass 1; now run every shard again (same command) for pass 2, then merge again"
+        ),
+    }
+}
+
+fn run_dissect(a: DissectArgs) -> Result<()> {
+    use gandissect::dissect::{DissectOptions, run};
+    if a.images != "world" {
+        anyhow::bail!(
+            "unknown --images '{}': world (world scenes) is the only image source",
+            a.images
+        );
+    }
+    let layers: Vec<&str> = a.layers.iter().map(String::as_str).collect();
+    let mut opts = DissectOptions::new(&a.model, &layers, &a.segmenter, a.samples, &a.out);
+    opts.quantile = a.quantile;
+    opts.miniou = a.miniou;
+    opts.seg_size = a.seg_size;
+    opts.topk = a.topk;
+    opts.batch = a.batch;
+    opts.shard = a.shard;
+    opts.device = parse_device(&a.common.device)?;
+    opts.save_every = a.save_every;
+    opts.max_batches = a.max_batches;
+    opts.progress = true;
+    let start = std::time::Instant::now();
+    let outcome = run(&opts)?;
+    print_outcome(outcome, &a.out);
+    println!("took {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn run_merge(a: MergeArgs) -> Result<()> {
+    use gandissect::dissect::{MergeOptions, merge};
+    let out = a.out.clone().unwrap_or_else(|| a.dirs[0].clone());
+    let outcome = merge(&MergeOptions {
+        dirs: a.dirs,
+        out: a.out,
+        miniou: a.miniou,
+        report_images: 5,
+        device: parse_device(&a.common.device)?,
+    })?;
+    print_outcome(outcome, &out);
+    Ok(())
+}
+
+fn run_edit(a: EditArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
+    use gandissect::edit::pairing::pair_strokes;
+    use gandissect::edit::scene::{ScenePaths, write_scene};
+    use gandissect::edit::{Action, ScenePlan};
+    let positions = |id: &str| -> Vec<usize> {
+        matches
+            .and_then(|m| m.indices_of(id))
+            .map(|i| i.collect())
+            .unwrap_or_default()
+    };
+    let mut edits: Vec<(usize, Action, String)> = Vec::new();
+    for (pos, c) in positions("remove").into_iter().zip(&a.remove) {
+        edits.push((pos, Action::Remove, c.clone()));
+    }
+    for (pos, c) in positions("add").into_iter().zip(&a.add) {
+        edits.push((pos, Action::Add, c.clone()));
+    }
+    let masks: Vec<(usize, PathBuf)> = positions("mask").into_iter().zip(a.mask.clone()).collect();
+    let strokes = pair_strokes(edits, masks)?;
+    let paths = ScenePaths::for_image(&a.out)?;
+    let plan_opts = a.stroke.plan_options()?;
+    let session = a.models.session(a.stroke.value_quantile)?;
+    let mut planned = Vec::new();
+    for s in &strokes {
+        let p =
+            session.plan_from_file(s.action, &s.concept, &s.mask, a.stroke.stretch, &plan_opts)?;
+        if p.empty {
+            eprintln!(
+                "warning: mask {} is empty; --{} {} does nothing",
+                s.mask.display(),
+                s.action,
+                s.concept
+            );
+        }
+        planned.push(p);
+    }
+    let scene = ScenePlan {
+        seed: a.seed,
+        strokes: planned,
+        force: a.stroke.force,
+    };
+    let painter = session.painter()?;
+    let outcome = painter.paint(&[&scene])?.remove(0);
+    let record = write_scene(
+        &outcome,
+        &scene.strokes,
+        &paths,
+        &session.model,
+        painter.layer(),
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+        return Ok(());
+    }
+    println!(
+        "seed {} of {} at {}",
+        a.seed,
+        session.model,
+        painter.layer()
+    );
+    for s in &outcome.strokes {
+        let units: Vec<String> = s.plan.units.iter().map(usize::to_string).collect();
+        println!("  {} [units {}]", s.summary, units.join(","));
+    }
+    println!(
+        "wrote {} ({}), {}, {}, {}",
+        paths.image.display(),
+        if outcome.changed() {
+            "edited"
+        } else {
+            "unchanged"
+        },
+        paths.original.display(),
+        paths.compare.display(),
+        paths.record.display()
+    );
+    Ok(())
+}
+
+fn run_batch(a: BatchArgs) -> Result<()> {
+    use gandissect::edit::script::{BatchOptions, run_batch};
+    let opts = BatchOptions {
+        script: a.script.clone(),
+        out: a.out.clone(),
+        batch: a.batch,
+        plan: a.stroke.plan_options()?,
+        stretch: a.stroke.stretch,
+        force: a.stroke.force,
+        progress: true,
+    };
+    let session = a.models.session(a.stroke.value_quantile)?;
+    let s = run_batch(&session, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    for w in &s.warnings {
+        eprintln!("warning: line {}: {}", w.line, w.error);
+    }
+    for f in &s.failed {
+        eprintln!("line {}: {}", f.line, f.error);
+    }
+    println!(
+        "{} scenes: {} painted, {} already done, {} failed ({:.1} s)",
+        s.scenes,
+        s.painted,
+        s.already_done,
+        s.failed.len(),
+        s.seconds
+    );
+    println!(
+        "removals: {} (mean {} removed in the region); insertions: {} accepted, {} rejected; {} empty strokes",
+        s.removals,
+        s.mean_removed_fraction
+            .map_or("n/a".to_string(), |f| format!("{:.0}%", 100.0 * f)),
+        s.insertions_accepted,
+        s.insertions_rejected,
+        s.empty_strokes
+    );
+    println!("manifest → {}", a.out.join("manifest.jsonl").display());
+    if !s.failed.is_empty() {
+        anyhow::bail!("{} script lines failed (listed above)", s.failed.len());
+    }
+    Ok(())
+}
+
+fn run_ablate(a: AblateArgs) -> Result<()> {
+    use gandissect::edit::ablation::{AblationOptions, run_ablation, write_ablation};
+    let ks =
+        a.k.split(',')
+            .map(|k| k.trim().parse::<usize>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot read --k '{}': give unit counts like 0,2,4,8,20,30",
+                    a.k
+                )
+            })?;
+    let session = a
+        .models
+        .session(gandissect::edit::plan::DEFAULT_VALUE_QUANTILE)?;
+    let r = run_ablation(
+        &session,
+        &AblationOptions {
+            concept: a.concept.clone(),
+            ks,
+            samples: a.samples,
+            batch: a.batch,
+            progress: true,
+        },
+    )?;
+    let (json, png) = write_ablation(&r, &a.out)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{} at {} of {}: {:.2}% of the image over {} images",
+        r.concept,
+        r.layer,
+        r.model,
+        100.0 * r.baseline_fraction,
+        r.samples
+    );
+    println!("{:>4} {:>10} {:>10}", "k", "removed", "99% CI");
+    for p in &r.points {
+        println!(
+            "{:>4} {:>9.1}% {:>9.1}%",
+            p.k,
+            100.0 * p.removed,
+            100.0 * p.ci99
+        );
+    }
+    println!("results → {}, {}", json.display(), png.display());
+    Ok(())
+}
+
+fn run_context(a: ContextArgs) -> Result<()> {
+    use gandissect::edit::insertion_context::{
+        ContextOptions, context_table, run_context, write_context,
+    };
+    let session = a.models.session(a.value_quantile)?;
+    let r = run_context(
+        &session,
+        &ContextOptions {
+            concept: a.concept.clone(),
+            k: a.k,
+            samples: a.samples,
+            min_count: a.min_count,
+            progress: true,
+        },
+    )?;
+    let (json, png) = write_context(&r, &a.out)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    print!("{}", context_table(&r));
+    println!("results → {}, {}", json.display(), png.display());
+    Ok(())
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The first dissection directory.
+    first: PathBuf,
+    /// The second dissection directory.
+    second: PathBuf,
+    /// The layer to compare (default: the first layer of the first dissection).
+    #[arg(long)]
+    layer: Option<String>,
+    /// Print JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_compare(a: CompareArgs) -> Result<()> {
+    use gandissect::dissect::{DissectResult, compare::label_agreement};
+    let first = DissectResult::load(&a.first)?;
+    let second = DissectResult::load(&a.second)?;
+    let layer = match a.layer {
+        Some(l) => l,
+        None => first
+            .layers
+            .first()
+            .map(|l| l.layer.clone())
+            .ok_or_else(|| anyhow::anyhow!("{} has no layers", a.first.display()))?,
+    };
+    let ag = label_agreement(&first, &second, &layer)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&ag)?);
+    } else {
+        println!(
+            "{}: {} of {} units have the same label; interpretable {} / {}, in both {}, of which {} with the same label",
+            ag.layer,
+            ag.same_label,
+            ag.units,
+            ag.interpretable.0,
+            ag.interpretable.1,
+            ag.interpretable_in_both,
+            ag.interpretable_same_label
+        );
+        for (u, x, y) in ag.differing.iter().take(20) {
+            println!("  unit {u}: {x} vs {y}");
+        }
+    }
     Ok(())
 }
 
@@ -622,7 +1213,9 @@ fn run_selectivity(a: SelectivityArgs) -> Result<()> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Generate(a) => run_generate(a),
         Command::Demo(a) => run_demo(a),
@@ -632,6 +1225,13 @@ fn main() {
         Command::Classify(ClassifyCommand::Importance(a)) => run_importance(a),
         Command::Attack(a) => run_attack(a),
         Command::Analyze(AnalyzeCommand::Selectivity(a)) => run_selectivity(a),
+        Command::Dissect(a) => run_dissect(a),
+        Command::Merge(a) => run_merge(a),
+        Command::Compare(a) => run_compare(a),
+        Command::Edit(a) => run_edit(a, matches.subcommand_matches("edit")),
+        Command::Batch(a) => run_batch(a),
+        Command::Ablate(a) => run_ablate(a),
+        Command::Context(a) => run_context(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -37,7 +37,7 @@ fn write_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
 
 fn training_record(name: &str, opts: &RunOptions, summary: &RunSummary) -> Value {
     json!({
-        "command": format!("gandissect train {name} --steps {} --batch {} --seed {}", opts.steps, opts.batch, opts.seed),
+        "command": format!("gandissect train {name} --steps {} --batch {} --seed {}", summary.steps, opts.batch, opts.seed),
         "data": format!("procedural world scenes, seeds from 2^40 + seed·2^32 on (never the evaluation seeds 0..{EVAL_SEEDS})"),
         "steps": summary.steps,
         "batch": opts.batch,

@@ -99,6 +99,11 @@ impl Trainer for GanTrainer {
             "batch": self.opts.batch, "seed": self.opts.seed})
     }
 
+    /// The learning rate is constant, so a run may be extended or stopped where it stands.
+    fn open_ended(&self) -> bool {
+        true
+    }
+
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = Vec::new();
         out.extend(

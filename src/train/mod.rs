@@ -47,6 +47,11 @@ pub trait Trainer {
     fn restore(&mut self, saved: &BTreeMap<String, Tensor>) -> Result<()>;
     /// Runs optimisation step `step` (0-based) and returns named losses for the progress line.
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>>;
+    /// Whether the schedule is independent of the total step count, so that a saved run may
+    /// be resumed with another `--steps` (extended, or finished early where it stands).
+    fn open_ended(&self) -> bool {
+        false
+    }
 }
 
 /// How a run went.
@@ -71,7 +76,12 @@ pub fn state_path(out: &Path) -> PathBuf {
 pub fn run(trainer: &mut dyn Trainer, opts: &RunOptions) -> Result<RunSummary> {
     let path = state_path(&opts.out);
     let settings = trainer.settings();
-    let (mut step, mut wall) = match state::load(&path, &settings)? {
+    let free: &[&str] = if trainer.open_ended() {
+        &["steps"]
+    } else {
+        &[]
+    };
+    let (mut step, mut wall) = match state::load(&path, &settings, free)? {
         Some(saved) => {
             trainer.restore(&saved.tensors)?;
             let wall = saved
@@ -203,12 +213,25 @@ mod tests {
             assert_eq!(ka, kb);
             assert!(ta.equal(tb), "{name}: {ka} differs after resuming");
         }
-        // a run with other settings refuses the saved state
+        // a run with another length resumes only where the schedule does not depend on it
         let mut c = b.clone();
         c.steps = 6;
+        let mut longer = make(&c);
+        if longer.open_ended() {
+            let summary = run(&mut longer, &c).unwrap();
+            assert_eq!((summary.resumed_from, summary.steps), (4, 6));
+        } else {
+            let err = run(&mut longer, &c).unwrap_err().to_string();
+            assert!(
+                err.contains("other settings") && err.contains("steps"),
+                "{err}"
+            );
+        }
+        // other settings are always refused
+        c.batch = 3;
         let err = run(&mut make(&c), &c).unwrap_err().to_string();
         assert!(
-            err.contains("other settings") && err.contains("steps"),
+            err.contains("other settings") && err.contains("batch"),
             "{err}"
         );
         for o in [a, b] {

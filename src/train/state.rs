@@ -40,8 +40,9 @@ pub fn save(
 }
 
 /// Reads a saved run if `path` exists. The run must have been started with the same
-/// `settings`; otherwise the error names the first differing field.
-pub fn load(path: &Path, settings: &serde_json::Value) -> Result<Option<Saved>> {
+/// `settings` (top-level keys in `free` may differ); otherwise the error names the first
+/// differing field.
+pub fn load(path: &Path, settings: &serde_json::Value, free: &[&str]) -> Result<Option<Saved>> {
     if !path.exists() {
         return Ok(None);
     }
@@ -55,8 +56,16 @@ pub fn load(path: &Path, settings: &serde_json::Value) -> Result<Option<Saved>> 
     let json = tensors
         .remove(SETTINGS_KEY)
         .context("the training state has no settings")?;
-    let saved: serde_json::Value = serde_json::from_slice(&Vec::<u8>::try_from(json)?)?;
-    if let Some(field) = first_difference(&saved, settings) {
+    let mut saved: serde_json::Value = serde_json::from_slice(&Vec::<u8>::try_from(json)?)?;
+    let mut now = settings.clone();
+    for key in free {
+        for v in [&mut saved, &mut now] {
+            if let Some(map) = v.as_object_mut() {
+                map.remove(*key);
+            }
+        }
+    }
+    if let Some(field) = first_difference(&saved, &now) {
         bail!(
             "{} was written by a run with other settings ({field}); delete it or use another --out",
             path.display()

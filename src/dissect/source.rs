@@ -1,0 +1,314 @@
+//! Where images and activations come from, and how images are labelled.
+//!
+//! - A **generator** source draws latent vectors (image id `i` = row `i` of sample stream 1),
+//!   takes the activation at the dissected layers, and segments the generated image.
+//! - A **classifier** source renders world scenes (image id = world seed), takes the activation
+//!   of the classifier at the dissected layers on the image resized to its input size, and
+//!   segments the input image itself.
+//!
+//! The `truth` segmenter labels world images with the world's own concept maps (classifier
+//! sources only: generated images have no ground truth).
+
+use crate::cut::Cut;
+use crate::nets::layered::LayeredNet;
+use crate::nets::proggan::ProGan;
+use crate::nets::vgg::Vgg;
+use crate::segment::{Label, Segmenter, load_segmenter};
+use crate::train::classifier::to_input_size;
+use crate::train::data::world_batch;
+use crate::world;
+use crate::zoo;
+use crate::zsample::z_rows;
+use anyhow::{Context, Result, bail};
+use tch::{Device, Kind, Tensor};
+
+/// The segmenter name that selects the world's ground-truth label maps.
+pub const TRUTH: &str = "truth";
+
+/// A dissected network with its input stream.
+pub enum Model {
+    /// A generator; image ids are rows of the latent stream `stream`.
+    Generator {
+        /// The network.
+        net: ProGan,
+        /// Seed of the latent sample stream.
+        stream: u32,
+    },
+    /// A classifier over world scenes; image ids are world seeds.
+    Classifier {
+        /// The network.
+        net: Vgg,
+        /// The side images are resized to before the classifier sees them.
+        input_size: i64,
+    },
+}
+
+/// One batch of inputs drawn for image ids.
+pub struct Inputs {
+    /// Latent vectors `[B, z]` (generator sources).
+    pub z: Option<Tensor>,
+    /// Images `[B, 3, H, W]` in [−1, 1] (world sources).
+    pub images: Option<Tensor>,
+    /// The world's label maps `[B, 1, H, W]` (world sources).
+    pub truth: Option<Tensor>,
+}
+
+impl Model {
+    /// Loads `spec` as a generator, or else as a classifier (models with architecture `vgg16`).
+    pub fn load(spec: &str, stream: u32, device: Device) -> Result<Self> {
+        match zoo::load_generator(spec, device) {
+            Ok((net, _)) => Ok(Self::Generator { net, stream }),
+            Err(gen_err) => match zoo::load_classifier(spec, device) {
+                Ok((net, src)) => {
+                    let input_size = src
+                        .card
+                        .and_then(|c| c.input_size)
+                        .unwrap_or(world::SIZE as i64);
+                    Ok(Self::Classifier { net, input_size })
+                }
+                Err(_) => Err(gen_err.context(format!(
+                    "cannot load '{spec}' as a generator or a classifier"
+                ))),
+            },
+        }
+    }
+
+    /// `generator` or `classifier`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Generator { .. } => "generator",
+            Self::Classifier { .. } => "classifier",
+        }
+    }
+
+    fn net(&self) -> &dyn LayeredNet {
+        match self {
+            Self::Generator { net, .. } => net,
+            Self::Classifier { net, .. } => net,
+        }
+    }
+
+    /// The index of each named layer (canonical name or alias) with its canonical name; an
+    /// unknown name is an error listing the network's layers.
+    pub fn resolve_layers(&self, names: &[String]) -> Result<Vec<(usize, String)>> {
+        let mut out: Vec<(usize, String)> = Vec::new();
+        for name in names {
+            let cut = Cut::new(self.net(), name)?;
+            if out.iter().any(|(i, _)| *i == cut.layer_index()) {
+                bail!("layer '{name}' is given twice; name each layer once");
+            }
+            out.push((cut.layer_index(), cut.layer_name().to_string()));
+        }
+        if out.is_empty() {
+            bail!("no layer to dissect; give at least one --layer");
+        }
+        Ok(out)
+    }
+
+    /// A stable digest of the weights, so that statistics of another model are refused.
+    pub fn digest(&self) -> Result<String> {
+        let tensors = match self {
+            Self::Generator { net, .. } => net.named_tensors(),
+            Self::Classifier { net, .. } => net.named_tensors(),
+        };
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for (name, t) in tensors {
+            hash = fnv1a(name.as_bytes(), hash);
+            let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+            let values = Vec::<f32>::try_from(t.flatten(0, -1))?;
+            for v in values {
+                hash = fnv1a(&v.to_bits().to_le_bytes(), hash);
+            }
+        }
+        Ok(format!("{hash:016x}"))
+    }
+
+    /// What draws this model's inputs (a plain value that can move to its own thread).
+    pub fn sampler(&self) -> Sampler {
+        match self {
+            Self::Generator { net, stream } => Sampler::Latent {
+                stream: *stream,
+                dim: net.z_dim() as usize,
+            },
+            Self::Classifier { .. } => Sampler::World,
+        }
+    }
+
+    /// Runs the network on `inputs` and returns the outputs of `layers` (sorted indices,
+    /// captured in one forward) and, when `want_images`, the images to segment: the generated
+    /// images clamped to [−1, 1], or the world images themselves.
+    pub fn forward(
+        &self,
+        inputs: &Inputs,
+        layers: &[usize],
+        want_images: bool,
+    ) -> Result<(Vec<Tensor>, Option<Tensor>)> {
+        let _guard = tch::no_grad_guard();
+        let net = self.net();
+        let mut order: Vec<usize> = layers.to_vec();
+        order.sort_unstable();
+        let (mut x, images) = match self {
+            Self::Generator { .. } => (
+                inputs
+                    .z
+                    .as_ref()
+                    .context("generator inputs lack z")?
+                    .shallow_clone(),
+                None,
+            ),
+            Self::Classifier { net, input_size } => {
+                let images = inputs.images.as_ref().context("world inputs lack images")?;
+                (
+                    net.preprocess(&to_input_size(images, *input_size)),
+                    Some(images.shallow_clone()),
+                )
+            }
+        };
+        let mut captured = Vec::with_capacity(order.len());
+        let mut at = 0;
+        for &layer in &order {
+            x = net.forward_range(&x, at, layer + 1);
+            at = layer + 1;
+            captured.push(x.shallow_clone());
+        }
+        let images = match (self, want_images) {
+            (Self::Generator { .. }, true) => {
+                Some(net.forward_range(&x, at, net.num_layers()).clamp(-1.0, 1.0))
+            }
+            (_, true) => images,
+            (_, false) => None,
+        };
+        let acts = layers
+            .iter()
+            .map(|l| captured[order.iter().position(|o| o == l).unwrap()].shallow_clone())
+            .collect();
+        Ok((acts, images))
+    }
+}
+
+/// Draws inputs for image ids without any network work.
+#[derive(Clone, Copy, Debug)]
+pub enum Sampler {
+    /// Latent rows of a sample stream.
+    Latent {
+        /// Stream seed.
+        stream: u32,
+        /// Latent length.
+        dim: usize,
+    },
+    /// World scenes (ids are seeds) with their label maps.
+    World,
+}
+
+impl Sampler {
+    /// The inputs of image `ids`: latent rows, or rendered scenes with their label maps.
+    pub fn inputs(&self, ids: &[u64], device: Device) -> Result<Inputs> {
+        match *self {
+            Self::Latent { stream, dim } => Ok(Inputs {
+                z: Some(z_rows(stream, ids, dim, device)?),
+                images: None,
+                truth: None,
+            }),
+            Self::World => {
+                let batch = world_batch(ids, false, device);
+                Ok(Inputs {
+                    z: None,
+                    images: Some(batch.images),
+                    truth: Some(batch.labels.unsqueeze(1)),
+                })
+            }
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// What labels the images: a segmenter network, or the world's ground truth.
+pub enum Labeller {
+    /// A segmenter.
+    Net(Box<dyn Segmenter>),
+    /// The world's own label maps (world image sources only).
+    Truth(Vec<Label>),
+}
+
+impl Labeller {
+    /// Loads `spec` (a segmenter name, directory or TorchScript file, or `truth`) for `model`.
+    pub fn load(spec: &str, model: &Model, device: Device) -> Result<Self> {
+        if spec == TRUTH {
+            if let Model::Generator { .. } = model {
+                bail!(
+                    "the truth segmenter gives the world's own label maps, which exist only for world images; \
+                     generated images need a segmenter such as world-seg"
+                );
+            }
+            let labels = world::CONCEPTS
+                .iter()
+                .enumerate()
+                .map(|(i, name)| Label {
+                    name: name.to_string(),
+                    category: world::concept_category(i as u8).to_string(),
+                })
+                .collect();
+            return Ok(Self::Truth(labels));
+        }
+        Ok(Self::Net(load_segmenter(spec, device)?))
+    }
+
+    /// Labels by id (0 = none).
+    pub fn labels(&self) -> &[Label] {
+        match self {
+            Self::Net(s) => s.labels(),
+            Self::Truth(l) => l,
+        }
+    }
+
+    /// Label maps `[B, K, size, size]` (i64) for `images` (or the world's `truth`): the
+    /// segmenter's maps taken at pixel centres when they are a multiple of `size`, repeated
+    /// when `size` is a multiple of theirs; other resolutions are an error.
+    pub fn segment(&self, images: &Tensor, truth: Option<&Tensor>, size: i64) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let maps = match self {
+            Self::Net(s) => s.segment(images)?,
+            Self::Truth(_) => truth
+                .context("the truth segmenter needs world images with their label maps")?
+                .shallow_clone(),
+        };
+        let s = maps.size();
+        if s.len() != 4 || s[0] != images.size()[0] {
+            bail!(
+                "the segmenter returned label maps of shape {s:?} for {} images; expected [N, K, h, w]",
+                images.size()[0]
+            );
+        }
+        let (h, w) = (s[2], s[3]);
+        if h != w {
+            bail!("the segmenter returned {h}×{w} label maps; dissection needs square maps");
+        }
+        let maps = maps.to_kind(Kind::Int64);
+        if h == size {
+            Ok(maps)
+        } else if h % size == 0 {
+            let f = h / size;
+            Ok(maps
+                .slice(2, f / 2, h, f)
+                .slice(3, f / 2, w, f)
+                .contiguous())
+        } else if size % h == 0 {
+            let f = size / h;
+            Ok(maps
+                .repeat_interleave_self_int(f, 2, None)
+                .repeat_interleave_self_int(f, 3, None))
+        } else {
+            bail!(
+                "the segmenter gives {h}×{h} label maps, which do not match --seg-size {size}; \
+                 use --seg-size {h} or a divisor or multiple of it"
+            )
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Concept removal curves (SPEC §3.2): zero the top-k units of a concept everywhere and measure
+//! the portion of the concept's pixels removed, for several k.
+//!
+//! Per image, `Δ = fraction_after − fraction_before` of the concept (label counts over all
+//! segmentation channels divided by the pixel count, both computed in the same batch). The
+//! reported value is `−mean Δ / baseline fraction`, with a 99% interval of `2.58 · stderr`
+//! (scaled the same way); the mean fraction of every other label after the ablation is kept too.
+
+use super::Session;
+use super::chart::line_chart;
+use crate::cut::Edit;
+use crate::fsutil::write_json;
+use crate::imageio::save_png;
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// The k values of the PNAS tree curve.
+pub const DEFAULT_KS: [usize; 6] = [0, 2, 4, 8, 20, 30];
+
+/// What to ablate and over which images.
+#[derive(Clone, Debug)]
+pub struct AblationOptions {
+    /// The concept whose units are zeroed.
+    pub concept: String,
+    /// Numbers of top units to zero.
+    pub ks: Vec<usize>,
+    /// Images: ids `0..samples`.
+    pub samples: u64,
+    /// Images per forward pass.
+    pub batch: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// The effect of zeroing the top k units.
+#[derive(Clone, Debug, Serialize)]
+pub struct AblationPoint {
+    /// Units zeroed.
+    pub k: usize,
+    /// Which.
+    pub units: Vec<usize>,
+    /// Mean per-image change of the concept's fraction of the image.
+    pub mean_delta: f64,
+    /// Standard error of `mean_delta`.
+    pub stderr: f64,
+    /// Portion of the concept's pixels removed: `−mean_delta / baseline`.
+    pub removed: f64,
+    /// Half-width of the 99% interval of `removed` (`2.58 · stderr / baseline`).
+    pub ci99: f64,
+    /// Mean fraction of the image per label after the ablation.
+    pub fractions: BTreeMap<String, f64>,
+}
+
+/// A removal curve.
+#[derive(Clone, Debug, Serialize)]
+pub struct AblationResult {
+    /// The model.
+    pub model: String,
+    /// The layer.
+    pub layer: String,
+    /// The concept.
+    pub concept: String,
+    /// Images measured.
+    pub samples: u64,
+    /// The concept's mean fraction of the image without ablation.
+    pub baseline_fraction: f64,
+    /// Mean fraction of the image per label without ablation.
+    pub baseline: BTreeMap<String, f64>,
+    /// One point per k.
+    pub points: Vec<AblationPoint>,
+}
+
+/// Per image, each label's share of the segmentation `[N, K, h, w]` (all K channels counted,
+/// divided by `h·w`): `[N, labels]` float64.
+pub fn label_fractions(seg: &Tensor, labels: i64) -> Tensor {
+    let s = seg.size();
+    let (n, pixels) = (s[0], s[2] * s[3]);
+    let offsets = Tensor::arange(n, (Kind::Int64, seg.device())).view([n, 1, 1, 1]) * labels;
+    (seg + offsets)
+        .flatten(0, -1)
+        .bincount(None::<Tensor>, n * labels)
+        .view([n, labels])
+        .to_kind(Kind::Double)
+        / pixels as f64
+}
+
+#[derive(Default, Clone)]
+struct Sums {
+    n: f64,
+    delta: f64,
+    delta_sq: f64,
+    fractions: Vec<f64>,
+}
+
+/// Runs the removal curve with `session`'s generator, segmenter and rankings.
+pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<AblationResult> {
+    if opts.samples < 2 || opts.batch == 0 {
+        bail!("ablation needs --samples of at least 2 and --batch of at least 1");
+    }
+    if opts.ks.is_empty() {
+        bail!("no k given; use e.g. --k 0,2,4,8,20,30");
+    }
+    let concept = session.segmenter.label_id(&opts.concept)? as i64;
+    let kmax = opts.ks.iter().copied().max().unwrap_or(0);
+    let top: Vec<usize> = if kmax > 0 {
+        session
+            .catalog
+            .top_units(&opts.concept, kmax)?
+            .into_iter()
+            .map(|u| u.0)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let labels = session.segmenter.labels();
+    let nl = labels.len() as i64;
+    let painter = session.painter()?;
+    let cut = painter.cut();
+    let _guard = tch::no_grad_guard();
+    let mut base_sum = vec![0f64; labels.len()];
+    let mut sums = vec![
+        Sums {
+            fractions: vec![0.0; labels.len()],
+            ..Default::default()
+        };
+        opts.ks.len()
+    ];
+    let ids: Vec<u64> = (0..opts.samples).collect();
+    let bar = opts
+        .progress
+        .then(|| crate::progress::bar(opts.samples, "images"));
+    for chunk in ids.chunks(opts.batch) {
+        let features = cut.prefix(&painter.latents(chunk)?);
+        let before = label_fractions(
+            &painter.segment(&cut.suffix(&features).clamp(-1.0, 1.0))?,
+            nl,
+        );
+        let b: Vec<Vec<f64>> = Vec::try_from(&before.to_device(tch::Device::Cpu))?;
+        for row in &b {
+            for (s, v) in base_sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        for (ki, &k) in opts.ks.iter().enumerate() {
+            let after = if k == 0 {
+                before.shallow_clone()
+            } else {
+                let units: Vec<i64> = top[..k].iter().map(|&u| u as i64).collect();
+                let edited = cut.edit(&features, &[Edit::ablate(&units, None)])?;
+                label_fractions(&painter.segment(&cut.suffix(&edited).clamp(-1.0, 1.0))?, nl)
+            };
+            let a: Vec<Vec<f64>> = Vec::try_from(&after.to_device(tch::Device::Cpu))?;
+            let s = &mut sums[ki];
+            for (ra, rb) in a.iter().zip(&b) {
+                let d = ra[concept as usize] - rb[concept as usize];
+                s.n += 1.0;
+                s.delta += d;
+                s.delta_sq += d * d;
+                for (f, v) in s.fractions.iter_mut().zip(ra) {
+                    *f += v;
+                }
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.inc(chunk.len() as u64);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let n = opts.samples as f64;
+    let by_label = |v: &[f64]| -> BTreeMap<String, f64> {
+        labels
+            .iter()
+            .zip(v)
+            .skip(1)
+            .map(|(l, x)| (l.name.clone(), x / n))
+            .collect()
+    };
+    let baseline_fraction = base_sum[concept as usize] / n;
+    if baseline_fraction <= 0.0 {
+        bail!(
+            "no {} pixels in the {} images: nothing to remove; measure more --samples or another concept",
+            opts.concept,
+            opts.samples
+        );
+    }
+    let points = opts
+        .ks
+        .iter()
+        .zip(&sums)
+        .map(|(&k, s)| {
+            let mean = s.delta / s.n;
+            let var = ((s.delta_sq - s.n * mean * mean) / (s.n - 1.0)).max(0.0);
+            let stderr = (var / s.n).sqrt();
+            AblationPoint {
+                k,
+                units: top[..k].to_vec(),
+                mean_delta: mean,
+                stderr,
+                removed: 0.0 - mean / baseline_fraction,
+                ci99: 2.58 * stderr / baseline_fraction,
+                fractions: by_label(&s.fractions),
+            }
+        })
+        .collect();
+    Ok(AblationResult {
+        model: session.model.clone(),
+        layer: session.catalog.layer.clone(),
+        concept: opts.concept.clone(),
+        samples: opts.samples,
+        baseline_fraction,
+        baseline: by_label(&base_sum),
+        points,
+    })
+}
+
+/// Writes `ablate-<concept>.json` and `ablate-<concept>.png` (portion removed, %, vs k) into
+/// `dir`; returns the two paths.
+pub fn write_ablation(
+    result: &AblationResult,
+    dir: &Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let json = dir.join(format!("ablate-{}.json", result.concept));
+    let png = dir.join(format!("ablate-{}.png", result.concept));
+    write_json(&json, result)?;
+    let points: Vec<(f64, f64, f64)> = result
+        .points
+        .iter()
+        .map(|p| (p.k as f64, 100.0 * p.removed, 100.0 * p.ci99))
+        .collect();
+    let title = format!(
+        "{} pixels removed - top units zeroed at {}",
+        result.concept, result.layer
+    );
+    save_png(
+        &png,
+        &line_chart(&title, "percent removed", "units", &points),
+    )?;
+    Ok((json, png))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn fractions_count_every_channel_per_image() {
+        // image 0: labels 1,1,2,0 in channel 0 and 3,0,0,0 in channel 1; image 1: all 2
+        let seg = Tensor::from_slice(&[1i64, 1, 2, 0, 3, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0])
+            .view([2, 2, 2, 2])
+            .to_device(Device::Cpu);
+        let f: Vec<Vec<f64>> = Vec::try_from(&label_fractions(&seg, 4)).unwrap();
+        assert_eq!(f[0], [1.0, 0.5, 0.25, 0.25]);
+        assert_eq!(f[1], [1.0, 0.0, 1.0, 0.0]);
+    }
+}

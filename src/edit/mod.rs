@@ -1,0 +1,147 @@
+//! Semantic painting: remove and add concepts in painted regions of generated scenes.
+//!
+//! A stroke (concept, remove | add, mask) is planned into a [`cut::Edit`](crate::cut::Edit)
+//! on the concept's top units by IoU ([`plan`]); scenes are generated, edited, re-segmented and
+//! each stroke measured ([`paint`], [`verdict`]): a removal reports the share of the concept's
+//! pixels gone from the region, an insertion passes a context check or is dropped. [`scene`]
+//! writes one scene's pictures and record, [`script`] runs JSONL edit scripts, and
+//! [`ablation`] and [`insertion_context`] are the PNAS analyses (SPEC §3.2).
+
+pub mod ablation;
+pub mod chart;
+pub mod insertion_context;
+pub mod paint;
+pub mod pairing;
+pub mod picture;
+pub mod plan;
+pub mod scene;
+pub mod script;
+pub mod units_source;
+pub mod verdict;
+
+pub use paint::{Effect, Painter, SceneOutcome, ScenePlan, StrokeOutcome};
+pub use plan::{Action, PlanOptions, PlannedStroke, Stroke, UnitCatalog};
+pub use units_source::DissectionSource;
+
+use crate::nets::proggan::ProGan;
+use crate::segment::{Segmenter, load_segmenter};
+use crate::zoo::load_generator;
+use anyhow::Result;
+use std::path::Path;
+use tch::Device;
+
+/// Everything needed to paint: where the models and the dissection come from.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// The generator: shipped name, model directory, checkpoint or `random[:SEED]`.
+    pub model: String,
+    /// The segmenter: shipped name, directory or TorchScript file.
+    pub segmenter: String,
+    /// The layer edited.
+    pub layer: String,
+    /// Quantile of each unit's activation used as its insertion value.
+    pub value_quantile: f64,
+    /// Where the rankings and levels come from.
+    pub dissection: DissectionSource,
+    /// Seed of the latent stream image ids index.
+    pub stream: u32,
+    /// Where tensors live.
+    pub device: Device,
+}
+
+impl SessionOptions {
+    /// Options for `model` with the defaults: the world segmenter, layer4, value quantile
+    /// 0.99, a cached dissection, latent stream 1, CPU.
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            segmenter: crate::segment::DEFAULT_SEGMENTER.to_string(),
+            layer: "layer4".into(),
+            value_quantile: plan::DEFAULT_VALUE_QUANTILE,
+            dissection: DissectionSource::default(),
+            stream: crate::zsample::DEFAULT_STREAM_SEED,
+            device: Device::Cpu,
+        }
+    }
+}
+
+/// A loaded generator, segmenter and unit catalog.
+pub struct Session {
+    /// The generator.
+    pub generator: ProGan,
+    /// Its name as loaded.
+    pub model: String,
+    /// The segmenter.
+    pub segmenter: Box<dyn Segmenter>,
+    /// Rankings and levels of the edited layer.
+    pub catalog: UnitCatalog,
+    /// The options it was opened with.
+    pub options: SessionOptions,
+}
+
+impl Session {
+    /// Loads the models and the dissection (running it when needed).
+    pub fn open(options: &SessionOptions) -> Result<Self> {
+        let (generator, source) = load_generator(&options.model, options.device)?;
+        let segmenter = load_segmenter(&options.segmenter, options.device)?;
+        let layer = crate::cut::Cut::new(&generator, &options.layer)?
+            .layer_name()
+            .to_string();
+        let dissection = units_source::load_or_dissect(
+            &options.dissection,
+            &options.model,
+            &generator,
+            &layer,
+            &options.segmenter,
+            options.device,
+        )?;
+        let catalog = UnitCatalog::from_dissection(&dissection, &layer, options.value_quantile)?;
+        Ok(Self {
+            generator,
+            model: source.name,
+            segmenter,
+            catalog,
+            options: options.clone(),
+        })
+    }
+
+    /// A painter at the session's layer.
+    pub fn painter(&self) -> Result<Painter<'_>> {
+        Painter::new(
+            &self.generator,
+            &self.catalog.layer,
+            self.segmenter.as_ref(),
+            self.options.stream,
+            self.options.device,
+        )
+    }
+
+    /// The side of the generated images in pixels.
+    pub fn image_side(&self) -> i64 {
+        self.generator.resolution()
+    }
+
+    /// Plans a stroke whose mask is read from `mask` (alpha or luminance; its aspect must match
+    /// the image's unless `stretch`).
+    pub fn plan_from_file(
+        &self,
+        action: Action,
+        concept: &str,
+        mask: &Path,
+        stretch: bool,
+        opts: &PlanOptions,
+    ) -> Result<PlannedStroke> {
+        self.segmenter.label_id(concept)?;
+        let side = self.image_side() as u32;
+        let mask = crate::imageio::read_mask(mask, side, side, stretch)?;
+        plan::plan_stroke(
+            &self.catalog,
+            Stroke {
+                action,
+                concept: concept.to_string(),
+                mask,
+            },
+            opts,
+        )
+    }
+}

@@ -1,0 +1,54 @@
+//! The shipped default models: they load, and they do what their cards say on small samples.
+
+use gandissect::nets::layered::LayeredNet;
+use gandissect::segment::load_segmenter;
+use gandissect::train::classifier::to_input_size;
+use gandissect::train::data::world_batch;
+use gandissect::train::quality::segmenter_quality;
+use gandissect::world::{self, SceneClass};
+use gandissect::zoo::load_classifier;
+use tch::{Device, Kind};
+
+#[test]
+fn world_seg_labels_unseen_scenes_accurately() {
+    let seg = load_segmenter("world-seg", Device::Cpu).unwrap();
+    assert_eq!(seg.labels().len(), world::CONCEPTS.len());
+    assert_eq!(
+        seg.label_id("door").unwrap(),
+        world::concept_id("door").unwrap() as usize
+    );
+    // seeds far from both the training seeds and the card's evaluation seeds
+    let q = segmenter_quality(seg.as_ref(), 500_000, 64, Device::Cpu).unwrap();
+    assert!(
+        q.pixel_accuracy > 0.93,
+        "pixel accuracy {}",
+        q.pixel_accuracy
+    );
+    for c in &q.concepts {
+        if ["sky", "grass", "tree", "building", "water"].contains(&c.concept.as_str()) {
+            assert!(c.iou > 0.8, "{} IoU {}", c.concept, c.iou);
+        }
+    }
+}
+
+#[test]
+fn world_vgg16_classifies_unseen_scenes() {
+    let (net, src) = load_classifier("world-vgg16", Device::Cpu).unwrap();
+    let card = src.card.unwrap();
+    let size = card.input_size.unwrap();
+    assert_eq!(card.classes.unwrap().len(), SceneClass::ALL.len());
+    assert_eq!(net.layer_index("conv5_3").unwrap(), 28);
+    let _g = tch::no_grad_guard();
+    let seeds: Vec<u64> = (700_000..700_096).collect();
+    let b = world_batch(&seeds, false, Device::Cpu);
+    let pred = net
+        .classify(&to_input_size(&b.images, size))
+        .argmax(1, false);
+    let acc = f64::try_from(
+        pred.eq_tensor(&b.classes)
+            .to_kind(Kind::Float)
+            .mean(Kind::Float),
+    )
+    .unwrap();
+    assert!(acc > 0.8, "accuracy {acc}");
+}
