@@ -66,6 +66,45 @@ enum Command {
 enum ClassifyCommand {
     /// Rank a layer's units per class by single-unit ablation; remove/keep-top-k curves.
     Importance(ImportanceArgs),
+    /// Dissect conv layers (one, several or all) with a per-layer summary by concept category.
+    Dissect(ClassifyDissectArgs),
+}
+
+#[derive(Args)]
+struct ClassifyDissectArgs {
+    /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
+    #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
+    model: String,
+    /// Conv layers (comma-separated, e.g. conv5_3 or conv4_3,conv5_3), or all for conv1_1…conv5_3.
+    #[arg(long, value_delimiter = ',', default_value = "conv5_3")]
+    layer: Vec<String>,
+    /// Segmenter (name, directory or TorchScript file), or truth for world scenes.
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// Images dissected over (default: 1000 world scenes, or every picture of --images).
+    #[arg(long)]
+    samples: Option<u64>,
+    /// A folder of PNG/JPEG pictures instead of world scenes (centre-cropped, resized to the
+    /// classifier's input and converted to RGB, with a note).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Class labels of the --images pictures: a CSV of filename,class lines.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Quantile level of the unit thresholds.
+    #[arg(long, default_value_t = 0.99)]
+    quantile: f64,
+    /// IoU above which a unit counts as interpretable.
+    #[arg(long, default_value_t = 0.04)]
+    miniou: f64,
+    /// Output directory.
+    #[arg(long, default_value = "out/classify-dissect")]
+    out: PathBuf,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Subcommand)]
@@ -1022,6 +1061,56 @@ fn run_compare(a: CompareArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_classify_dissect(a: ClassifyDissectArgs) -> Result<()> {
+    use gandissect::classify::dissection::{ClassifierDissectOptions, dissect_classifier};
+    let layers: Vec<&str> = a.layer.iter().map(String::as_str).collect();
+    let mut o = ClassifierDissectOptions::new(&a.model, &layers, &a.segmenter, &a.out);
+    o.samples = a.samples;
+    o.images = a.images;
+    o.labels = a.labels;
+    o.batch = a.batch;
+    o.quantile = a.quantile;
+    o.miniou = a.miniou;
+    o.device = parse_device(&a.common.device)?;
+    o.progress = true;
+    let (s, _) = dissect_classifier(&o)?;
+    for note in &s.notes {
+        println!("note: {note}");
+    }
+    print!("{:<8} {:>5} {:>6}", "layer", "units", "interp");
+    for c in &s.categories {
+        print!(" {c:>8}");
+    }
+    println!("  top concepts");
+    for l in &s.layers {
+        print!("{:<8} {:>5} {:>6}", l.layer, l.units, l.interpretable);
+        for c in &s.categories {
+            print!(" {:>8}", l.by_category.get(c).copied().unwrap_or(0));
+        }
+        let top: Vec<String> = l
+            .concepts
+            .iter()
+            .take(4)
+            .map(|c| format!("{} {}", c.concept, c.units))
+            .collect();
+        println!("  {}", top.join(", "));
+    }
+    if let Some(acc) = &s.accuracy {
+        println!(
+            "accuracy on {} labelled pictures: {:.1}%",
+            acc.labelled,
+            acc.accuracy * 100.0
+        );
+    }
+    println!(
+        "{} images in {:.1} s → {}/summary.html, report.html",
+        s.samples,
+        s.seconds,
+        a.out.display()
+    );
+    Ok(())
+}
+
 fn load_or_rank(
     clf: &gandissect::classify::Classifier,
     path: Option<&PathBuf>,
@@ -1223,6 +1312,7 @@ fn main() {
         Command::Train(a) => run_train(a),
         Command::Evaluate(a) => run_evaluate(a),
         Command::Classify(ClassifyCommand::Importance(a)) => run_importance(a),
+        Command::Classify(ClassifyCommand::Dissect(a)) => run_classify_dissect(a),
         Command::Attack(a) => run_attack(a),
         Command::Analyze(AnalyzeCommand::Selectivity(a)) => run_selectivity(a),
         Command::Dissect(a) => run_dissect(a),

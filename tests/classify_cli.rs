@@ -230,3 +230,186 @@ fn bad_input_is_explained() {
     assert!(text(&o).contains("failed on all 3 images"), "{}", text(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn classify_dissect_summarises_every_conv_layer_over_world_scenes() {
+    let dir = scratch("dis-all");
+    let model = tiny_model(&dir);
+    let out = dir.join("d");
+    let o = gandissect(&[
+        "classify",
+        "dissect",
+        "--model",
+        &model,
+        "--layer",
+        "all",
+        "--segmenter",
+        "truth",
+        "--samples",
+        "12",
+        "--batch",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = json(&out.join("summary.json"));
+    let layers = s["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 13);
+    assert_eq!(layers[0]["layer"], "conv1_1");
+    assert_eq!(layers[12]["layer"], "conv5_3");
+    assert_eq!(
+        s["categories"],
+        serde_json::json!(["object", "part", "material"])
+    );
+    // the summary agrees with the dissection it summarises, layer by layer
+    let d = json(&out.join("dissect.json"));
+    let dl = d["layers"].as_array().unwrap();
+    assert_eq!(dl.len(), 13);
+    for (sl, dl) in layers.iter().zip(dl) {
+        assert_eq!(sl["canonical"], dl["layer"]);
+        assert_eq!(sl["interpretable"], dl["interpretable"]);
+        let units = dl["units"].as_array().unwrap();
+        assert_eq!(sl["units"].as_u64().unwrap() as usize, units.len());
+        for cat in ["object", "part", "material"] {
+            let n = units
+                .iter()
+                .filter(|u| u["interpretable"] == true && u["category"] == cat)
+                .count();
+            assert_eq!(
+                sl["by_category"][cat].as_u64().unwrap() as usize,
+                n,
+                "{cat}"
+            );
+        }
+    }
+    // a width-0.125 VGG has 8 units at conv1_1 and 64 at conv5_3
+    assert_eq!(layers[0]["units"], 8);
+    assert_eq!(layers[12]["units"], 64);
+    for f in ["summary.png", "summary.html", "report.html"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let html = std::fs::read_to_string(out.join("summary.html")).unwrap();
+    assert!(html.contains("conv3_3") && html.contains("material"));
+}
+
+/// Writes world scenes as PNG files (64×64, larger than the tiny model's 32×32 input) and a
+/// label file with their classes.
+fn picture_folder(dir: &Path, n: u64) -> (PathBuf, PathBuf) {
+    let pics = dir.join("pics");
+    std::fs::create_dir_all(&pics).unwrap();
+    let seeds: Vec<u64> = (500..500 + n).collect();
+    let batch = gandissect::train::data::world_batch(&seeds, false, Device::Cpu);
+    let images = gandissect::imageio::to_rgb_images(&batch.images).unwrap();
+    let classes = Vec::<i64>::try_from(&batch.classes).unwrap();
+    let names = [
+        "ski_resort",
+        "church",
+        "village",
+        "forest",
+        "lakeside",
+        "beach",
+    ];
+    let mut csv = String::from("filename,class\n");
+    for (i, img) in images.iter().enumerate() {
+        let name = format!("scene{i:02}.png");
+        img.save(pics.join(&name)).unwrap();
+        csv.push_str(&format!("{name},{}\n", names[classes[i] as usize]));
+    }
+    let labels = dir.join("labels.csv");
+    std::fs::write(&labels, csv).unwrap();
+    (pics, labels)
+}
+
+#[test]
+fn classify_dissect_reads_a_picture_folder_with_labels() {
+    let dir = scratch("dis-folder");
+    let model = tiny_model(&dir);
+    let (pics, labels) = picture_folder(&dir, 10);
+    let out = dir.join("d");
+    let o = gandissect(&[
+        "classify",
+        "dissect",
+        "--model",
+        &model,
+        "--layer",
+        "conv4_3,conv5_3",
+        "--images",
+        pics.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--batch",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resized"), "{}", text(&o));
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["samples"], 10);
+    assert!(
+        s["images"].as_str().unwrap().contains("10 pictures"),
+        "{}",
+        s["images"]
+    );
+    assert_eq!(s["layers"].as_array().unwrap().len(), 2);
+    let acc = &s["accuracy"];
+    assert_eq!(acc["labelled"], 10);
+    let per_class = acc["per_class"].as_array().unwrap();
+    assert_eq!(per_class.len(), 6);
+    let total: i64 = per_class.iter().map(|c| c[1].as_i64().unwrap()).sum();
+    assert_eq!(total, 10);
+    let a = acc["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&a));
+    let d = json(&out.join("dissect.json"));
+    let top = d["layers"][1]["units"][0]["top"].as_array().unwrap();
+    assert!(top.iter().all(|t| t["image"].as_u64().unwrap() < 10));
+}
+
+#[test]
+fn classify_dissect_bad_input_is_explained() {
+    let dir = scratch("dis-bad");
+    let model = tiny_model(&dir);
+    let (pics, labels) = picture_folder(&dir, 3);
+    let out = dir.join("d");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let bad_labels = dir.join("bad.csv");
+    std::fs::write(&bad_labels, "scene00.png,desert\n").unwrap();
+    let (p, l, e, b) = (
+        pics.to_str().unwrap(),
+        labels.to_str().unwrap(),
+        empty.to_str().unwrap(),
+        bad_labels.to_str().unwrap(),
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--layer", "fc6"], "not a conv layer"),
+        (vec!["--layer", "all,conv5_3"], "stands alone"),
+        (vec!["--images", "/nonexistent/pics"], "does not exist"),
+        (vec!["--images", e], "holds no PNG or JPEG"),
+        (vec!["--images", p, "--labels", b], "unknown class 'desert'"),
+        (vec!["--labels", l], "give --images DIR too"),
+        (
+            vec!["--images", p, "--samples", "9"],
+            "exceeds the 3 pictures",
+        ),
+        (
+            vec!["--images", p, "--segmenter", "truth"],
+            "truth segmenter",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec![
+            "classify",
+            "dissect",
+            "--model",
+            &model,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(&extra);
+        let o = gandissect(&args);
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        assert!(text(&o).contains(want), "{extra:?}: {}", text(&o));
+    }
+}

@@ -244,7 +244,22 @@ pub struct Series {
 
 /// Draws a line chart.
 pub fn line_chart(title: &str, x: Axis, y: Axis, series: &[Series]) -> RgbImage {
-    let mut f = Frame::new(title, x, y, None);
+    lines(Frame::new(title, x, y, None), series)
+}
+
+/// Draws a line chart whose x ticks carry `tick_labels` (one per tick of `x`) instead of
+/// numbers.
+pub fn line_chart_labelled(
+    title: &str,
+    x: Axis,
+    y: Axis,
+    series: &[Series],
+    tick_labels: &[String],
+) -> RgbImage {
+    lines(Frame::new(title, x, y, Some(tick_labels)), series)
+}
+
+fn lines(mut f: Frame, series: &[Series]) -> RgbImage {
     for s in series {
         let pts: Vec<(f32, f32)> = s.points.iter().map(|&(a, b)| (f.px(a), f.py(b))).collect();
         for w in pts.windows(2) {

@@ -8,10 +8,14 @@
 //! - [`sweep`]: counts under ablation over image batches, the single-unit sweep;
 //! - [`ranking`]: per-class unit rankings, remove/keep unit sets;
 //! - [`curves`]: remove/keep-top-k curves;
-//! - [`importance`]: the analysis end to end, its JSON and charts.
+//! - [`importance`]: the analysis end to end, its JSON and charts;
+//! - [`folder`]: a folder of pictures (and a label file) as classifier input;
+//! - [`dissection`]: dissection of conv layers (one or all) with a per-layer category summary.
 
 pub mod ablation;
 pub mod curves;
+pub mod dissection;
+pub mod folder;
 pub mod importance;
 pub mod metrics;
 pub mod model;
