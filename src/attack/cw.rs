@@ -158,19 +158,18 @@ pub fn carlini_wagner(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::model::testnet::tiny;
-    use tch::Device;
+    use crate::classify::model::testnet::{tiny, uniform};
 
     #[test]
     fn the_search_lowers_the_l2_norm_of_successful_perturbations() {
         let (_vs, clf) = tiny(12);
-        let images = Tensor::rand([4, 3, 32, 32], (Kind::Float, Device::Cpu)) * 1.8 - 0.9;
+        let images = uniform(&[4, 3, 32, 32], 7, -0.9, 0.9);
         let pred = clf.logits(&images).argmax(1, false);
         let targets = (pred + 1).remainder(6);
         let opts = CwOptions {
             search_steps: 3,
-            iterations: 40,
-            lr: 0.02,
+            iterations: 100,
+            lr: 0.05,
             initial_const: 10.0,
             confidence: 0.0,
         };

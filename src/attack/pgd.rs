@@ -72,13 +72,12 @@ pub fn pgd(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::model::testnet::tiny;
-    use tch::Device;
+    use crate::classify::model::testnet::{tiny, uniform};
 
     #[test]
     fn stays_in_the_ball_and_raises_the_target() {
         let (_vs, clf) = tiny(11);
-        let images = Tensor::rand([4, 3, 32, 32], (Kind::Float, Device::Cpu)) * 1.8 - 0.9;
+        let images = uniform(&[4, 3, 32, 32], 8, -0.9, 0.9);
         let before = clf.logits(&images).log_softmax(1, Kind::Float).detach();
         let targets = (before.argmax(1, false) + 1).remainder(6);
         let opts = PgdOptions {

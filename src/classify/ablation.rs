@@ -85,7 +85,7 @@ pub fn predictions_under_ablation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::model::testnet::tiny;
+    use crate::classify::model::testnet::{tiny, uniform};
     use crate::cut::Edit;
     use tch::Device;
 
@@ -93,7 +93,7 @@ mod tests {
     fn stacked_copies_equal_one_at_a_time_ablation_through_cut() {
         let (_vs, clf) = tiny(3);
         let cut = clf.conv_cut("conv5_3").unwrap();
-        let images = Tensor::rand([5, 3, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let images = uniform(&[5, 3, 32, 32], 9, -1.0, 1.0);
         let h = clf.features(&cut, &images);
         let sets: Vec<Vec<i64>> = vec![vec![], vec![0], vec![7, 3], (0..64).collect(), vec![63]];
         let stacked = stacked_ablated(&h, &sets).unwrap();

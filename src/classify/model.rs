@@ -141,11 +141,23 @@ pub(crate) mod testnet {
     use crate::nets::vgg::{Normalization, VggConfig};
     use tch::nn;
 
+    /// Values uniform in `[lo, hi)` from a seeded SplitMix64 stream: test inputs that do not
+    /// depend on libtorch's global generator, which tests running in parallel share.
+    pub fn uniform(shape: &[i64], seed: u64, lo: f64, hi: f64) -> Tensor {
+        let mut rng = crate::stats::prng::SplitMix64::new(seed);
+        let n: i64 = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| (lo + (hi - lo) * rng.next_open01()) as f32)
+            .collect();
+        Tensor::from_slice(&v).view(shape)
+    }
+
     /// A tiny random VGG (conv5_3 with 64 units, 2×2 at 32×32 input) over the world classes,
-    /// its classifier weights scaled up so that logits depend clearly on the input. The
-    /// returned store keeps the weights alive.
+    /// its classifier weights scaled up so that logits depend clearly on the input. Weights are
+    /// uniform with the spread of `Vgg::trainable`, from a stream seeded by `seed` (not the global generator, so the
+    /// network is the same whatever other tests run at the same time). The returned store keeps
+    /// the weights alive.
     pub fn tiny(seed: i64) -> (nn::VarStore, Classifier) {
-        tch::manual_seed(seed);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = Vgg::trainable(
             &vs.root(),
@@ -153,10 +165,30 @@ pub(crate) mod testnet {
             Normalization::imagenet(),
         );
         tch::no_grad(|| {
-            for (name, mut t) in vs.variables() {
-                if name.starts_with("classifier") && name.ends_with("weight") {
-                    let _ = t.g_mul_scalar_(20.0);
-                }
+            let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            for (i, (name, t)) in vars.iter_mut().enumerate() {
+                let shape = t.size();
+                // the spread of `Vgg::trainable`: conv weights with sd √(2/fan-out), linear
+                // weights with sd 0.01 (×20 for the scaled-up classifier), biases zero
+                let sd = if name.ends_with("bias") {
+                    0.0
+                } else if shape.len() == 4 {
+                    (2.0 / (shape[0] * shape[2] * shape[3]) as f64).sqrt()
+                } else {
+                    0.01 * if name.starts_with("classifier") {
+                        20.0
+                    } else {
+                        1.0
+                    }
+                };
+                let bound = sd * 3f64.sqrt();
+                t.copy_(&uniform(
+                    &shape,
+                    seed as u64 * 1000 + i as u64,
+                    -bound,
+                    bound,
+                ));
             }
         });
         let clf = Classifier::new(net, 32, default_class_names(6), "tiny").unwrap();
