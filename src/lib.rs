@@ -2,6 +2,10 @@
 //!
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
+pub mod analysis;
+pub mod attack;
+pub mod chart;
+pub mod classify;
 pub mod cut;
 pub mod demo;
 pub mod device;

@@ -38,6 +38,14 @@ enum Command {
     Train(TrainArgs),
     /// Measure a default model against the world's ground truth.
     Evaluate(EvaluateArgs),
+    /// Classifier analyses: per-class unit importance by ablation.
+    #[command(subcommand)]
+    Classify(ClassifyCommand),
+    /// Targeted adversarial attack (PGD or Carlini-Wagner) and the trace of its unit changes.
+    Attack(AttackArgs),
+    /// Analyses of units: class selectivity against importance.
+    #[command(subcommand)]
+    Analyze(AnalyzeCommand),
     /// Find which unit of a layer draws or detects which concept.
     Dissect(DissectArgs),
     /// Merge the statistics of dissection shards (pass 1, then pass 2 and the results).
@@ -52,6 +60,178 @@ enum Command {
     Ablate(AblateArgs),
     /// Where a concept can be inserted: added area by context label.
     Context(ContextArgs),
+}
+
+#[derive(Subcommand)]
+enum ClassifyCommand {
+    /// Rank a layer's units per class by single-unit ablation; remove/keep-top-k curves.
+    Importance(ImportanceArgs),
+    /// Dissect conv layers (one, several or all) with a per-layer summary by concept category.
+    Dissect(ClassifyDissectArgs),
+}
+
+#[derive(Args)]
+struct ClassifyDissectArgs {
+    /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
+    #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
+    model: String,
+    /// Conv layers (comma-separated, e.g. conv5_3 or conv4_3,conv5_3), or all for conv1_1…conv5_3.
+    #[arg(long, value_delimiter = ',', default_value = "conv5_3")]
+    layer: Vec<String>,
+    /// Segmenter (name, directory or TorchScript file), or truth for world scenes.
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// Images dissected over (default: 1000 world scenes, or every picture of --images).
+    #[arg(long)]
+    samples: Option<u64>,
+    /// A folder of PNG/JPEG pictures instead of world scenes (centre-cropped, resized to the
+    /// classifier's input and converted to RGB, with a note).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Class labels of the --images pictures: a CSV of filename,class lines.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Quantile level of the unit thresholds.
+    #[arg(long, default_value_t = 0.99)]
+    quantile: f64,
+    /// IoU above which a unit counts as interpretable.
+    #[arg(long, default_value_t = 0.04)]
+    miniou: f64,
+    /// Output directory.
+    #[arg(long, default_value = "out/classify-dissect")]
+    out: PathBuf,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Subcommand)]
+enum AnalyzeCommand {
+    /// Class selectivity index per unit, and its rank correlation with importance (and IoU).
+    Selectivity(SelectivityArgs),
+}
+
+#[derive(Args)]
+struct ImportanceArgs {
+    /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
+    #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
+    model: String,
+    /// The conv layer whose units are ablated.
+    #[arg(long, default_value = "conv5_3")]
+    layer: String,
+    /// Training-split scenes the units are ranked on (world seeds from 100000).
+    #[arg(long, default_value_t = 3000)]
+    samples: u64,
+    /// Held-out scenes the curves are measured on (world seeds from 200000).
+    #[arg(long, default_value_t = 3000)]
+    heldout: u64,
+    /// k values of the remove/keep curves (comma-separated; those below the unit count are used).
+    #[arg(long, value_delimiter = ',', default_values_t = gandissect::classify::importance::DEFAULT_KS)]
+    ks: Vec<usize>,
+    /// Images per prefix forward.
+    #[arg(long, default_value_t = 50)]
+    batch: usize,
+    /// Ablated copies per suffix forward.
+    #[arg(long, default_value_t = 32)]
+    copies: usize,
+    /// Output directory.
+    #[arg(long, default_value = "out/importance")]
+    out: PathBuf,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AttackMethod {
+    /// Targeted L-infinity projected gradient descent.
+    Pgd,
+    /// Targeted Carlini-Wagner L2.
+    Cw,
+}
+
+#[derive(Args)]
+struct AttackArgs {
+    /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
+    #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
+    model: String,
+    /// Target class name.
+    #[arg(long)]
+    target: String,
+    /// The attack.
+    #[arg(long, value_enum, default_value = "pgd")]
+    method: AttackMethod,
+    /// Images to attack (held-out world scenes neither of nor predicted as the target).
+    #[arg(long, default_value_t = 64)]
+    samples: usize,
+    /// PGD: L-infinity radius on the [0, 1] pixel scale.
+    #[arg(long, default_value_t = 8.0 / 255.0)]
+    epsilon: f64,
+    /// PGD: step size on the [0, 1] pixel scale.
+    #[arg(long, default_value_t = 2.0 / 255.0)]
+    step: f64,
+    /// PGD: steps (default 40); CW: Adam iterations per search step (default 60).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// CW: binary-search steps over the constant.
+    #[arg(long, default_value_t = 4)]
+    search_steps: usize,
+    /// CW: starting constant.
+    #[arg(long, default_value_t = 1.0)]
+    initial_const: f64,
+    /// CW: Adam learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    lr: f64,
+    /// CW: required logit margin of the target.
+    #[arg(long, default_value_t = 0.0)]
+    confidence: f64,
+    /// Layer whose units are traced (post-ReLU).
+    #[arg(long, default_value = "relu5_3")]
+    layer: String,
+    /// importance.json from `classify importance` ranking the traced layer's units; without it
+    /// the ranking is measured here on the training split.
+    #[arg(long)]
+    importance: Option<PathBuf>,
+    /// Training-split scenes for the ranking when no --importance is given.
+    #[arg(long, default_value_t = 1200)]
+    importance_samples: u64,
+    /// Images per attack batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Output directory.
+    #[arg(long, default_value = "out/attack")]
+    out: PathBuf,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct SelectivityArgs {
+    /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
+    #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
+    model: String,
+    /// The conv layer (activations are taken post-ReLU).
+    #[arg(long, default_value = "conv5_3")]
+    layer: String,
+    /// Held-out scenes the class means are measured on (world seeds from 200000).
+    #[arg(long, default_value_t = 3000)]
+    samples: u64,
+    /// importance.json from `classify importance` for the same layer; without it the
+    /// single-unit sweep is run here on the training split.
+    #[arg(long)]
+    importance: Option<PathBuf>,
+    /// Training-split scenes for the sweep when no --importance is given.
+    #[arg(long, default_value_t = 3000)]
+    importance_samples: u64,
+    /// Per-unit IoU: a dissect.json of this layer, a JSON array, or {"units": [{"unit", "iou"}]}.
+    #[arg(long)]
+    iou: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "out/selectivity")]
+    out: PathBuf,
+    #[command(flatten)]
+    common: Common,
 }
 
 /// Models, layer and dissection shared by the painting commands.
@@ -881,6 +1061,246 @@ fn run_compare(a: CompareArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_classify_dissect(a: ClassifyDissectArgs) -> Result<()> {
+    use gandissect::classify::dissection::{ClassifierDissectOptions, dissect_classifier};
+    let layers: Vec<&str> = a.layer.iter().map(String::as_str).collect();
+    let mut o = ClassifierDissectOptions::new(&a.model, &layers, &a.segmenter, &a.out);
+    o.samples = a.samples;
+    o.images = a.images;
+    o.labels = a.labels;
+    o.batch = a.batch;
+    o.quantile = a.quantile;
+    o.miniou = a.miniou;
+    o.device = parse_device(&a.common.device)?;
+    o.progress = true;
+    let (s, _) = dissect_classifier(&o)?;
+    for note in &s.notes {
+        println!("note: {note}");
+    }
+    print!("{:<8} {:>5} {:>6}", "layer", "units", "interp");
+    for c in &s.categories {
+        print!(" {c:>8}");
+    }
+    println!("  top concepts");
+    for l in &s.layers {
+        print!("{:<8} {:>5} {:>6}", l.layer, l.units, l.interpretable);
+        for c in &s.categories {
+            print!(" {:>8}", l.by_category.get(c).copied().unwrap_or(0));
+        }
+        let top: Vec<String> = l
+            .concepts
+            .iter()
+            .take(4)
+            .map(|c| format!("{} {}", c.concept, c.units))
+            .collect();
+        println!("  {}", top.join(", "));
+    }
+    if let Some(acc) = &s.accuracy {
+        println!(
+            "accuracy on {} labelled pictures: {:.1}%",
+            acc.labelled,
+            acc.accuracy * 100.0
+        );
+    }
+    println!(
+        "{} images in {:.1} s → {}/summary.html, report.html",
+        s.samples,
+        s.seconds,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn load_or_rank(
+    clf: &gandissect::classify::Classifier,
+    path: Option<&PathBuf>,
+    layer: &str,
+    samples: u64,
+    device: tch::Device,
+) -> Result<gandissect::classify::ImportanceReport> {
+    use gandissect::classify::{ImportanceOptions, importance, read_importance};
+    match path {
+        Some(p) => read_importance(p),
+        None => {
+            eprintln!("ranking the units of {layer} on {samples} training-split scenes");
+            let mut opts = ImportanceOptions::new(layer, samples, 1, device);
+            opts.ks.clear();
+            opts.progress = true;
+            importance(clf, &opts)
+        }
+    }
+}
+
+fn run_importance(a: ImportanceArgs) -> Result<()> {
+    use gandissect::classify::{Classifier, ImportanceOptions, importance, write_importance};
+    let device = parse_device(&a.common.device)?;
+    let clf = Classifier::load(&a.model, device)?;
+    let mut opts = ImportanceOptions::new(&a.layer, a.samples, a.heldout, device);
+    opts.ks = a.ks;
+    opts.sweep.batch = a.batch;
+    opts.sweep.copies = a.copies;
+    opts.progress = true;
+    let report = importance(&clf, &opts)?;
+    write_importance(&report, &a.out)?;
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "{} {}: {} units ablated one at a time on {} scenes in {:.1} s (prefix {:.1} s, stacked suffixes {:.1} s); curves on {} scenes in {:.1} s",
+        report.model,
+        report.layer,
+        report.units,
+        report.sweep.images,
+        report.sweep.seconds,
+        report.sweep.timing.prefix,
+        report.sweep.timing.suffix,
+        a.heldout,
+        report.curves_seconds
+    );
+    for line in report.summary_lines() {
+        println!("{line}");
+    }
+    println!("→ {}", a.out.display());
+    Ok(())
+}
+
+fn run_attack(a: AttackArgs) -> Result<()> {
+    use gandissect::attack::cw::CwOptions;
+    use gandissect::attack::pgd::PgdOptions;
+    use gandissect::attack::{AttackOptions, Method, attack, write_attack};
+    use gandissect::classify::Classifier;
+    let device = parse_device(&a.common.device)?;
+    let clf = Classifier::load(&a.model, device)?;
+    clf.class_index(&a.target)?;
+    let method = match a.method {
+        AttackMethod::Pgd => Method::Pgd(PgdOptions {
+            epsilon: a.epsilon,
+            step: a.step,
+            iterations: a.iterations.unwrap_or(40),
+        }),
+        AttackMethod::Cw => Method::Cw(CwOptions {
+            search_steps: a.search_steps,
+            iterations: a.iterations.unwrap_or(60),
+            lr: a.lr,
+            initial_const: a.initial_const,
+            confidence: a.confidence,
+        }),
+    };
+    let ranking_layer = if a.layer.starts_with("relu") {
+        a.layer.replacen("relu", "conv", 1)
+    } else {
+        a.layer.clone()
+    };
+    let imp = load_or_rank(
+        &clf,
+        a.importance.as_ref(),
+        &ranking_layer,
+        a.importance_samples,
+        device,
+    )?;
+    let mut opts = AttackOptions::new(&a.target, method, a.samples, device);
+    opts.layer = a.layer;
+    opts.batch = a.batch;
+    let (report, images) = attack(&clf, &opts, &imp)?;
+    write_attack(&clf, &report, &images, &a.out)?;
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    let norm = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    println!(
+        "{} towards {}: {}/{} succeeded ({:.1}%) in {:.1} s; mean L2 {}, mean Linf {} (on [0,1] pixels)",
+        a.method.name(),
+        report.target,
+        report.successes,
+        report.images,
+        100.0 * report.success_rate,
+        report.seconds,
+        norm(report.mean_l2),
+        norm(report.mean_linf)
+    );
+    if let Some(t) = &report.trace {
+        println!(
+            "|delta peak| at {} over {} images (mean [99% CI]): target top-4 {:.3} [{:.3}, {:.3}], source top-4 {:.3} [{:.3}, {:.3}], others {:.3} [{:.3}, {:.3}]",
+            t.layer,
+            t.images,
+            t.groups.target.mean,
+            t.groups.target.lo,
+            t.groups.target.hi,
+            t.groups.source.mean,
+            t.groups.source.lo,
+            t.groups.source.hi,
+            t.groups.rest.mean,
+            t.groups.rest.lo,
+            t.groups.rest.hi
+        );
+    }
+    println!("→ {}", a.out.display());
+    Ok(())
+}
+
+impl AttackMethod {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pgd => "PGD",
+            Self::Cw => "CW-L2",
+        }
+    }
+}
+
+fn run_selectivity(a: SelectivityArgs) -> Result<()> {
+    use gandissect::analysis::selectivity::{
+        read_unit_iou, selectivity_analysis, write_selectivity,
+    };
+    use gandissect::classify::Classifier;
+    use gandissect::classify::importance::HELDOUT_SPLIT_START;
+    use gandissect::classify::sweep::world_batches;
+    let device = parse_device(&a.common.device)?;
+    let clf = Classifier::load(&a.model, device)?;
+    let imp = load_or_rank(
+        &clf,
+        a.importance.as_ref(),
+        &a.layer,
+        a.importance_samples,
+        device,
+    )?;
+    let iou = match &a.iou {
+        Some(p) => {
+            let layer = clf.conv_cut(&a.layer)?.layer_name().to_string();
+            Some(read_unit_iou(p, imp.units as usize, &layer)?)
+        }
+        None => None,
+    };
+    let seeds = HELDOUT_SPLIT_START..HELDOUT_SPLIT_START + a.samples;
+    let label = format!("{}..{}", seeds.start, seeds.end);
+    let report = selectivity_analysis(
+        &clf,
+        &a.layer,
+        &label,
+        world_batches(seeds, 50, device),
+        &imp,
+        iou,
+    )?;
+    write_selectivity(&report, &a.out)?;
+    let rho = |r: Option<f64>| r.map_or("n/a (constant)".to_string(), |r| format!("{r:.3}"));
+    let mean_sel = report.selectivity.iter().sum::<f64>() / report.selectivity.len().max(1) as f64;
+    println!(
+        "{} {}: mean selectivity {:.3}; Spearman(selectivity, importance) = {}",
+        report.model,
+        report.layer,
+        mean_sel,
+        rho(report.spearman_selectivity_importance)
+    );
+    if report.iou.is_some() {
+        println!(
+            "Spearman(IoU, importance) = {}; Spearman(IoU, selectivity) = {}",
+            rho(report.spearman_iou_importance),
+            rho(report.spearman_iou_selectivity)
+        );
+    }
+    println!("→ {}", a.out.display());
+    Ok(())
+}
+
 fn main() {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
@@ -891,6 +1311,10 @@ fn main() {
         Command::World(a) => run_world(a),
         Command::Train(a) => run_train(a),
         Command::Evaluate(a) => run_evaluate(a),
+        Command::Classify(ClassifyCommand::Importance(a)) => run_importance(a),
+        Command::Classify(ClassifyCommand::Dissect(a)) => run_classify_dissect(a),
+        Command::Attack(a) => run_attack(a),
+        Command::Analyze(AnalyzeCommand::Selectivity(a)) => run_selectivity(a),
         Command::Dissect(a) => run_dissect(a),
         Command::Merge(a) => run_merge(a),
         Command::Compare(a) => run_compare(a),

@@ -42,7 +42,7 @@ pub use passes::{Shard, Sketch};
 pub use result::{
     ConceptUnits, DissectResult, LayerResult, Ranking, TopImage, UnitIou, UnitResult,
 };
-pub use source::{Labeller, Model, TRUTH};
+pub use source::{ImageSource, Labeller, Model, TRUTH};
 
 use crate::segment::Label;
 use crate::stats::StatsFile;
@@ -79,6 +79,9 @@ pub struct DissectOptions {
     pub batch: usize,
     /// Which part of the images this run takes.
     pub shard: Shard,
+    /// Images a classifier is dissected over instead of world scenes (ids `0..samples` index
+    /// them; `samples` may not exceed their number).
+    pub images: Option<std::sync::Arc<dyn ImageSource>>,
     /// Where tensors live.
     pub device: Device,
     /// Seed of the latent stream (generators).
@@ -112,6 +115,7 @@ impl DissectOptions {
             topk: 100,
             batch: 32,
             shard: Shard::default(),
+            images: None,
             device: Device::Cpu,
             stream: crate::zsample::DEFAULT_STREAM_SEED,
             sketch: Sketch {
@@ -200,7 +204,7 @@ fn common_settings(opts: &DissectOptions, model: &Model, layers: &[String]) -> R
         "model": opts.model,
         "model_kind": model.kind(),
         "weights": model.digest()?,
-        "images": match model { Model::Generator { .. } => "latent stream", Model::Classifier { .. } => "world seeds" },
+        "images": model.images_description(),
         "stream": opts.stream,
         "layers": layers,
         "samples": opts.samples,
@@ -407,7 +411,19 @@ fn load_or<T>(
 pub fn run(opts: &DissectOptions) -> Result<Outcome> {
     opts.validate()?;
     let device = opts.device;
-    let model = Model::load(&opts.model, opts.stream, device)?;
+    let mut model = Model::load(&opts.model, opts.stream, device)?;
+    if let Some(src) = &opts.images {
+        if opts.samples > src.len() {
+            bail!(
+                "--samples {} exceeds the {} images of {}; give --samples {} or fewer",
+                opts.samples,
+                src.len(),
+                src.describe(),
+                src.len()
+            );
+        }
+        model = model.with_images(std::sync::Arc::clone(src))?;
+    }
     let layers = model.resolve_layers(&opts.layers)?;
     let names: Vec<String> = layers.iter().map(|l| l.1.clone()).collect();
     let indices: Vec<usize> = layers.iter().map(|l| l.0).collect();
@@ -798,6 +814,16 @@ pub fn merge(opts: &MergeOptions) -> Result<Outcome> {
         &names,
     )?;
     let model_spec = base2["model"].as_str().context("statistics lack model")?;
+    if !matches!(
+        base2["images"].as_str(),
+        Some("latent stream" | "world seeds") | None
+    ) {
+        bail!(
+            "these shards dissected images of their own ({}); merging is for latent or world-seed runs, \
+             so run a dissection over an image folder in one piece",
+            base2["images"]
+        );
+    }
     let stream = base2["stream"].as_u64().unwrap_or(1) as u32;
     let model = Model::load(model_spec, stream, device)?;
     if base2["weights"].as_str() != Some(model.digest()?.as_str()) {

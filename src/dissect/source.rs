@@ -6,6 +6,9 @@
 //!   of the classifier at the dissected layers on the image resized to its input size, and
 //!   segments the input image itself.
 //!
+//! - A classifier may instead read its images from an [`ImageSource`] (e.g. a folder of
+//!   pictures, see `classify::folder`): image id `i` = the source's image `i`.
+//!
 //! The `truth` segmenter labels world images with the world's own concept maps (classifier
 //! sources only: generated images have no ground truth).
 
@@ -20,10 +23,26 @@ use crate::world;
 use crate::zoo;
 use crate::zsample::z_rows;
 use anyhow::{Context, Result, bail};
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
 /// The segmenter name that selects the world's ground-truth label maps.
 pub const TRUTH: &str = "truth";
+
+/// Images other than world scenes for a classifier to be dissected over.
+pub trait ImageSource: Send + Sync + std::fmt::Debug {
+    /// Number of images (ids `0..len`).
+    fn len(&self) -> u64;
+    /// Whether the source holds no image.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Images `ids` as `[B, 3, H, W]` in [−1, 1] on `device`.
+    fn images(&self, ids: &[u64], device: Device) -> Result<Tensor>;
+    /// A short description that identifies the images (recorded with the statistics, so that a
+    /// resumed run over other images is refused).
+    fn describe(&self) -> String;
+}
 
 /// A dissected network with its input stream.
 pub enum Model {
@@ -40,6 +59,8 @@ pub enum Model {
         net: Vgg,
         /// The side images are resized to before the classifier sees them.
         input_size: i64,
+        /// Where the images come from instead of world scenes.
+        images: Option<Arc<dyn ImageSource>>,
     },
 }
 
@@ -64,12 +85,49 @@ impl Model {
                         .card
                         .and_then(|c| c.input_size)
                         .unwrap_or(world::SIZE as i64);
-                    Ok(Self::Classifier { net, input_size })
+                    Ok(Self::Classifier {
+                        net,
+                        input_size,
+                        images: None,
+                    })
                 }
                 Err(_) => Err(gen_err.context(format!(
                     "cannot load '{spec}' as a generator or a classifier"
                 ))),
             },
+        }
+    }
+
+    /// The classifier reading its images from `source` instead of world scenes; generators
+    /// draw their own images and are refused.
+    pub fn with_images(self, source: Arc<dyn ImageSource>) -> Result<Self> {
+        match self {
+            Self::Generator { .. } => {
+                bail!("a generator makes its own images; --images applies to classifiers only")
+            }
+            Self::Classifier {
+                net, input_size, ..
+            } => {
+                if source.is_empty() {
+                    bail!("the image source {} holds no image", source.describe());
+                }
+                Ok(Self::Classifier {
+                    net,
+                    input_size,
+                    images: Some(source),
+                })
+            }
+        }
+    }
+
+    /// What the images are: `latent stream`, `world seeds` or the image source's description.
+    pub fn images_description(&self) -> String {
+        match self {
+            Self::Generator { .. } => "latent stream".into(),
+            Self::Classifier { images: None, .. } => "world seeds".into(),
+            Self::Classifier {
+                images: Some(src), ..
+            } => src.describe(),
         }
     }
 
@@ -130,7 +188,10 @@ impl Model {
                 stream: *stream,
                 dim: net.z_dim() as usize,
             },
-            Self::Classifier { .. } => Sampler::World,
+            Self::Classifier { images: None, .. } => Sampler::World,
+            Self::Classifier {
+                images: Some(src), ..
+            } => Sampler::Images(Arc::clone(src)),
         }
     }
 
@@ -156,7 +217,9 @@ impl Model {
                     .shallow_clone(),
                 None,
             ),
-            Self::Classifier { net, input_size } => {
+            Self::Classifier {
+                net, input_size, ..
+            } => {
                 let images = inputs.images.as_ref().context("world inputs lack images")?;
                 (
                     net.preprocess(&to_input_size(images, *input_size)),
@@ -187,7 +250,7 @@ impl Model {
 }
 
 /// Draws inputs for image ids without any network work.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Sampler {
     /// Latent rows of a sample stream.
     Latent {
@@ -198,14 +261,16 @@ pub enum Sampler {
     },
     /// World scenes (ids are seeds) with their label maps.
     World,
+    /// Images of an [`ImageSource`] (no label maps).
+    Images(Arc<dyn ImageSource>),
 }
 
 impl Sampler {
     /// The inputs of image `ids`: latent rows, or rendered scenes with their label maps.
     pub fn inputs(&self, ids: &[u64], device: Device) -> Result<Inputs> {
-        match *self {
+        match self {
             Self::Latent { stream, dim } => Ok(Inputs {
-                z: Some(z_rows(stream, ids, dim, device)?),
+                z: Some(z_rows(*stream, ids, *dim, device)?),
                 images: None,
                 truth: None,
             }),
@@ -217,6 +282,11 @@ impl Sampler {
                     truth: Some(batch.labels.unsqueeze(1)),
                 })
             }
+            Self::Images(src) => Ok(Inputs {
+                z: None,
+                images: Some(src.images(ids, device)?),
+                truth: None,
+            }),
         }
     }
 }
