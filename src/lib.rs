@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
+pub mod bench;
 pub mod cut;
 pub mod demo;
 pub mod device;
