@@ -191,3 +191,97 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         targets,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn tiny() -> Settings {
+        Settings {
+            warmup: 0,
+            runs: 3,
+            batch_runs: 2,
+            batches: vec![1, 2],
+            big_batches: vec![1],
+            dissect_samples: 8,
+            dissect_batch: 4,
+        }
+    }
+
+    #[test]
+    fn the_json_report_has_every_field_with_consistent_values() {
+        let work = std::env::temp_dir().join(format!("gd-bench-run-{}", std::process::id()));
+        let mut opts = BenchOptions::new(true);
+        opts.models = vec!["random:0".into()];
+        opts.settings = tiny();
+        opts.work = work.clone();
+        let report = run(&opts).unwrap();
+        let path = work.join("bench.json");
+        crate::fsutil::write_json(&path, &report).unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for key in [
+            "device", "threads", "quick", "settings", "models", "targets",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["device"], "cpu");
+        let m = &v["models"][0];
+        assert_eq!(m["resolution"], 64);
+        assert_eq!(m["layer"], "layer4");
+        let single = &m["single"];
+        for w in ["suffix", "edit", "composite", "png_encode", "peak_conv"] {
+            let p = &single[w];
+            assert_eq!(p["runs"], 3, "{w}");
+            let (p50, p95, p99) = (
+                p["p50_ms"].as_f64().unwrap(),
+                p["p95_ms"].as_f64().unwrap(),
+                p["p99_ms"].as_f64().unwrap(),
+            );
+            assert!(p50 > 0.0 && p50 <= p95 && p95 <= p99, "{w}: {p}");
+        }
+        // the ratios are computed from the reported medians
+        let ratio = single["edit"]["p50_ms"].as_f64().unwrap()
+            / single["suffix"]["p50_ms"].as_f64().unwrap();
+        assert!((single["overhead_ratio"].as_f64().unwrap() - ratio).abs() < 1e-9);
+        let flop = flops::proggan_suffix_flops(&zoo_sizes(), "layer4").unwrap();
+        assert!((single["suffix_gflop"].as_f64().unwrap() - flop / 1e9).abs() < 1e-9);
+        let fraction =
+            single["suffix_gflops"].as_f64().unwrap() / single["peak_gflops"].as_f64().unwrap();
+        assert!((single["peak_fraction"].as_f64().unwrap() - fraction).abs() < 1e-9);
+        let batches: Vec<i64> = m["throughput"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["batch"].as_i64().unwrap())
+            .collect();
+        assert_eq!(batches, [1, 2]);
+        let d = &m["dissection"];
+        assert_eq!(d["samples"], 8);
+        assert!(d["pass1_s"].as_f64().unwrap() > 0.0 && d["pass2_s"].as_f64().unwrap() > 0.0);
+        assert!(m["baseline"].is_null() && m["vs_baseline"].is_null());
+        // without the 256 model and the baseline, both targets are reported as not measured
+        let targets = v["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2);
+        assert!(targets.iter().all(|t| t["met"].is_null()));
+        let table = render_table(&report);
+        assert!(table.contains("edit + suffix forward") && table.contains("not measured"));
+        std::fs::remove_dir_all(&work).unwrap();
+    }
+
+    fn zoo_sizes() -> Vec<i64> {
+        crate::zoo::RANDOM_GENERATOR_SIZES.to_vec()
+    }
+
+    #[test]
+    fn bad_options_are_refused_with_the_fix() {
+        let mut opts = BenchOptions::new(true);
+        opts.models.clear();
+        let err = run(&opts).unwrap_err().to_string();
+        assert!(err.contains("no model to benchmark"), "{err}");
+        let mut opts = BenchOptions::new(true);
+        opts.settings.runs = 0;
+        let err = run(&opts).unwrap_err().to_string();
+        assert!(err.contains("at least one run"), "{err}");
+    }
+}

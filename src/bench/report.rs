@@ -245,3 +245,105 @@ pub fn render_table(r: &BenchReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::baseline::{BaselineDissection, compare};
+    use super::*;
+
+    fn p(ms: f64) -> Percentiles {
+        Percentiles::from_seconds(&[ms / 1e3])
+    }
+
+    fn single(suffix_ms: f64, edit_ms: f64) -> SingleEdit {
+        SingleEdit {
+            suffix: p(suffix_ms),
+            edit: p(edit_ms),
+            composite: p(0.1),
+            png_encode: p(0.1),
+            peak_conv: p(100.0),
+            overhead_ratio: edit_ms / suffix_ms,
+            suffix_gflop: 1.0,
+            suffix_gflops: 1.0,
+            peak_gflops: 2.0,
+            peak_fraction: 0.5,
+        }
+    }
+
+    fn throughput(batch: i64, ms: f64) -> Throughput {
+        Throughput {
+            batch,
+            time: p(ms),
+            scenes_per_s: batch as f64 / (ms / 1e3),
+        }
+    }
+
+    fn model(name: &str, single: SingleEdit) -> ModelReport {
+        ModelReport {
+            name: name.into(),
+            origin: "test".into(),
+            weights: PathBuf::from("w.safetensors"),
+            sizes: vec![8, 4],
+            resolution: 8,
+            layer: "layer2".into(),
+            edit: EditSpec::standard("layer2", 4),
+            single,
+            throughput: vec![throughput(1, 10.0), throughput(8, 40.0)],
+            dissection: None,
+            baseline: None,
+            vs_baseline: None,
+        }
+    }
+
+    #[test]
+    fn comparisons_divide_our_times_by_the_baseline_and_count_equal_labels() {
+        let ours = single(100.0, 105.0);
+        let dissection = Dissection {
+            layer: "layer4".into(),
+            segmenter: "world-seg".into(),
+            samples: 100,
+            batch: 10,
+            pass1_s: 3.0,
+            pass2_s: 2.0,
+            images_per_s: 20.0,
+            unit_labels: vec!["sky".into(), "tree".into(), "sky".into()],
+            label_names: vec!["-".into(), "sky".into(), "tree".into()],
+        };
+        let base = BaselineModel {
+            suffix: p(50.0),
+            edit: p(70.0),
+            throughput: vec![throughput(1, 20.0), throughput(32, 1.0)],
+            dissection: Some(BaselineDissection {
+                seconds: 10.0,
+                forward_s: 5.0,
+                quantile_s: 4.0,
+                iou_s: 1.0,
+                images_per_s: 10.0,
+                unit_label_ids: vec![1, 1, 1],
+            }),
+        };
+        let through = [throughput(1, 10.0), throughput(8, 40.0)];
+        let c = compare(&ours, &through, Some(&dissection), &base);
+        assert!((c.single_edit - 1.5).abs() < 1e-9);
+        assert!((c.suffix - 2.0).abs() < 1e-9);
+        // only batch sizes both sides measured are compared
+        assert_eq!(c.batch.len(), 1);
+        assert!((c.batch[0].1 - 0.5).abs() < 1e-9);
+        assert!((c.dissection.unwrap() - 0.5).abs() < 1e-9);
+        assert!((c.dissection_speedup.unwrap() - 2.0).abs() < 1e-9);
+        assert_eq!(c.same_unit_labels, Some((2, 3)));
+
+        let mut world = model("world", single(10.0, 30.0));
+        world.vs_baseline = Some(c);
+        let big = model(RANDOM256, ours);
+        let t = targets(&[world, big]);
+        // the overhead target is judged on the 256 model only (1.05 ≤ 1.10)
+        assert_eq!(t[0].value, Some(1.05));
+        assert_eq!(t[0].met, Some(true));
+        assert_eq!(t[1].met, Some(true));
+        let slow = model(RANDOM256, single(100.0, 120.0));
+        let t = targets(&[slow]);
+        assert_eq!(t[0].met, Some(false));
+        assert_eq!(t[1].met, None);
+    }
+}
