@@ -161,14 +161,22 @@ def make_edit(units, values, mask):
     return edit
 
 
-def interleaved(jobs, warmup, runs):
+MAX_RUNS = 2000
+
+
+def interleaved(jobs, warmup, min_runs, min_seconds):
+    """Rounds running each job once: at least min_runs timed, more until min_seconds spent."""
     times = [[] for _ in jobs]
-    for r in range(warmup + runs):
+    spent, r = 0.0, 0
+    while r < warmup + min_runs or (spent < min_seconds and r < warmup + MAX_RUNS):
         for job, t in zip(jobs, times):
             start = time.perf_counter()
             job()
+            took = time.perf_counter() - start
             if r >= warmup:
-                t.append(time.perf_counter() - start)
+                t.append(took)
+                spent += took
+        r += 1
     return times
 
 
@@ -236,7 +244,7 @@ def run_model(m, job):
     z = torch.randn(1, sizes[0])
     h = prefix(z)
     jobs = [lambda: suffix(h), lambda: suffix(edit(h))]
-    t = interleaved(jobs, job["warmup"], job["runs"])
+    t = interleaved(jobs, job["warmup"], job["runs"], job["min_seconds"])
     out["suffix_s"], out["edit_s"] = t
 
     hook = model[index].register_forward_hook(lambda mod, i, o: edit(o))
@@ -245,7 +253,7 @@ def run_model(m, job):
         torch.manual_seed(2)
         zb = torch.randn(b, sizes[0])
         model(zb)
-        (t,) = interleaved([lambda: model(zb)], min(job["warmup"], 1), job["batch_runs"])
+        (t,) = interleaved([lambda: model(zb)], min(job["warmup"], 1), job["batch_runs"], job["min_seconds"])
         out["throughput"].append({"batch": b, "times_s": t})
     hook.remove()
     if m.get("dissect"):

@@ -182,6 +182,7 @@ pub fn run(
         "warmup": s.warmup,
         "runs": s.runs,
         "batch_runs": s.batch_runs,
+        "min_seconds": s.min_seconds,
         "models": models,
     });
     std::fs::create_dir_all(work)?;

@@ -18,10 +18,12 @@ use tch::{Device, Kind, Tensor};
 pub struct Settings {
     /// Untimed rounds before timing.
     pub warmup: usize,
-    /// Timed rounds of the single-edit workloads.
+    /// Timed rounds of the single-edit workloads, at least.
     pub runs: usize,
-    /// Timed runs per batch size.
+    /// Timed runs per batch size, at least.
     pub batch_runs: usize,
+    /// Rounds go on until the timed ones took this many seconds (fast workloads get more).
+    pub min_seconds: f64,
     /// Batch sizes for models of at most 64×64 pixels.
     pub batches: Vec<i64>,
     /// Batch sizes for larger models.
@@ -39,6 +41,7 @@ impl Settings {
             warmup: 1,
             runs: 5,
             batch_runs: 2,
+            min_seconds: 0.5,
             batches: vec![1, 8],
             big_batches: vec![1],
             dissect_samples: 32,
@@ -52,6 +55,7 @@ impl Settings {
             warmup: 2,
             runs: 30,
             batch_runs: 8,
+            min_seconds: 10.0,
             batches: vec![1, 8, 32],
             big_batches: vec![1, 8],
             dissect_samples: 500,
@@ -248,6 +252,7 @@ pub fn single_edit(
         &mut [&mut suffix, &mut edit, &mut composite, &mut png, &mut conv],
         s.warmup,
         s.runs,
+        s.min_seconds,
         device,
     );
     let p: Vec<Percentiles> = times.iter().map(|t| Percentiles::from_seconds(t)).collect();
@@ -290,7 +295,13 @@ pub fn throughput(
             let e = spec.edits(side, device);
             let _ = cut.forward_edited(&z, &e).expect("checked above");
         };
-        let times = interleaved(&mut [&mut job], s.warmup.min(1), s.batch_runs, device);
+        let times = interleaved(
+            &mut [&mut job],
+            s.warmup.min(1),
+            s.batch_runs,
+            s.min_seconds,
+            device,
+        );
         let time = Percentiles::from_seconds(&times[0]);
         out.push(Throughput {
             batch,

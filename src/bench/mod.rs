@@ -106,7 +106,10 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         let g = &model.generator;
         let cut = crate::cut::Cut::new(g, &opts.layer)?;
         let edit = EditSpec::standard(cut.layer_name(), g.channels(cut.layer_index()));
-        eprintln!("bench: {}: single edit ({} rounds)", model.name, s.runs);
+        eprintln!(
+            "bench: {}: single edit (at least {} rounds, {} s)",
+            model.name, s.runs, s.min_seconds
+        );
         let single = measure::single_edit(&model, &edit, s, opts.device)?;
         eprintln!(
             "bench: {}: batches {:?}",
@@ -202,6 +205,7 @@ mod tests {
             warmup: 0,
             runs: 3,
             batch_runs: 2,
+            min_seconds: 0.0,
             batches: vec![1, 2],
             big_batches: vec![1],
             dissect_samples: 8,

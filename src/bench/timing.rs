@@ -67,25 +67,36 @@ pub fn sync(device: Device) {
     }
 }
 
-/// Times each of `jobs` `runs` times after `warmup` untimed rounds, interleaved: every round
-/// runs each job once, in order. Returns the durations in seconds per job.
+/// The most timed rounds of one measurement.
+pub const MAX_RUNS: usize = 2000;
+
+/// Times `jobs` in interleaved rounds (every round runs each job once, in order) after
+/// `warmup` untimed rounds: at least `min_runs` rounds, and more until the timed rounds have
+/// taken `min_seconds` in all (at most [`MAX_RUNS`]), so that fast workloads get enough
+/// samples for their tail percentiles. Returns the durations in seconds per job.
 pub fn interleaved(
     jobs: &mut [&mut dyn FnMut()],
     warmup: usize,
-    runs: usize,
+    min_runs: usize,
+    min_seconds: f64,
     device: Device,
 ) -> Vec<Vec<f64>> {
-    let mut times = vec![Vec::with_capacity(runs); jobs.len()];
-    for round in 0..warmup + runs {
+    let mut times = vec![Vec::with_capacity(min_runs); jobs.len()];
+    let mut spent = 0.0;
+    let mut round = 0;
+    while round < warmup + min_runs || (spent < min_seconds && round < warmup + MAX_RUNS) {
         for (job, t) in jobs.iter_mut().zip(times.iter_mut()) {
             sync(device);
             let start = Instant::now();
             job();
             sync(device);
+            let took = start.elapsed().as_secs_f64();
             if round >= warmup {
-                t.push(start.elapsed().as_secs_f64());
+                t.push(took);
+                spent += took;
             }
         }
+        round += 1;
     }
     times
 }
@@ -113,9 +124,27 @@ mod tests {
         let order = std::cell::RefCell::new(Vec::new());
         let mut a = || order.borrow_mut().push('a');
         let mut b = || order.borrow_mut().push('b');
-        let times = interleaved(&mut [&mut a, &mut b], 1, 3, Device::Cpu);
+        let times = interleaved(&mut [&mut a, &mut b], 1, 3, 0.0, Device::Cpu);
         assert_eq!(times.len(), 2);
         assert!(times.iter().all(|t| t.len() == 3));
         assert_eq!(order.borrow().iter().collect::<String>(), "abababab");
+    }
+
+    #[test]
+    fn fast_jobs_run_more_rounds_until_the_time_is_spent() {
+        let mut nap = || std::thread::sleep(std::time::Duration::from_millis(2));
+        let mut idle = || {};
+        let times = interleaved(&mut [&mut nap, &mut idle], 0, 2, 0.03, Device::Cpu);
+        let (n, m) = (times[0].len(), times[1].len());
+        assert_eq!(n, m);
+        // two rounds of at least 2 ms do not spend 30 ms: more rounds ran, and they stopped
+        // with the round that reached it
+        assert!(n > 2, "{n} rounds");
+        let total: f64 = times.iter().flatten().sum();
+        let last = times[0][n - 1] + times[1][n - 1];
+        assert!(
+            total >= 0.03 && total - last < 0.03,
+            "{total} s in {n} rounds"
+        );
     }
 }
