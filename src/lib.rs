@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod attack;
+pub mod bench;
 pub mod chart;
 pub mod classify;
 pub mod cut;

@@ -60,6 +60,8 @@ enum Command {
     Ablate(AblateArgs),
     /// Where a concept can be inserted: added area by context label.
     Context(ContextArgs),
+    /// Measure edit latency, throughput and dissection speed (optionally against PyTorch).
+    Bench(BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -477,6 +479,28 @@ struct MergeArgs {
     /// IoU above which a unit is interpretable.
     #[arg(long, default_value_t = 0.04)]
     miniou: f64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Model to measure (repeatable): world (the trained world generator, or random weights of
+    /// its geometry until it is installed), random256, or a generator; default: world and random256.
+    #[arg(long = "model")]
+    models: Vec<String>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also run the same workloads in PyTorch (benches/baseline.py) and compare.
+    #[arg(long)]
+    baseline: bool,
+    /// Tiny settings (a few rounds, 32 dissected images) for a quick check.
+    #[arg(long)]
+    quick: bool,
+    /// Scratch directory (random weights, dissection statistics, baseline job).
+    #[arg(long, default_value = "out/bench")]
+    work: PathBuf,
     #[command(flatten)]
     common: Common,
 }
@@ -1301,6 +1325,24 @@ fn run_selectivity(a: SelectivityArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_bench(a: BenchArgs) -> Result<()> {
+    use gandissect::bench::{BenchOptions, render_table, run};
+    let mut o = BenchOptions::new(a.quick);
+    if !a.models.is_empty() {
+        o.models = a.models;
+    }
+    o.device = parse_device(&a.common.device)?;
+    o.baseline = a.baseline;
+    o.work = a.work;
+    let report = run(&o)?;
+    print!("{}", render_table(&report));
+    if let Some(path) = &a.json {
+        gandissect::fsutil::write_json(path, &report)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
@@ -1322,6 +1364,7 @@ fn main() {
         Command::Batch(a) => run_batch(a),
         Command::Ablate(a) => run_ablate(a),
         Command::Context(a) => run_context(a),
+        Command::Bench(a) => run_bench(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
