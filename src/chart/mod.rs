@@ -232,7 +232,7 @@ fn marker(img: &mut RgbImage, p: (f32, f32), c: [u8; 3]) {
 /// A line with optional markers.
 #[derive(Clone, Debug)]
 pub struct Series {
-    /// Legend text.
+    /// Legend text (empty: no legend entry).
     pub label: String,
     /// `(x, y)` points in order.
     pub points: Vec<(f64, f64)>,
@@ -274,7 +274,9 @@ fn lines(mut f: Frame, series: &[Series]) -> RgbImage {
                 marker(&mut f.img, *p, s.colour);
             }
         }
-        f.legend(&s.label, s.colour, s.dashed);
+        if !s.label.is_empty() {
+            f.legend(&s.label, s.colour, s.dashed);
+        }
     }
     f.img
 }
@@ -292,7 +294,8 @@ pub struct Bar {
     pub hi: f64,
 }
 
-/// Draws bars with error bars; `legend` lines are written beside the plot.
+/// Draws bars (negative ones downwards from zero) with error bars; `legend` lines are
+/// written beside the plot.
 pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], legend: &[String]) -> RgbImage {
     let top = bars
         .iter()
@@ -300,20 +303,25 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], legend: &[String]) ->
         .fold(0.0f64, f64::max)
         .max(1e-9)
         * 1.1;
+    let bottom = bars
+        .iter()
+        .map(|b| b.lo.min(b.value))
+        .fold(0.0f64, f64::min)
+        * 1.1;
     let n = bars.len().max(1) as f64;
     let mut x = Axis::linear("", 0.0, n);
     x.ticks = (0..bars.len()).map(|i| i as f64 + 0.5).collect();
     let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
-    let mut f = Frame::new(title, x, Axis::linear(y_label, 0.0, top), Some(&labels));
+    let mut f = Frame::new(title, x, Axis::linear(y_label, bottom, top), Some(&labels));
     let bw = f.w / n as f32 * 0.6;
     for (i, b) in bars.iter().enumerate() {
         let cx = f.px(i as f64 + 0.5);
         let (py, base) = (f.py(b.value), f.py(0.0));
         let colour = PALETTE[i % PALETTE.len()];
-        let hgt = (base - py).max(1.0);
+        let hgt = (base - py).abs().max(1.0);
         draw_filled_rect_mut(
             &mut f.img,
-            Rect::at((cx - bw / 2.0) as i32, py as i32).of_size(bw as u32, hgt as u32),
+            Rect::at((cx - bw / 2.0) as i32, py.min(base) as i32).of_size(bw as u32, hgt as u32),
             Rgb(colour),
         );
         let (lo, hi) = (f.py(b.lo), f.py(b.hi));
@@ -396,5 +404,33 @@ mod tests {
             .filter(|&(x, y)| img.get_pixel(x, y).0 == [200, 0, 0])
             .count();
         assert_eq!(margin_red, 0);
+    }
+
+    #[test]
+    fn negative_bars_hang_below_positive_ones() {
+        let bar = |label: &str, v: f64| Bar {
+            label: label.into(),
+            value: v,
+            lo: v,
+            hi: v,
+        };
+        let img = bar_chart("t", "px", &[bar("up", 2.0), bar("down", -2.0)], &[]);
+        let rows = |c: [u8; 3]| -> Vec<u32> {
+            img.enumerate_pixels()
+                .filter(|(_, _, p)| p.0 == c)
+                .map(|(_, y, _)| y)
+                .collect()
+        };
+        let (up, down) = (rows(PALETTE[0]), rows(PALETTE[1]));
+        assert!(
+            up.len() > 100 && down.len() > 100,
+            "{} {}",
+            up.len(),
+            down.len()
+        );
+        assert!(
+            up.iter().max() < down.iter().min(),
+            "bars overlap vertically"
+        );
     }
 }

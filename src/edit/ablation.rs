@@ -7,7 +7,7 @@
 //! (scaled the same way); the mean fraction of every other label after the ablation is kept too.
 
 use super::Session;
-use super::chart::line_chart;
+use crate::chart::{Axis, PALETTE, Series, line_chart};
 use crate::cut::Edit;
 use crate::fsutil::write_json;
 use crate::imageio::save_png;
@@ -227,19 +227,52 @@ pub fn write_ablation(
     let json = dir.join(format!("ablate-{}.json", result.concept));
     let png = dir.join(format!("ablate-{}.png", result.concept));
     write_json(&json, result)?;
-    let points: Vec<(f64, f64, f64)> = result
+    let (k, pct): (Vec<f64>, Vec<(f64, f64)>) = result
         .points
         .iter()
-        .map(|p| (p.k as f64, 100.0 * p.removed, 100.0 * p.ci99))
-        .collect();
+        .map(|p| (p.k as f64, (100.0 * p.removed, 100.0 * p.ci99)))
+        .unzip();
+    let band = |sign: f64| -> Vec<(f64, f64)> {
+        k.iter()
+            .zip(&pct)
+            .map(|(&x, &(m, c))| (x, m + sign * c))
+            .collect()
+    };
+    let (lo, hi) = (band(-1.0), band(1.0));
+    let ymin = lo.iter().map(|p| p.1).fold(0.0f64, f64::min);
+    let ymax = hi.iter().map(|p| p.1).fold(1.0f64, f64::max);
+    let xmax = k.iter().cloned().fold(1.0f64, f64::max);
+    let series = [
+        Series {
+            label: "removed".into(),
+            points: k.iter().zip(&pct).map(|(&x, &(m, _))| (x, m)).collect(),
+            colour: PALETTE[0],
+            dashed: false,
+        },
+        Series {
+            label: "99% interval".into(),
+            points: lo,
+            colour: PALETTE[1],
+            dashed: true,
+        },
+        Series {
+            label: String::new(),
+            points: hi,
+            colour: PALETTE[1],
+            dashed: true,
+        },
+    ];
     let title = format!(
-        "{} pixels removed - top units zeroed at {}",
+        "{} pixels removed, top units zeroed at {}",
         result.concept, result.layer
     );
-    save_png(
-        &png,
-        &line_chart(&title, "percent removed", "units", &points),
-    )?;
+    let chart = line_chart(
+        &title,
+        Axis::linear("units removed", 0.0, xmax),
+        Axis::linear("percent removed", ymin, ymax),
+        &series,
+    );
+    save_png(&png, &chart)?;
     Ok((json, png))
 }
 

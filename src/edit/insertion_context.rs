@@ -6,7 +6,7 @@
 //! (through [`cut::Edit`](crate::cut::Edit) with a one-cell mask per copy) at its own cell.
 
 use super::Session;
-use super::chart::bar_chart;
+use crate::chart::{Bar, bar_chart};
 use crate::cut::Edit;
 use crate::fsutil::write_json;
 use crate::imageio::save_png;
@@ -244,14 +244,20 @@ pub fn write_context(r: &ContextResult, dir: &Path) -> Result<(PathBuf, PathBuf)
     let json = dir.join(format!("context-{}.json", r.concept));
     let png = dir.join(format!("context-{}.png", r.concept));
     write_json(&json, r)?;
-    let bars: Vec<(String, f64, f64)> = r
+    let bars: Vec<Bar> = r
         .rows
         .iter()
         .filter(|row| row.count >= r.min_count)
-        .map(|row| (row.context.clone(), row.mean, row.std))
+        .map(|row| Bar {
+            label: row.context.clone(),
+            value: row.mean,
+            lo: (row.mean - row.std).max(0.0),
+            hi: row.mean + row.std,
+        })
         .collect();
     let title = format!("added {} pixels by context at {}", r.concept, r.layer);
-    save_png(&png, &bar_chart(&title, "pixels", &bars))?;
+    let legend = ["mean per cell".to_string(), "error bars: 1 sd".to_string()];
+    save_png(&png, &bar_chart(&title, "pixels", &bars, &legend))?;
     Ok((json, png))
 }
 

@@ -8,7 +8,6 @@
 //! [`ablation`] and [`insertion_context`] are the PNAS analyses (SPEC §3.2).
 
 pub mod ablation;
-pub mod chart;
 pub mod insertion_context;
 pub mod paint;
 pub mod pairing;

@@ -10,7 +10,7 @@
 mod buildings;
 mod class;
 pub mod concepts;
-pub mod font;
+mod font;
 mod light;
 mod raster;
 mod rng;
