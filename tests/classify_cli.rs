@@ -35,13 +35,20 @@ fn json(path: &Path) -> Value {
 
 /// A tiny random VGG-16 model directory (conv5_3: 64 units, input 32×32, the six world classes).
 fn tiny_model(dir: &Path) -> String {
-    tch::manual_seed(4);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = Vgg::trainable(
-        &vs.root(),
-        VggConfig::scaled(0.125, 2, 32, 6),
-        Normalization::imagenet(),
-    );
+    // libtorch's generator is global and the tests of this file run in parallel: seeding and
+    // drawing happen under one lock, so every test gets the same network.
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let (_vs, net) = {
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Vgg::trainable(
+            &vs.root(),
+            VggConfig::scaled(0.125, 2, 32, 6),
+            Normalization::imagenet(),
+        );
+        (vs, net)
+    };
     let tensors: Vec<(String, Tensor)> = net
         .named_tensors()
         .into_iter()
