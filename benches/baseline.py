@@ -19,7 +19,7 @@ seconds, which gandissect turns into percentiles and ratios.
 """
 
 import json
-import math
+import os
 import struct
 import sys
 import time
@@ -28,6 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures"))
+from progan_reference import progan  # noqa: E402
 
 torch.set_grad_enabled(False)
 
@@ -51,53 +54,6 @@ def read_safetensors(path):
 
 
 # ---------------------------------------------------------------- ProGAN (netdissect layout)
-class PixelNorm(nn.Module):
-    def forward(self, x):
-        return x / torch.sqrt(torch.mean(x**2, dim=1, keepdim=True) + 1e-8)
-
-
-class WScale(nn.Module):
-    def __init__(self, channels, scale):
-        super().__init__()
-        self.scale = scale
-        self.b = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x):
-        return x * self.scale + self.b.view(1, -1, 1, 1)
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, k, pad, up, act=True, gain=None):
-        super().__init__()
-        self.norm = PixelNorm()
-        self.up = nn.Upsample(scale_factor=2, mode="nearest") if up else None
-        self.conv = nn.Conv2d(cin, cout, k, padding=pad, bias=False)
-        g = math.sqrt(2) / k if gain is None else gain
-        self.wscale = WScale(cout, g / math.sqrt(cin))
-        self.act = nn.LeakyReLU(0.2) if act else None
-
-    def forward(self, x):
-        if x.dim() == 2:
-            x = x.view(x.shape[0], -1, 1, 1)
-        x = self.norm(x)
-        if self.up is not None:
-            x = self.up(x)
-        x = self.wscale(self.conv(x))
-        return self.act(x) if self.act is not None else x
-
-
-def progan(sizes):
-    layers = [("layer1", Block(sizes[0], sizes[1], 4, 3, False)), ("layer2", Block(sizes[1], sizes[1], 3, 1, False))]
-    for cin, cout in zip(sizes[1:], sizes[2:]):
-        n = len(layers)
-        layers.append((f"layer{n + 1}", Block(cin, cout, 3, 1, True)))
-        layers.append((f"layer{n + 2}", Block(cout, cout, 3, 1, False)))
-    res = 4 * 2 ** (len(layers) // 2 - 1)
-    layers.append((f"output_{res}x{res}", Block(sizes[-1], 3, 1, 0, False, act=False, gain=1.0)))
-    names = [n for n, _ in layers]
-    return nn.Sequential(*[m for _, m in layers]), names
-
-
 def load_progan(path, sizes):
     model, names = progan(sizes)
     tensors = read_safetensors(path)
@@ -271,8 +227,6 @@ def main():
         result["models"].append(run_model(m, job))
     with open(sys.argv[2] + ".tmp", "w") as f:
         json.dump(result, f)
-    import os
-
     os.replace(sys.argv[2] + ".tmp", sys.argv[2])
 
 

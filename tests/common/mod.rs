@@ -42,9 +42,10 @@ fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
 /// The directory `target/fixtures/<name>` filled by `python <script> <dir> <args...>`.
 ///
 /// The script runs only when the directory is missing or was made by a different script
-/// content or arguments (the cache key is a hash of both, kept in `<dir>/.cache-key`). It
-/// writes into a fresh temporary directory that is renamed into place on success, so a failed
-/// or interrupted run never leaves a half-made fixture behind.
+/// content, content of the Python modules beside it, or arguments (the cache key is a hash of
+/// them, kept in `<dir>/.cache-key`). It writes into a fresh temporary directory that is
+/// renamed into place on success, so a failed or interrupted run never leaves a half-made
+/// fixture behind.
 pub fn cached_fixture(name: &str, script: &Path, args: &[&str]) -> PathBuf {
     let _guard = FIXTURE_LOCK
         .lock()
@@ -52,6 +53,16 @@ pub fn cached_fixture(name: &str, script: &Path, args: &[&str]) -> PathBuf {
     let source =
         std::fs::read(script).unwrap_or_else(|e| panic!("cannot read {}: {e}", script.display()));
     let mut hash = fnv1a(&source, 0xcbf2_9ce4_8422_2325);
+    // the Python modules beside the script are imported by it
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(script.parent().expect("script directory"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    modules.retain(|p| p.extension().is_some_and(|x| x == "py") && p != script);
+    modules.sort();
+    for m in &modules {
+        let bytes = std::fs::read(m).unwrap_or_else(|e| panic!("cannot read {}: {e}", m.display()));
+        hash = fnv1a(&bytes, fnv1a(b"\0", hash));
+    }
     for arg in args {
         hash = fnv1a(arg.as_bytes(), fnv1a(b"\0", hash));
     }
