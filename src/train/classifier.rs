@@ -71,17 +71,11 @@ impl Trainer for ClassifierTrainer {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out: Vec<(String, Tensor)> = named_params(&self.vs)
-            .into_iter()
-            .map(|(k, t)| (format!("net.{k}"), t))
-            .collect();
-        out.extend(self.opt.to_tensors("opt"));
-        out
+        state::net_and_optimizer(&self.vs, &self.opt)
     }
 
     fn restore(&mut self, saved: &BTreeMap<String, Tensor>) -> Result<()> {
-        state::restore_params(&named_params(&self.vs), saved, "net.")?;
-        self.opt.load_tensors("opt", saved)
+        state::restore_net_and_optimizer(&self.vs, &mut self.opt, saved)
     }
 
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>> {

@@ -127,3 +127,24 @@ pub fn restore_params(
         Ok(())
     })
 }
+
+/// The resumable state of a run with one network and one optimizer: the network's parameters
+/// under `net.` and the optimizer's moments under `opt`.
+pub fn net_and_optimizer(vs: &tch::nn::VarStore, opt: &super::adam::Adam) -> Vec<(String, Tensor)> {
+    let mut out: Vec<(String, Tensor)> = super::named_params(vs)
+        .into_iter()
+        .map(|(k, t)| (format!("net.{k}"), t))
+        .collect();
+    out.extend(opt.to_tensors("opt"));
+    out
+}
+
+/// Restores [`net_and_optimizer`].
+pub fn restore_net_and_optimizer(
+    vs: &tch::nn::VarStore,
+    opt: &mut super::adam::Adam,
+    saved: &BTreeMap<String, Tensor>,
+) -> Result<()> {
+    restore_params(&super::named_params(vs), saved, "net.")?;
+    opt.load_tensors("opt", saved)
+}
