@@ -1,25 +1,14 @@
 //! `gandissect classify importance`, `attack` and `analyze selectivity` end to end on a tiny
 //! random classifier, and their answers to bad input.
 
+mod common;
+
+use common::{gandissect, scratch};
 use gandissect::nets::vgg::{Normalization, Vgg, VggConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use tch::{Device, Tensor, nn};
-
-fn gandissect(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gandissect"))
-        .args(args)
-        .output()
-        .expect("run gandissect")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gd-cls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn text(o: &Output) -> String {
     format!(

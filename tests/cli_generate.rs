@@ -1,21 +1,10 @@
 //! `gandissect generate` end to end, and its answers to bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn gandissect(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gandissect"))
-        .args(args)
-        .output()
-        .expect("run gandissect")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gd-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{gandissect, scratch};
+use std::path::Path;
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

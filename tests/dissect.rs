@@ -1,6 +1,9 @@
 //! Dissection end to end on tiny random networks: IoU against per-pixel loops, resume, shards,
 //! outputs and bad input.
 
+mod common;
+
+use common::scratch;
 use gandissect::cut::Cut;
 use gandissect::dissect::compare::label_agreement;
 use gandissect::dissect::upsample::upsample;
@@ -17,14 +20,6 @@ use gandissect::train::seg::world_labels;
 use gandissect::zsample::z_rows;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor, nn};
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gd-dissect-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A random 16×16 generator (layer2: 8 units at 4×4, layer4: 8 units at 8×8) saved to a file.
 fn tiny_generator(dir: &Path, seed: i64) -> String {

@@ -1,22 +1,10 @@
 //! The `dissect` and `merge` commands end to end: bad input ends with one clear line
 //! (clap adds a `--help` hint to arguments it cannot parse).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn gandissect(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gandissect"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gd-dissect-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{gandissect, scratch};
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

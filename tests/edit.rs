@@ -3,6 +3,9 @@
 //! command line on `random:0` with bad input, and (ignored until the generator is trained) the
 //! direction of the effects on the shipped models.
 
+mod common;
+
+use common::{gandissect, scratch};
 use gandissect::cut::Cut;
 use gandissect::dissect::{DissectOptions, DissectResult, Outcome, Shard, Sketch, run};
 use gandissect::edit::ablation::{AblationOptions, run_ablation};
@@ -18,15 +21,8 @@ use gandissect::segment::{Label, Segmenter, SegmenterCard};
 use gandissect::train::seg::world_labels;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use tch::{Device, Kind, Tensor, nn};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gd-edit-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A random 16×16 generator (layer4: 8 units at 8×8) saved to a file.
 fn tiny_generator(dir: &Path) -> String {
@@ -493,13 +489,6 @@ fn analyses_measure_against_the_unedited_images() {
 }
 
 // ---- the command line on random:0 ----
-
-fn gandissect(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gandissect"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

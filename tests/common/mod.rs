@@ -1,13 +1,29 @@
-//! Helpers shared by the integration tests: the project's Python and cached fixtures made by
-//! Python scripts.
+//! Helpers shared by the integration tests: running the binary, scratch directories, the
+//! project's Python and cached fixtures made by Python scripts.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 /// Serialises fixture generation between the tests of one test binary.
 static FIXTURE_LOCK: Mutex<()> = Mutex::new(());
+
+/// Runs the `gandissect` binary with `args`.
+pub fn gandissect(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gandissect"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// A fresh, empty scratch directory for one test (unique per test process and `name`).
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gd-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
 
 /// The crate's root directory.
 pub fn repo_root() -> PathBuf {
