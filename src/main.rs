@@ -685,7 +685,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let device = parse_device(&a.common.device)?;
     let steps = a.steps.unwrap_or(match a.model {
         DefaultModel::WorldSeg => 3000,
-        DefaultModel::WorldProggan => 6000,
+        DefaultModel::WorldProggan => 5500,
         DefaultModel::WorldVgg16 => 600,
     });
     if steps <= 0 || a.batch == 0 || a.checkpoint_every <= 0 {

@@ -6,7 +6,8 @@ use gandissect::train::classifier::to_input_size;
 use gandissect::train::data::world_batch;
 use gandissect::train::quality::segmenter_quality;
 use gandissect::world::{self, SceneClass};
-use gandissect::zoo::load_classifier;
+use gandissect::zoo::{load_classifier, load_generator};
+use gandissect::zsample::z_rows;
 use tch::{Device, Kind};
 
 #[test]
@@ -51,4 +52,28 @@ fn world_vgg16_classifies_unseen_scenes() {
     )
     .unwrap();
     assert!(acc > 0.8, "accuracy {acc}");
+}
+
+#[test]
+fn world_proggan_draws_scenes_with_sky_and_buildings() {
+    let (g, _) = load_generator("world-proggan", Device::Cpu).unwrap();
+    assert_eq!(g.resolution(), 64);
+    assert_eq!(g.layer_names()[3], "layer4");
+    let seg = load_segmenter("world-seg", Device::Cpu).unwrap();
+    let _guard = tch::no_grad_guard();
+    let ids: Vec<u64> = (0..64).collect();
+    let z = z_rows(1, &ids, g.z_dim() as usize, Device::Cpu).unwrap();
+    let labels = seg
+        .segment(&g.forward(&z).clamp(-1.0, 1.0))
+        .unwrap()
+        .select(1, 0);
+    let has = |name: &str| {
+        let id = seg.label_id(name).unwrap() as i64;
+        let per_image = labels.eq(id).any_dims([1i64, 2].as_slice(), false);
+        f64::try_from(per_image.to_kind(Kind::Float).mean(Kind::Float)).unwrap()
+    };
+    let (sky, building, tree) = (has("sky"), has("building"), has("tree"));
+    assert!(sky > 0.8, "sky in {sky} of images");
+    assert!(building > 0.3, "buildings in {building} of images");
+    assert!(tree > 0.5, "trees in {tree} of images");
 }

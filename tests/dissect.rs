@@ -454,9 +454,8 @@ fn bad_input_is_refused_with_the_reason() {
 }
 
 /// The semantic check on the shipped models: at least three tree units in world-proggan's
-/// layer4. Run it once the models are trained: `cargo test --release --test dissect -- --ignored`.
+/// layer4.
 #[test]
-#[ignore]
 fn shipped_generator_has_tree_units_in_layer4() {
     let home = gandissect::zoo::home();
     let (g, s) = (
