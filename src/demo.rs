@@ -1,13 +1,21 @@
-//! The demonstration on the default models: world scenes, generated scenes, and a dissection of
-//! the generator's layer4 with its report.
+//! The demonstration on the default models: world scenes, generated scenes, a dissection of
+//! the generator's layer4 with its report, and, on a trained generator, trees painted out of
+//! one scene and the tree-removal curve.
 
 use crate::dissect::{self, DissectOptions, Outcome};
+use crate::edit::ablation::{AblationOptions, run_ablation, write_ablation};
+use crate::edit::scene::{ScenePaths, write_scene};
+use crate::edit::{Action, PlanOptions, ScenePlan, Session, SessionOptions};
 use crate::generate::{Latents, generate};
 use crate::zoo;
 use crate::zsample::DEFAULT_STREAM_SEED;
 use anyhow::{Result, bail};
 use std::path::Path;
-use tch::Device;
+use tch::{Device, Kind, Tensor};
+
+/// The scene the demonstration paints, and the concept it removes from its left half.
+const DEMO_SEED: u64 = 35;
+const DEMO_CONCEPT: &str = "tree";
 
 /// Runs the demonstration into `out` and returns a short summary for the terminal.
 pub fn run(out: &Path, samples: u64, device: Device) -> Result<String> {
@@ -61,5 +69,60 @@ pub fn run(out: &Path, samples: u64, device: Device) -> Result<String> {
         },
         out.join("dissect/report.html").display()
     ));
+    if source.dir.is_some() && layer.counts.get(DEMO_CONCEPT).is_some_and(|n| *n > 0) {
+        lines.extend(paint(out, &source.name, device)?);
+    }
     Ok(lines.join("\n"))
+}
+
+/// Removes the demo concept from the left half of the demo scene and measures its removal
+/// curve, with the units ranked by the demonstration's own dissection.
+fn paint(out: &Path, model: &str, device: Device) -> Result<Vec<String>> {
+    let mut o = SessionOptions::new(model);
+    o.dissection.dir = Some(out.join("dissect"));
+    o.device = device;
+    let session = Session::open(&o)?;
+    let side = session.image_side();
+    let left = Tensor::arange(side, (Kind::Float, device))
+        .lt(side / 2)
+        .to_kind(Kind::Float)
+        .view([1, side])
+        .expand([side, side], false)
+        .contiguous();
+    let stroke = session.plan(Action::Remove, DEMO_CONCEPT, left, &PlanOptions::default())?;
+    let scene = ScenePlan {
+        seed: DEMO_SEED,
+        strokes: vec![stroke],
+        force: false,
+    };
+    let painter = session.painter()?;
+    let outcome = painter.paint(&[&scene])?.remove(0);
+    let paths = ScenePaths::for_image(&out.join("edit/edited.png"))?;
+    write_scene(&outcome, &scene.strokes, &paths, model, painter.layer())?;
+    let mut lines = vec![format!(
+        "painting: scene {DEMO_SEED}, {} → {}",
+        outcome.strokes[0].summary,
+        paths.compare.display()
+    )];
+    let curve = run_ablation(
+        &session,
+        &AblationOptions {
+            concept: DEMO_CONCEPT.into(),
+            ks: vec![0, 4, 20],
+            samples: 200,
+            batch: 50,
+            progress: true,
+        },
+    )?;
+    let (_, chart) = write_ablation(&curve, &out.join("ablate"))?;
+    let points: Vec<String> = curve.points[1..]
+        .iter()
+        .map(|p| format!("top {}: {:.0}%", p.k, 100.0 * p.removed))
+        .collect();
+    lines.push(format!(
+        "{DEMO_CONCEPT} pixels removed over 200 scenes by zeroing units: {} → {}",
+        points.join(", "),
+        chart.display()
+    ));
+    Ok(lines)
 }

@@ -133,6 +133,18 @@ impl Session {
         self.segmenter.label_id(concept)?;
         let side = self.image_side() as u32;
         let mask = crate::imageio::read_mask(mask, side, side, stretch)?;
+        self.plan(action, concept, mask, opts)
+    }
+
+    /// Plans a stroke with `mask` given as `[H, W]` in [0, 1] at the image's resolution.
+    pub fn plan(
+        &self,
+        action: Action,
+        concept: &str,
+        mask: tch::Tensor,
+        opts: &PlanOptions,
+    ) -> Result<PlannedStroke> {
+        self.segmenter.label_id(concept)?;
         plan::plan_stroke(
             &self.catalog,
             Stroke {
