@@ -3,13 +3,11 @@
 
 mod common;
 
-use common::{gandissect, scratch};
+use common::{gandissect, scratch, shipped_models_installed};
 
 #[test]
 fn demo_dissects_paints_and_measures_on_the_shipped_models() {
-    let home = gandissect::zoo::home();
-    if !home.join("models/world-proggan/model.json").exists() {
-        eprintln!("skipped: models/world-proggan is not installed");
+    if !shipped_models_installed() {
         return;
     }
     let dir = scratch("demo");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::scratch;
+use common::{scratch, shipped_models_installed};
 use gandissect::cut::Cut;
 use gandissect::dissect::compare::label_agreement;
 use gandissect::dissect::upsample::upsample;
@@ -462,8 +462,7 @@ fn shipped_generator_has_tree_units_in_layer4() {
         home.join("models/world-proggan"),
         home.join("segmenters/world-seg"),
     );
-    if !g.join("model.json").exists() || !s.join("segmenter.json").exists() {
-        eprintln!("world-proggan or world-seg is not installed; skipping");
+    if !shipped_models_installed() {
         return;
     }
     let dir = scratch("semantic");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{gandissect, scratch};
+use common::{gandissect, scratch, shipped_models_installed};
 use gandissect::cut::Cut;
 use gandissect::dissect::{DissectOptions, DissectResult, Outcome, Shard, Sketch, run};
 use gandissect::edit::ablation::{AblationOptions, run_ablation};
@@ -720,16 +720,6 @@ fn edit_command_end_to_end_on_random_generator() {
 }
 
 // ---- direction on the shipped models ----
-
-fn shipped_models_installed() -> bool {
-    let home = gandissect::zoo::home();
-    let installed = home.join("models/world-proggan/model.json").exists()
-        && home.join("segmenters/world-seg/segmenter.json").exists();
-    if !installed {
-        eprintln!("skipped: models/world-proggan or segmenters/world-seg is not installed");
-    }
-    installed
-}
 
 fn shipped_session(q: f64) -> Option<Session> {
     if !shipped_models_installed() {

@@ -25,6 +25,18 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Whether the shipped generator and segmenter are installed; says so on stderr when not, for
+/// the tests that check them to skip.
+pub fn shipped_models_installed() -> bool {
+    let home = gandissect::zoo::home();
+    let installed = home.join("models/world-proggan/model.json").exists()
+        && home.join("segmenters/world-seg/segmenter.json").exists();
+    if !installed {
+        eprintln!("skipped: models/world-proggan or segmenters/world-seg is not installed");
+    }
+    installed
+}
+
 /// The crate's root directory.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
