@@ -685,7 +685,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let device = parse_device(&a.common.device)?;
     let steps = a.steps.unwrap_or(match a.model {
         DefaultModel::WorldSeg => 3000,
-        DefaultModel::WorldProggan => 5500,
+        DefaultModel::WorldProggan => 8200,
         DefaultModel::WorldVgg16 => 600,
     });
     if steps <= 0 || a.batch == 0 || a.checkpoint_every <= 0 {
@@ -1277,7 +1277,7 @@ fn run_selectivity(a: SelectivityArgs) -> Result<()> {
     };
     use gandissect::classify::Classifier;
     use gandissect::classify::importance::HELDOUT_SPLIT_START;
-    use gandissect::classify::sweep::world_batches;
+    use gandissect::classify::sweep::{ImportanceMeasure, world_batches};
     let device = parse_device(&a.common.device)?;
     let clf = Classifier::load(&a.model, device)?;
     let imp = load_or_rank(
@@ -1307,6 +1307,12 @@ fn run_selectivity(a: SelectivityArgs) -> Result<()> {
     write_selectivity(&report, &a.out)?;
     let rho = |r: Option<f64>| r.map_or("n/a (constant)".to_string(), |r| format!("{r:.3}"));
     let mean_sel = report.selectivity.iter().sum::<f64>() / report.selectivity.len().max(1) as f64;
+    if report.importance_measure == ImportanceMeasure::LogProbDrop {
+        println!(
+            "note: no single unit changes accuracy, so importance is the drop of the true class's \
+             log-probability"
+        );
+    }
     println!(
         "{} {}: mean selectivity {:.3}; Spearman(selectivity, importance) = {}",
         report.model,

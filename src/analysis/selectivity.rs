@@ -9,6 +9,7 @@ use crate::chart::{Axis, scatter};
 use crate::classify::Classifier;
 use crate::classify::importance::ImportanceReport;
 use crate::classify::metrics::to_rows;
+use crate::classify::sweep::ImportanceMeasure;
 use crate::fsutil::write_json;
 use crate::imageio::save_png;
 use anyhow::{Context, Result, bail};
@@ -166,8 +167,11 @@ pub struct SelectivityReport {
     pub selectivity: Vec<f64>,
     /// The class each unit prefers.
     pub preferred_class: Vec<String>,
-    /// Importance per unit: drop of overall accuracy when it alone is ablated (training split).
+    /// Importance per unit when it alone is ablated (training split), measured as
+    /// [`Self::importance_measure`] says.
     pub importance: Vec<f64>,
+    /// The accuracy drop, or the log-probability drop where no single unit moves accuracy.
+    pub importance_measure: ImportanceMeasure,
     /// Spearman ρ of selectivity and importance (`None` when one side is constant).
     pub spearman_selectivity_importance: Option<f64>,
     /// Per-unit IoU, when a dissection result was given.
@@ -199,7 +203,7 @@ pub fn selectivity_analysis(
         );
     }
     let selectivity: Vec<f64> = sel.iter().map(|s| s.0).collect();
-    let imp = importance.sweep.accuracy_drop();
+    let (imp, measure) = importance.sweep.importance();
     let (r_iou_imp, r_iou_sel) = match &iou {
         Some(v) => {
             if v.len() != selectivity.len() {
@@ -221,6 +225,7 @@ pub fn selectivity_analysis(
         preferred_class: sel.iter().map(|s| clf.classes[s.1].clone()).collect(),
         selectivity,
         importance: imp,
+        importance_measure: measure,
         iou,
         spearman_iou_importance: r_iou_imp,
         spearman_iou_selectivity: r_iou_sel,
@@ -250,10 +255,11 @@ pub fn write_selectivity(report: &SelectivityReport, dir: &Path) -> Result<Vec<P
         .map(|(s, i)| (*s, *i))
         .collect();
     let n = format!("{} units", pts.len());
+    let y_label = format!("{} when ablated alone", report.importance_measure);
     let img = scatter(
         &format!("{}: class selectivity vs importance", report.layer),
         Axis::linear("class selectivity index", 0.0, 1.0),
-        Axis::linear("accuracy drop when ablated alone", ilo, ihi),
+        Axis::linear(&y_label, ilo, ihi),
         &pts,
         &[n.clone(), rho(report.spearman_selectivity_importance)],
     );
@@ -270,7 +276,7 @@ pub fn write_selectivity(report: &SelectivityReport, dir: &Path) -> Result<Vec<P
         let img = scatter(
             &format!("{}: iou vs importance", report.layer),
             Axis::linear("best concept iou", xlo, xhi),
-            Axis::linear("accuracy drop when ablated alone", ilo, ihi),
+            Axis::linear(&y_label, ilo, ihi),
             &pts,
             &[n, rho(report.spearman_iou_importance)],
         );

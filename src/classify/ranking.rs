@@ -98,6 +98,7 @@ pub fn keep_top(ranking: &ClassRanking, k: usize) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::sweep::ImportanceMeasure;
 
     fn sweep() -> SingleUnitSweep {
         SingleUnitSweep {
@@ -147,5 +148,21 @@ mod tests {
             assert_eq!(all, vec![0, 1, 2, 3, 4]);
         }
         assert!(rank_units(&sweep(), &["a".into()]).is_err());
+    }
+
+    #[test]
+    fn importance_falls_back_to_log_probability_when_accuracy_is_flat() {
+        let mut s = sweep();
+        // every unit costs 0.05 of accuracy: no ordering, so the log-probability drops decide
+        let (imp, measure) = s.importance();
+        assert_eq!(measure, ImportanceMeasure::LogProbDrop);
+        let expect = [0.0, 0.0, 0.05, 0.0, 0.1];
+        for (a, b) in imp.iter().zip(expect) {
+            assert!((a - b).abs() < 1e-12, "{imp:?}");
+        }
+        s.accuracy[1] = 0.6;
+        let (imp, measure) = s.importance();
+        assert_eq!(measure, ImportanceMeasure::AccuracyDrop);
+        assert!((imp[1] - 0.25).abs() < 1e-12 && (imp[0] - 0.05).abs() < 1e-12);
     }
 }

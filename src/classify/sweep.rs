@@ -158,6 +158,54 @@ impl SingleUnitSweep {
             .map(|a| self.baseline_accuracy - a)
             .collect()
     }
+
+    /// Importance of each unit as the drop of the true class's mean log-probability when it
+    /// alone is ablated, averaged over classes: graded where accuracy does not move.
+    pub fn log_prob_drop(&self) -> Vec<f64> {
+        let k = self.baseline_log_prob.len().max(1) as f64;
+        self.ablated_log_prob
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&self.baseline_log_prob)
+                    .map(|(a, b)| b - a)
+                    .sum::<f64>()
+                    / k
+            })
+            .collect()
+    }
+
+    /// Per-unit importance for correlations, and what it measures: the accuracy drop, or the
+    /// log-probability drop when every unit's accuracy drop is the same (units too redundant
+    /// for one of them to flip a decision).
+    pub fn importance(&self) -> (Vec<f64>, ImportanceMeasure) {
+        let acc = self.accuracy_drop();
+        let constant = acc.windows(2).all(|w| w[0] == w[1]);
+        if constant {
+            (self.log_prob_drop(), ImportanceMeasure::LogProbDrop)
+        } else {
+            (acc, ImportanceMeasure::AccuracyDrop)
+        }
+    }
+}
+
+/// What a per-unit importance value measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportanceMeasure {
+    /// Drop of overall accuracy with the unit ablated.
+    AccuracyDrop,
+    /// Drop of the true class's mean log-probability with the unit ablated, averaged over classes.
+    LogProbDrop,
+}
+
+impl std::fmt::Display for ImportanceMeasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AccuracyDrop => "accuracy drop",
+            Self::LogProbDrop => "log-probability drop",
+        })
+    }
 }
 
 /// Ablates each unit of the cut layer alone (plus one unablated condition) over `batches`.

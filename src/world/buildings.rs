@@ -188,11 +188,11 @@ fn paint_roof(
     }
 }
 
-/// A door of 3–5 × 5–9 pixels (smaller on small walls) standing on the wall's bottom row,
-/// centred on `at` or placed at random: its columns and top row.
+/// A door of 5–7 × 8–11 pixels (about one cell of an 8×8 layer; smaller on small walls) standing
+/// on the wall's bottom row, centred on `at` or placed at random: its columns and top row.
 fn plan_door(rng: &mut Rng, wall: Wall, at: Option<i32>) -> (i32, i32, i32) {
-    let w = rng.range(3, 5).min(wall.width() - 2);
-    let h = rng.range(5, 9).min(wall.height() - 4);
+    let w = rng.range(5, 7).min(wall.width() - 4);
+    let h = rng.range(8, 11).min(wall.height() - 5);
     let x0 = match at {
         Some(centre) => (centre - w / 2).clamp(wall.x0 + 1, wall.x1 - 1 - w),
         None => rng.range(wall.x0 + 1, wall.x1 - 1 - w),
@@ -292,7 +292,7 @@ pub fn draw_house(
     } else {
         (None, wall.base - 3)
     };
-    let size = (rng.range(2, 4), rng.range(2, 4));
+    let size = (rng.range(3, 5), rng.range(3, 5));
     paint_windows(canvas, rng, wall, lowest, size, style.window);
     Footprint {
         x0: wall.x0,
@@ -339,7 +339,7 @@ pub fn draw_church(
             RoofShape::Gable,
             style.roof,
         );
-        let size = (2, rng.range(3, 4));
+        let size = (3, rng.range(4, 6));
         paint_windows(canvas, rng, nave, lowest, size, style.window);
     }
     paint_wall(canvas, light, tower, style.wall);
@@ -357,7 +357,7 @@ pub fn draw_church(
         base: (tower.top + 6).min(lowest + 1),
         ..tower
     };
-    paint_windows(canvas, rng, belfry, belfry.base - 1, (2, 3), style.window);
+    paint_windows(canvas, rng, belfry, belfry.base - 1, (3, 4), style.window);
     let (x0, x1) = match church.nave {
         Some(n) => (n.x0.min(tower.x0), n.x1.max(tower.x1)),
         None => (tower.x0, tower.x1),

@@ -166,7 +166,7 @@ fn ski_resort(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
             wall: Wall {
                 x0,
                 x1: x0 + w,
-                top: base - rng.range(10, 13),
+                top: base - rng.range(14, 17),
                 base,
             },
             roof_height: rng.range(5, 8),
@@ -238,7 +238,7 @@ fn church(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
         Wall {
             x0,
             x1: x0 + nave_w,
-            top: base - rng.range(13, 17),
+            top: base - rng.range(16, 20),
             base,
         }
     });
@@ -307,17 +307,17 @@ fn village(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
     draw_trees(canvas, rng, light, back);
     let mut built = Vec::new();
     let mut x = rng.range(0, 4);
-    while N - x >= 10 {
-        let w = rng.range(10, 17).min(N - x);
+    while N - x >= 12 {
+        let w = rng.range(12, 18).min(N - x);
         let style = Style::sample(rng, light, Kind::House);
         let house = House {
             wall: Wall {
                 x0: x,
                 x1: x + w,
-                top: base - rng.range(10, 14),
+                top: base - rng.range(13, 17),
                 base,
             },
-            roof_height: rng.range(4, 8),
+            roof_height: rng.range(3, 6),
             overhang: 1,
             roof: if rng.chance(0.7) {
                 RoofShape::Gable

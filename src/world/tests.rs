@@ -123,8 +123,8 @@ fn doors_stand_on_the_ground_at_the_foot_of_a_wall() {
                 "seed {} ({}) door at x {left}..={right}, y {top}..={bottom}",
                 s.seed, s.class
             );
-            assert!((2..=5).contains(&(right - left + 1)), "{ctx}: width");
-            assert!((3..=9).contains(&(bottom - top + 1)), "{ctx}: height");
+            assert!((4..=7).contains(&(right - left + 1)), "{ctx}: width");
+            assert!((6..=11).contains(&(bottom - top + 1)), "{ctx}: height");
             assert_eq!(
                 door.len() as i32,
                 (right - left + 1) * (bottom - top + 1),
