@@ -130,6 +130,7 @@ impl Session {
         stretch: bool,
         opts: &PlanOptions,
     ) -> Result<PlannedStroke> {
+        // named before the mask is read, so a bad concept is the error reported first
         self.segmenter.label_id(concept)?;
         let side = self.image_side() as u32;
         let mask = crate::imageio::read_mask(mask, side, side, stretch)?;
