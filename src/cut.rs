@@ -256,6 +256,43 @@ impl<'a, N: LayeredNet + ?Sized> Cut<'a, N> {
     }
 }
 
+/// Stacks `features` (`[B, C, …]`) once per unit set, with that set's units zeroed:
+/// returns `[G·B, C, …]`, copy `g` in rows `g·B .. (g + 1)·B`.
+///
+/// [`Cut::edit`] applies one list of edits to every image of a batch; here each stacked copy
+/// needs its own unit set, so the copies are made by multiplying in a 0/1 `[G, C]` unit mask.
+/// That is exactly `Edit::ablate(units, None)` (strength 1, value 0: `x·(1 − 1) + 0·1`), which
+/// the tests check against one-at-a-time ablation through `Cut`.
+pub fn stacked_ablated(features: &Tensor, unit_sets: &[Vec<i64>]) -> Result<Tensor> {
+    let s = features.size();
+    if s.len() < 2 {
+        bail!("features must be [B, C, …], got shape {s:?}");
+    }
+    let (b, c) = (s[0], s[1]);
+    let g = unit_sets.len() as i64;
+    let mut mask = vec![1f32; (g * c) as usize];
+    for (i, set) in unit_sets.iter().enumerate() {
+        for &u in set {
+            if u < 0 || u >= c {
+                bail!(
+                    "unit {u} is out of range: the layer has {c} units (0..{})",
+                    c - 1
+                );
+            }
+            mask[i * c as usize + u as usize] = 0.0;
+        }
+    }
+    let mut shape = vec![g, 1, c];
+    shape.extend(std::iter::repeat_n(1, s.len() - 2));
+    let mask = Tensor::from_slice(&mask)
+        .to_device(features.device())
+        .to_kind(features.kind())
+        .view(shape.as_slice());
+    let mut out_shape = vec![g * b];
+    out_shape.extend_from_slice(&s[1..]);
+    Ok((features.unsqueeze(0) * mask).view(out_shape.as_slice()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! one scene and the tree-removal curve.
 
 use crate::dissect::{self, DissectOptions, Outcome};
-use crate::edit::ablation::{AblationOptions, run_ablation, write_ablation};
+use crate::edit::ablation::{AblationOptions, UnitRanking, run_ablation, write_ablation};
 use crate::edit::scene::{ScenePaths, write_scene};
 use crate::edit::{Action, PlanOptions, ScenePlan, Session, SessionOptions};
 use crate::generate::{Latents, generate};
@@ -111,6 +111,7 @@ fn paint(out: &Path, model: &str, device: Device) -> Result<Vec<String>> {
             ks: vec![0, 4, 20],
             samples: 200,
             batch: 50,
+            ranking: UnitRanking::Iou,
             progress: true,
         },
     )?;

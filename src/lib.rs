@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: sample → generate → segment → tally → report. See `ARCHITECTURE.md`.
 
+pub mod allocator;
 pub mod analysis;
 pub mod attack;
 pub mod bench;

@@ -383,6 +383,23 @@ struct AblateArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 25)]
     batch: usize,
+    /// How the units are chosen: by IoU from the dissection, or by how much of the concept
+    /// their removal takes, chosen round by round on other images first.
+    #[arg(long, value_enum, default_value = "iou")]
+    rank: RankArg,
+    /// Images the effects are measured on (`--rank effect`).
+    #[arg(long, default_value_t = gandissect::edit::unit_effect::DEFAULT_EFFECT_SAMPLES)]
+    rank_samples: u64,
+    /// First image id of the effect measurement (`--rank effect`); keep the ids clear of 0..N.
+    #[arg(long, default_value_t = gandissect::edit::unit_effect::DEFAULT_EFFECT_FIRST_ID)]
+    rank_first_id: u64,
+    /// Units chosen per round (`--rank effect`; 1 is plain greedy selection).
+    #[arg(long, default_value_t = 2)]
+    rank_step: usize,
+    /// Candidates after the first round: the units with the largest single effects
+    /// (`--rank effect`).
+    #[arg(long, default_value_t = 48)]
+    rank_pool: usize,
     /// Output directory (ablate-CONCEPT.json and .png).
     #[arg(long, default_value = "out/ablate")]
     out: PathBuf,
@@ -391,6 +408,15 @@ struct AblateArgs {
     json: bool,
     #[command(flatten)]
     models: PaintModelArgs,
+}
+
+/// How `ablate` picks the units it zeroes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RankArg {
+    /// Top units by IoU with the concept.
+    Iou,
+    /// Units chosen greedily by their ablation effect on the concept.
+    Effect,
 }
 
 #[derive(Args)]
@@ -963,7 +989,8 @@ fn run_batch(a: BatchArgs) -> Result<()> {
 }
 
 fn run_ablate(a: AblateArgs) -> Result<()> {
-    use gandissect::edit::ablation::{AblationOptions, run_ablation, write_ablation};
+    use gandissect::edit::ablation::{AblationOptions, UnitRanking, run_ablation, write_ablation};
+    use gandissect::edit::unit_effect::EffectOptions;
     let ks =
         a.k.split(',')
             .map(|k| k.trim().parse::<usize>())
@@ -984,6 +1011,29 @@ fn run_ablate(a: AblateArgs) -> Result<()> {
             ks,
             samples: a.samples,
             batch: a.batch,
+            ranking: match a.rank {
+                RankArg::Iou => UnitRanking::Iou,
+                RankArg::Effect => {
+                    let ids = a.rank_first_id..a.rank_first_id.saturating_add(a.rank_samples);
+                    if ids.start < a.samples {
+                        anyhow::bail!(
+                            "the effect images (ids {}..{}) overlap the measured ids 0..{}; \
+                             give --rank-first-id of at least {}",
+                            ids.start,
+                            ids.end,
+                            a.samples,
+                            a.samples
+                        );
+                    }
+                    UnitRanking::Effect(EffectOptions {
+                        first_id: a.rank_first_id,
+                        samples: a.rank_samples,
+                        step: a.rank_step,
+                        pool: a.rank_pool,
+                        ..EffectOptions::new(&a.concept)
+                    })
+                }
+            },
             progress: true,
         },
     )?;
@@ -1000,6 +1050,14 @@ fn run_ablate(a: AblateArgs) -> Result<()> {
         100.0 * r.baseline_fraction,
         r.samples
     );
+    if let Some(e) = &r.effects {
+        println!(
+            "units chosen by their effect on {}, round by round, on images {}..{}",
+            r.concept,
+            e.first_id,
+            e.first_id + e.samples
+        );
+    }
     println!("{:>4} {:>10} {:>10}", "k", "removed", "99% CI");
     for p in &r.points {
         println!(
@@ -1351,6 +1409,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
 
 fn main() {
     use clap::{CommandFactory, FromArgMatches};
+    gandissect::allocator::keep_freed_memory();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {

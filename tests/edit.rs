@@ -8,10 +8,11 @@ mod common;
 use common::{gandissect, scratch, shipped_models_installed};
 use gandissect::cut::Cut;
 use gandissect::dissect::{DissectOptions, DissectResult, Outcome, Shard, Sketch, run};
-use gandissect::edit::ablation::{AblationOptions, run_ablation};
+use gandissect::edit::ablation::{AblationOptions, UnitRanking, run_ablation};
 use gandissect::edit::insertion_context::{ContextOptions, run_context};
 use gandissect::edit::plan::edits_of;
 use gandissect::edit::script::{BatchOptions, run_batch};
+use gandissect::edit::unit_effect::{EffectOptions, rank_by_effect};
 use gandissect::edit::{
     Action, DissectionSource, Effect, PlanOptions, ScenePlan, Session, SessionOptions,
 };
@@ -455,6 +456,7 @@ fn analyses_measure_against_the_unedited_images() {
             ks: vec![0, 3, 8],
             samples: 12,
             batch: 5,
+            ranking: UnitRanking::Iou,
             progress: false,
         },
     )
@@ -486,6 +488,89 @@ fn analyses_measure_against_the_unedited_images() {
         ctx.values[0],
         d.levels("layer4", 0.995).unwrap()[ctx.units[0]]
     );
+}
+
+/// The stacked sweeps of the effect ranking agree with zeroing the chosen units through the
+/// removal curve on the same images, round by round, whatever the batching.
+#[test]
+fn effect_ranking_matches_the_removal_curve_on_its_images() {
+    let f = fixture("effects");
+    let s = session(&f, 0.99);
+    let c = &f.concepts[0];
+    let opts = EffectOptions {
+        first_id: 0,
+        samples: 6,
+        step: 1,
+        pool: 8,
+        batch: 4,
+        copies: 3,
+        ..EffectOptions::new(c)
+    };
+    let e = rank_by_effect(&s, &opts, 3).unwrap();
+    assert_eq!(e.single.len(), 8);
+    assert_eq!(e.order.len(), 3);
+    assert_eq!(e.rounds.len(), 3);
+    // the first unit is the best single one
+    let best = e.single.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(e.single[e.order[0]], best);
+    assert_eq!(e.rounds[0], best);
+    // batching and copies per forward do not change the ranking
+    let other = rank_by_effect(
+        &s,
+        &EffectOptions {
+            batch: 6,
+            copies: 8,
+            ..opts.clone()
+        },
+        3,
+    )
+    .unwrap();
+    assert_eq!(other.order, e.order);
+    for (a, b) in e.single.iter().zip(&other.single) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+    let r = run_ablation(
+        &s,
+        &AblationOptions {
+            concept: c.clone(),
+            ks: vec![1, 2, 3],
+            samples: 6,
+            batch: 6,
+            ranking: UnitRanking::Effect(opts.clone()),
+            progress: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.ranking, "effect");
+    for (i, p) in r.points.iter().enumerate() {
+        assert_eq!(p.units, e.order[..i + 1]);
+    }
+    // two units a round: the first round takes the two best single units
+    let two = rank_by_effect(
+        &s,
+        &EffectOptions {
+            step: 2,
+            ..opts.clone()
+        },
+        2,
+    )
+    .unwrap();
+    let mut singles: Vec<usize> = (0..8).collect();
+    singles.sort_by(|&a, &b| e.single[b].total_cmp(&e.single[a]).then(a.cmp(&b)));
+    assert_eq!(two.order, singles[..2]);
+    assert_eq!(two.rounds.len(), 1);
+    // with one unit a round, each round's measure is the curve on the same images
+    for (i, want) in e.rounds.iter().enumerate() {
+        let got = r.points[i].removed;
+        assert!(
+            (got - want).abs() < 1e-9,
+            "k={}: curve {got} vs rounds {want}",
+            i + 1
+        );
+    }
+    // more units than the layer has are refused with the count
+    let err = rank_by_effect(&s, &opts, 9).unwrap_err().to_string();
+    assert!(err.contains("only 8 units"), "{err}");
 }
 
 // ---- the command line on random:0 ----
@@ -637,6 +722,30 @@ fn edit_command_end_to_end_on_random_generator() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
+    // effect-ranking images that overlap the measured ones are refused
+    let mut args = vec!["ablate"];
+    args.extend_from_slice(&base);
+    let out = p("ab");
+    args.extend_from_slice(&[
+        "--concept",
+        a,
+        "--samples",
+        "4",
+        "--rank",
+        "effect",
+        "--rank-first-id",
+        "2",
+        "--out",
+        &out,
+    ]);
+    let o = gandissect(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("overlap the measured ids 0..4") && err.contains("--rank-first-id"),
+        "{err}"
+    );
+
     // a dissection of other weights is refused
     let o = gandissect(&[
         "edit",
@@ -744,6 +853,7 @@ fn removing_tree_units_removes_tree_pixels_on_the_shipped_generator() {
             ks: vec![0, 20],
             samples: 256,
             batch: 32,
+            ranking: UnitRanking::Iou,
             progress: false,
         },
     )
@@ -755,6 +865,42 @@ fn removing_tree_units_removes_tree_pixels_on_the_shipped_generator() {
         p.removed
     );
     assert!(p.removed - p.ci99 > 0.0, "{p:?}");
+}
+
+/// On the shipped generator, tree units chosen by their ablation effect on one set of images
+/// remove more of the trees of other images than the same number of top units by IoU.
+#[test]
+fn effect_ranked_tree_units_remove_more_than_iou_ranked_ones_on_the_shipped_generator() {
+    let Some(s) = shipped_session(0.99) else {
+        return;
+    };
+    let curve = |ranking: UnitRanking| {
+        run_ablation(
+            &s,
+            &AblationOptions {
+                concept: "tree".into(),
+                ks: vec![8],
+                samples: 128,
+                batch: 32,
+                ranking,
+                progress: false,
+            },
+        )
+        .unwrap()
+        .points[0]
+            .clone()
+    };
+    let by_effect = curve(UnitRanking::Effect(EffectOptions {
+        samples: 32,
+        ..EffectOptions::new("tree")
+    }));
+    let by_iou = curve(UnitRanking::Iou);
+    assert!(
+        by_effect.removed > by_iou.removed + 0.05,
+        "top-8 by effect removed {:.3}, by IoU {:.3}",
+        by_effect.removed,
+        by_iou.removed
+    );
 }
 
 /// The shipped generator's door units, ranked by the default dissection the tree test also uses

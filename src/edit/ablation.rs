@@ -5,8 +5,12 @@
 //! segmentation channels divided by the pixel count, both computed in the same batch). The
 //! reported value is `−mean Δ / baseline fraction`, with a 99% interval of `2.58 · stderr`
 //! (scaled the same way); the mean fraction of every other label after the ablation is kept too.
+//!
+//! The units are the concept's top units by IoU from the dissection, as in the PNAS curve, or
+//! units chosen by their ablation effect on other images ([`super::unit_effect`]).
 
 use super::Session;
+use super::unit_effect::{EffectOptions, UnitEffects, rank_by_effect};
 use crate::chart::{Axis, PALETTE, Series, line_chart};
 use crate::cut::Edit;
 use crate::fsutil::write_json;
@@ -31,8 +35,31 @@ pub struct AblationOptions {
     pub samples: u64,
     /// Images per forward pass.
     pub batch: usize,
+    /// How the units are chosen.
+    pub ranking: UnitRanking,
     /// Show a progress bar.
     pub progress: bool,
+}
+
+/// How the units a removal curve zeroes are chosen.
+#[derive(Clone, Debug)]
+pub enum UnitRanking {
+    /// The concept's top units by IoU, from the dissection (the PNAS criterion).
+    Iou,
+    /// Units chosen by their effect on the concept ([`super::unit_effect`]) with these options
+    /// (their concept is replaced by the curve's); keep their images clear of the curve's ids
+    /// `0..samples`.
+    Effect(EffectOptions),
+}
+
+impl UnitRanking {
+    /// `iou` or `effect`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnitRanking::Iou => "iou",
+            UnitRanking::Effect(_) => "effect",
+        }
+    }
 }
 
 /// The effect of zeroing the top k units.
@@ -63,6 +90,11 @@ pub struct AblationResult {
     pub layer: String,
     /// The concept.
     pub concept: String,
+    /// How the units were chosen: `iou` or `effect`.
+    pub ranking: String,
+    /// The effects the units were chosen by (`effect` ranking only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effects: Option<UnitEffects>,
     /// Images measured.
     pub samples: u64,
     /// The concept's mean fraction of the image without ablation.
@@ -105,15 +137,29 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
     }
     let concept = session.segmenter.label_id(&opts.concept)? as i64;
     let kmax = opts.ks.iter().copied().max().unwrap_or(0);
-    let top: Vec<usize> = if kmax > 0 {
-        session
+    let mut effects = None;
+    let top: Vec<usize> = match (&opts.ranking, kmax) {
+        (_, 0) => Vec::new(),
+        (UnitRanking::Iou, _) => session
             .catalog
             .top_units(&opts.concept, kmax)?
             .into_iter()
             .map(|u| u.0)
-            .collect()
-    } else {
-        Vec::new()
+            .collect(),
+        (UnitRanking::Effect(effect), _) => {
+            let e = rank_by_effect(
+                session,
+                &EffectOptions {
+                    concept: opts.concept.clone(),
+                    progress: opts.progress,
+                    ..effect.clone()
+                },
+                kmax,
+            )?;
+            let top = e.top(kmax)?;
+            effects = Some(e);
+            top
+        }
     };
     let labels = session.segmenter.labels();
     let nl = labels.len() as i64;
@@ -211,6 +257,8 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
         model: session.model.clone(),
         layer: session.catalog.layer.clone(),
         concept: opts.concept.clone(),
+        ranking: opts.ranking.name().to_string(),
+        effects,
         samples: opts.samples,
         baseline_fraction,
         baseline: by_label(&base_sum),
@@ -263,8 +311,8 @@ pub fn write_ablation(
         },
     ];
     let title = format!(
-        "{} pixels removed, top units zeroed at {}",
-        result.concept, result.layer
+        "{} pixels removed, top units by {} zeroed at {}",
+        result.concept, result.ranking, result.layer
     );
     let chart = line_chart(
         &title,

@@ -15,6 +15,7 @@ pub mod picture;
 pub mod plan;
 pub mod scene;
 pub mod script;
+pub mod unit_effect;
 pub mod units_source;
 pub mod verdict;
 
