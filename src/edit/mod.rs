@@ -5,7 +5,8 @@
 //! each stroke measured ([`paint`], [`verdict`]): a removal reports the share of the concept's
 //! pixels gone from the region, an insertion passes a context check or is dropped. [`scene`]
 //! writes one scene's pictures and record, [`script`] runs JSONL edit scripts, and
-//! [`ablation`] and [`insertion_context`] are the PNAS analyses (SPEC §3.2).
+//! [`ablation`] and [`insertion_context`] are the PNAS analyses (SPEC §3.2); [`unit_effect`]
+//! chooses units by their ablation effect instead of their IoU.
 
 pub mod ablation;
 pub mod insertion_context;
