@@ -8,7 +8,7 @@
 //! - [`sweep`]: counts under ablation over image batches, the single-unit sweep;
 //! - [`ranking`]: per-class unit rankings, remove/keep unit sets;
 //! - [`curves`]: remove/keep-top-k curves;
-//! - [`importance`]: the analysis end to end, its JSON and charts;
+//! - [`importance`](mod@importance): the analysis end to end, its JSON and charts;
 //! - [`folder`]: a folder of pictures (and a label file) as classifier input;
 //! - [`dissection`]: dissection of conv layers (one or all) with a per-layer category summary.
 

@@ -48,7 +48,7 @@ pub fn world_batches(
     })
 }
 
-/// Where the time of [`counts_under_ablation`] went, in seconds.
+/// Where the time of [`measure_under_ablation`] went, in seconds.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct SweepTiming {
     /// Running the network to the cut (once per batch).

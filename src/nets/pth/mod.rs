@@ -2,7 +2,7 @@
 //!
 //! Both formats `torch.save` has written are read: the zip archive (torch ≥ 1.6) and the older
 //! "legacy" stream of pickles followed by raw storages. The pickled object is read by a
-//! restricted unpickler ([`pickle`]) that knows only dicts, lists, tuples, scalars, strings and
+//! restricted unpickler (`pickle`) that knows only dicts, lists, tuples, scalars, strings and
 //! tensors; anything else in a file is refused with an error naming it. Tensors are rebuilt
 //! from their storage, offset, size and stride, so views and shared storages come out as
 //! `torch.load` gives them, but always contiguous and on the CPU.
