@@ -290,6 +290,41 @@ fn resume_after_interruption_and_a_failed_save_equals_one_run() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Two runs of the same dissection into one directory at once (two users of one cache): the
+/// second waits for the first, then finds its statistics and finishes with the same result.
+#[test]
+fn concurrent_runs_into_one_directory_wait_for_each_other() {
+    let dir = scratch("concurrent");
+    let model = tiny_generator(&dir, 4);
+    let seg = tiny_segmenter(&dir, None);
+    // saving after every batch, so that unguarded runs would write the same files at once
+    let opts = |out: &str| {
+        let mut o = options(&model, &seg, &dir.join(out));
+        o.samples = 60;
+        o.save_every = 1;
+        o
+    };
+    let one = finished(run(&opts("one")).unwrap());
+    let shared = opts("shared");
+    let results: Vec<DissectResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2).map(|_| s.spawn(|| run(&shared))).collect();
+        handles
+            .into_iter()
+            .map(|h| finished(h.join().unwrap().unwrap()))
+            .collect()
+    });
+    for r in &results {
+        assert_eq!(r.layers, one.layers);
+    }
+    assert_same_stats(
+        &dir.join("one/stats/pass2-q0.99.safetensors"),
+        &dir.join("shared/stats/pass2-q0.99.safetensors"),
+        &["layer2", "layer4"],
+        2,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn shards_merged_equal_one_run() {
     let dir = scratch("shards");

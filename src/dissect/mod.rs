@@ -410,6 +410,11 @@ fn load_or<T>(
 /// Runs (or resumes) a dissection; see the module documentation for the shard flow.
 pub fn run(opts: &DissectOptions) -> Result<Outcome> {
     opts.validate()?;
+    // one process per shard and directory: another run of the same shard waits, then resumes
+    let _lock = crate::fsutil::lock_file(
+        &stats_paths::lock(&opts.out, opts.shard),
+        &format!("shard {} of {}", opts.shard, opts.out.display()),
+    )?;
     let device = opts.device;
     let mut model = Model::load(&opts.model, opts.stream, device)?;
     if let Some(src) = &opts.images {

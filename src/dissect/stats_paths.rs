@@ -13,6 +13,11 @@ pub fn stats_dir(dir: &Path) -> PathBuf {
     dir.join("stats")
 }
 
+/// The lock a run of one shard holds while it works.
+pub fn lock(dir: &Path, shard: Shard) -> PathBuf {
+    stats_dir(dir).join(format!("shard-{}-of-{}.lock", shard.index, shard.count))
+}
+
 /// Pass-1 statistics of one shard.
 pub fn pass1_shard(dir: &Path, shard: Shard) -> PathBuf {
     stats_dir(dir).join(format!(
