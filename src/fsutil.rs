@@ -46,6 +46,46 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     atomic_write(path, text.as_bytes())
 }
 
+/// An exclusive lock on a file, held until dropped. The operating system releases it when the
+/// process exits, so a killed run never leaves it stuck.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+/// Locks `path` (created if missing) for this process alone, waiting for whoever holds it; says
+/// on stderr that it waits, naming `what` the lock guards. Where the file system offers no
+/// locks, warns and returns unlocked.
+pub fn lock_file(path: &Path, what: &str) -> Result<FileLock> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!("waiting for another process working on {what} to finish");
+            file.lock()
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            // some network file systems offer no locks; working unguarded beats not working
+            eprintln!(
+                "warning: cannot lock {} ({e}); going on without the lock: make sure no other \
+                 process works on {what} at the same time",
+                path.display()
+            );
+        }
+    }
+    Ok(FileLock { _file: file })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,38 +106,4 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"whole");
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// An exclusive lock on a file, held until dropped. The operating system releases it when the
-/// process exits, so a killed run never leaves it stuck.
-#[derive(Debug)]
-pub struct FileLock {
-    _file: std::fs::File,
-}
-
-/// Locks `path` (created if missing) for this process alone, waiting for whoever holds it; says
-/// on stderr that it waits, naming `what` the lock guards.
-pub fn lock_file(path: &Path, what: &str) -> Result<FileLock> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!("waiting for another process working on {what} to finish");
-            file.lock()
-                .with_context(|| format!("cannot lock {}", path.display()))?;
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    Ok(FileLock { _file: file })
 }
