@@ -343,6 +343,14 @@ struct EditArgs {
     /// The edited image; the original, a side-by-side and a JSON record go beside it.
     #[arg(long, default_value = "out/edit/edited.png")]
     out: PathBuf,
+    /// How removals choose their units when none are named: by IoU, or by their effect on the
+    /// concept (measured once over other images and saved beside the cached dissections).
+    /// Insertions always use the IoU ranking.
+    #[arg(long, value_enum, default_value = "iou")]
+    rank: RankArg,
+    /// Images the effects are measured on (`--rank effect`; ids from 100000).
+    #[arg(long, default_value_t = gandissect::edit::unit_effect::DEFAULT_EFFECT_SAMPLES)]
+    rank_samples: u64,
     /// Print the JSON record instead of the summary.
     #[arg(long)]
     json: bool,
@@ -886,8 +894,22 @@ fn run_edit(a: EditArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     let session = a.models.session(a.stroke.value_quantile)?;
     let mut planned = Vec::new();
     for s in &strokes {
-        let p =
-            session.plan_from_file(s.action, &s.concept, &s.mask, a.stroke.stretch, &plan_opts)?;
+        let mut opts = plan_opts.clone();
+        if matches!(a.rank, RankArg::Effect) && s.action == Action::Remove && opts.units.is_none() {
+            use gandissect::edit::unit_effect::{EffectOptions, rank_by_effect_cached};
+            // the cheap checks first: the concept and the mask
+            session.segmenter.label_id(&s.concept)?;
+            let side = session.image_side() as u32;
+            let _mask = gandissect::imageio::read_mask(&s.mask, side, side, a.stroke.stretch)?;
+            let effect = EffectOptions {
+                samples: a.rank_samples,
+                progress: true,
+                ..EffectOptions::new(&s.concept)
+            };
+            let ranked = rank_by_effect_cached(&session, &effect, opts.k, &a.models.dissect_cache)?;
+            opts.units = Some(ranked.top(opts.k)?);
+        }
+        let p = session.plan_from_file(s.action, &s.concept, &s.mask, a.stroke.stretch, &opts)?;
         if p.empty {
             eprintln!(
                 "warning: mask {} is empty; --{} {} does nothing",

@@ -722,6 +722,42 @@ fn edit_command_end_to_end_on_random_generator() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
+    // removals can take their units from the effect ranking, measured once and then reused
+    let cache = p("effects");
+    let effect_run = || {
+        run(&[
+            "--seed",
+            "7",
+            "--remove",
+            a,
+            "--mask",
+            &p("left.png"),
+            "--k",
+            "3",
+            "--rank",
+            "effect",
+            "--rank-samples",
+            "2",
+            "--dissect-cache",
+            &cache,
+            "--out",
+            &p("e/edited.png"),
+        ])
+    };
+    let first = effect_run();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("ranking the 3 units of layer4"));
+    let saved: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(saved.len(), 1);
+    let ranking: Value =
+        serde_json::from_str(&std::fs::read_to_string(saved[0].path()).unwrap()).unwrap();
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("e/edited.json")).unwrap()).unwrap();
+    assert_eq!(record["strokes"][0]["units"], ranking["order"]);
+    let again = effect_run();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("using the saved effect ranking"));
+
     // effect-ranking images that overlap the measured ones are refused
     let mut args = vec!["ablate"];
     args.extend_from_slice(&base);

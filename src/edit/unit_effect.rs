@@ -18,8 +18,9 @@ use super::Session;
 use super::ablation::label_fractions;
 use super::paint::Painter;
 use crate::cut::stacked_ablated;
-use anyhow::{Result, bail};
-use serde::Serialize;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
 /// Images the effects are measured on by default.
@@ -68,7 +69,7 @@ impl EffectOptions {
 }
 
 /// Units ranked by their effect on one concept.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UnitEffects {
     /// The layer.
     pub layer: String,
@@ -265,4 +266,62 @@ pub fn rank_by_effect(session: &Session, opts: &EffectOptions, k: usize) -> Resu
         order,
         rounds,
     })
+}
+
+/// Where the effect ranking of `opts.concept` for `k` units of the session's generator is kept
+/// under `root`: the file name holds the weights' digest, the layer and every option that
+/// changes the result.
+pub fn cache_path(
+    session: &Session,
+    opts: &EffectOptions,
+    k: usize,
+    root: &Path,
+) -> Result<PathBuf> {
+    let digest = super::units_source::weights_digest(&session.generator)?;
+    Ok(root.join(format!(
+        "effects-{}-{}-{}-k{k}-ids{}+{}-step{}-pool{}.json",
+        &digest[..digest.len().min(8)],
+        session.catalog.layer,
+        opts.concept,
+        opts.first_id,
+        opts.samples,
+        opts.step,
+        opts.pool
+    )))
+}
+
+/// [`rank_by_effect`], read from `root` when a run with the same weights and options saved it
+/// there, else run (saying so on stderr) and saved atomically.
+pub fn rank_by_effect_cached(
+    session: &Session,
+    opts: &EffectOptions,
+    k: usize,
+    root: &Path,
+) -> Result<UnitEffects> {
+    let path = cache_path(session, opts, k, root)?;
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let effects: UnitEffects = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a saved effect ranking; delete it to measure again",
+                path.display()
+            )
+        })?;
+        eprintln!("using the saved effect ranking {}", path.display());
+        return Ok(effects);
+    }
+    eprintln!(
+        "ranking the {} units of {} by their effect on {} over images {}..{} (once; later runs \
+         reuse {})",
+        k,
+        session.catalog.layer,
+        opts.concept,
+        opts.first_id,
+        opts.first_id.saturating_add(opts.samples),
+        path.display()
+    );
+    let effects = rank_by_effect(session, opts, k)?;
+    crate::fsutil::write_json(&path, &effects)?;
+    Ok(effects)
 }
