@@ -269,20 +269,23 @@ pub fn rank_by_effect(session: &Session, opts: &EffectOptions, k: usize) -> Resu
 }
 
 /// Where the effect ranking of `opts.concept` for `k` units of the session's generator is kept
-/// under `root`: the file name holds the weights' digest, the layer and every option that
-/// changes the result.
+/// under `root`: the file name holds the weights' digest, the layer, the segmenter, the latent
+/// stream and every option that changes the result.
 pub fn cache_path(
     session: &Session,
     opts: &EffectOptions,
     k: usize,
     root: &Path,
 ) -> Result<PathBuf> {
-    let digest = super::units_source::weights_digest(&session.generator)?;
+    use super::units_source::{file_safe, weights_digest};
+    let digest = weights_digest(&session.generator)?;
     Ok(root.join(format!(
-        "effects-{}-{}-{}-k{k}-ids{}+{}-step{}-pool{}.json",
+        "effects-{}-{}-{}-z{}-{}-k{k}-ids{}+{}-step{}-pool{}.json",
         &digest[..digest.len().min(8)],
         session.catalog.layer,
-        opts.concept,
+        file_safe(&session.options.segmenter),
+        session.options.stream,
+        file_safe(&opts.concept),
         opts.first_id,
         opts.samples,
         opts.step,

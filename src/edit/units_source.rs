@@ -31,7 +31,7 @@ pub fn weights_digest(g: &ProGan) -> Result<String> {
     Ok(format!("{hash:016x}"))
 }
 
-fn file_safe(s: &str) -> String {
+pub(crate) fn file_safe(s: &str) -> String {
     let name = Path::new(s)
         .file_name()
         .map_or(s.to_string(), |n| n.to_string_lossy().into_owned());
