@@ -894,22 +894,30 @@ fn run_edit(a: EditArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     let session = a.models.session(a.stroke.value_quantile)?;
     let mut planned = Vec::new();
     for s in &strokes {
-        let mut opts = plan_opts.clone();
-        if matches!(a.rank, RankArg::Effect) && s.action == Action::Remove && opts.units.is_none() {
+        let by_effect = matches!(a.rank, RankArg::Effect)
+            && s.action == Action::Remove
+            && plan_opts.units.is_none();
+        let p = if by_effect {
             use gandissect::edit::unit_effect::{EffectOptions, rank_by_effect_cached};
-            // the cheap checks first: the concept and the mask
+            // the cheap checks before the ranking: the concept, then the mask
             session.segmenter.label_id(&s.concept)?;
             let side = session.image_side() as u32;
-            let _mask = gandissect::imageio::read_mask(&s.mask, side, side, a.stroke.stretch)?;
+            let mask = gandissect::imageio::read_mask(&s.mask, side, side, a.stroke.stretch)?;
             let effect = EffectOptions {
                 samples: a.rank_samples,
                 progress: true,
                 ..EffectOptions::new(&s.concept)
             };
-            let ranked = rank_by_effect_cached(&session, &effect, opts.k, &a.models.dissect_cache)?;
-            opts.units = Some(ranked.top(opts.k)?);
-        }
-        let p = session.plan_from_file(s.action, &s.concept, &s.mask, a.stroke.stretch, &opts)?;
+            let k = plan_opts.k;
+            let ranked = rank_by_effect_cached(&session, &effect, k, &a.models.dissect_cache)?;
+            let opts = gandissect::edit::PlanOptions {
+                units: Some(ranked.top(k)?),
+                ..plan_opts.clone()
+            };
+            session.plan(s.action, &s.concept, mask, &opts)?
+        } else {
+            session.plan_from_file(s.action, &s.concept, &s.mask, a.stroke.stretch, &plan_opts)?
+        };
         if p.empty {
             eprintln!(
                 "warning: mask {} is empty; --{} {} does nothing",

@@ -1,8 +1,7 @@
 //! Many ablation conditions in one suffix forward: the cut layer's features are computed once per
 //! image batch and stacked, one copy per condition, each with its own units zeroed.
 
-use crate::cut::Cut;
-pub use crate::cut::stacked_ablated;
+use crate::cut::{Cut, stacked_ablated};
 use crate::nets::vgg::Vgg;
 use anyhow::{Result, bail};
 use tch::{Kind, Tensor};

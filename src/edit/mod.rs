@@ -76,6 +76,8 @@ pub struct Session {
     pub segmenter: Box<dyn Segmenter>,
     /// Rankings and levels of the edited layer.
     pub catalog: UnitCatalog,
+    /// The digest of the generator's weights, which dissections and saved rankings are keyed by.
+    pub weights_digest: String,
     /// The options it was opened with.
     pub options: SessionOptions,
 }
@@ -88,10 +90,11 @@ impl Session {
         let layer = crate::cut::Cut::new(&generator, &options.layer)?
             .layer_name()
             .to_string();
+        let weights_digest = units_source::weights_digest(&generator)?;
         let dissection = units_source::load_or_dissect(
             &options.dissection,
             &options.model,
-            &generator,
+            &weights_digest,
             &layer,
             &options.segmenter,
             options.device,
@@ -102,6 +105,7 @@ impl Session {
             model: source.name,
             segmenter,
             catalog,
+            weights_digest,
             options: options.clone(),
         })
     }

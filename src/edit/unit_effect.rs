@@ -271,15 +271,10 @@ pub fn rank_by_effect(session: &Session, opts: &EffectOptions, k: usize) -> Resu
 /// Where the effect ranking of `opts.concept` for `k` units of the session's generator is kept
 /// under `root`: the file name holds the weights' digest, the layer, the segmenter, the latent
 /// stream and every option that changes the result.
-pub fn cache_path(
-    session: &Session,
-    opts: &EffectOptions,
-    k: usize,
-    root: &Path,
-) -> Result<PathBuf> {
-    use super::units_source::{file_safe, weights_digest};
-    let digest = weights_digest(&session.generator)?;
-    Ok(root.join(format!(
+pub fn cache_path(session: &Session, opts: &EffectOptions, k: usize, root: &Path) -> PathBuf {
+    use super::units_source::file_safe;
+    let digest = &session.weights_digest;
+    root.join(format!(
         "effects-{}-{}-{}-z{}-{}-k{k}-ids{}+{}-step{}-pool{}.json",
         &digest[..digest.len().min(8)],
         session.catalog.layer,
@@ -290,7 +285,7 @@ pub fn cache_path(
         opts.samples,
         opts.step,
         opts.pool
-    )))
+    ))
 }
 
 /// [`rank_by_effect`], read from `root` when a run with the same weights and options saved it
@@ -301,7 +296,7 @@ pub fn rank_by_effect_cached(
     k: usize,
     root: &Path,
 ) -> Result<UnitEffects> {
-    let path = cache_path(session, opts, k, root)?;
+    let path = cache_path(session, opts, k, root);
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;

@@ -85,17 +85,17 @@ impl Default for DissectionSource {
     }
 }
 
-/// Loads the named dissection (which must cover `layer`), or the cached one for this model,
-/// layer and segmenter, running it first (and saying so on stderr) when there is none.
+/// Loads the named dissection (which must cover `layer` and have been made for the weights of
+/// [`weights_digest`] `digest`), or the cached one for this model, weights, layer and segmenter,
+/// running it first (and saying so on stderr) when there is none.
 pub fn load_or_dissect(
     source: &DissectionSource,
     model: &str,
-    generator: &ProGan,
+    digest: &str,
     layer: &str,
     segmenter: &str,
     device: Device,
 ) -> Result<DissectResult> {
-    let digest = weights_digest(generator)?;
     if let Some(dir) = &source.dir {
         let d = DissectResult::load(dir)?;
         if let Some(w) = d.settings.get("weights").and_then(|w| w.as_str())
@@ -125,7 +125,7 @@ pub fn load_or_dissect(
     let dir = cache_dir(
         &source.cache_root,
         model,
-        &digest,
+        digest,
         layer,
         segmenter,
         source.samples,
