@@ -866,16 +866,10 @@ fn edit_command_end_to_end_on_random_generator() {
 
 // ---- direction on the shipped models ----
 
-/// Serialises opening the shipped session: the first test to open it runs the default
-/// dissection into the shared cache, and the others must wait for it rather than write the same
-/// files at the same time.
-static SHIPPED_OPEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn shipped_session(q: f64) -> Option<Session> {
     if !shipped_models_installed() {
         return None;
     }
-    let _open = SHIPPED_OPEN.lock().unwrap_or_else(|e| e.into_inner());
     let home = gandissect::zoo::home();
     let mut o = SessionOptions::new("world-proggan");
     o.value_quantile = q;
