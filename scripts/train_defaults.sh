@@ -9,5 +9,5 @@ source scripts/env.sh
 cargo build --release --quiet
 bin=target/release/gandissect
 $bin train world-seg --steps 3000 --batch 16 "$@"
-$bin train world-vgg16 --steps 600 --batch 32 "$@"
+$bin train world-vgg16 --steps 1200 --batch 32 "$@"
 $bin train world-proggan --steps 8200 --batch 32 "$@"

@@ -603,6 +603,14 @@ struct TrainArgs {
     /// World seeds (0..N) the finished model is measured on.
     #[arg(long, default_value_t = gandissect::train::export::EVAL_SEEDS)]
     eval_samples: u64,
+    /// Weight of the L1 penalty on the classifier's relu5_3 activations (world-vgg16 only;
+    /// default: the shipped model's).
+    #[arg(long)]
+    sparsity: Option<f64>,
+    /// Label smoothing of the classifier's cross-entropy (world-vgg16 only; default: the
+    /// shipped model's).
+    #[arg(long)]
+    label_smoothing: Option<f64>,
     #[command(flatten)]
     common: Common,
 }
@@ -720,10 +728,20 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let steps = a.steps.unwrap_or(match a.model {
         DefaultModel::WorldSeg => 3000,
         DefaultModel::WorldProggan => 8200,
-        DefaultModel::WorldVgg16 => 600,
+        DefaultModel::WorldVgg16 => 1200,
     });
     if steps <= 0 || a.batch == 0 || a.checkpoint_every <= 0 {
         anyhow::bail!("--steps, --batch and --checkpoint-every must be positive");
+    }
+    let shipped = gandissect::train::classifier::Recipe::SHIPPED;
+    let recipe = gandissect::train::classifier::Recipe {
+        sparsity: a.sparsity.unwrap_or(shipped.sparsity),
+        label_smoothing: a.label_smoothing.unwrap_or(shipped.label_smoothing),
+    };
+    if (a.sparsity.is_some() || a.label_smoothing.is_some())
+        && !matches!(a.model, DefaultModel::WorldVgg16)
+    {
+        anyhow::bail!("--sparsity and --label-smoothing apply to world-vgg16 only");
     }
     let opts = RunOptions {
         out: a.out.unwrap_or_else(|| a.model.default_dir()),
@@ -737,7 +755,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let quality = match a.model {
         DefaultModel::WorldSeg => export::train_segmenter(&opts)?,
         DefaultModel::WorldProggan => export::train_generator(&opts, &a.segmenter)?,
-        DefaultModel::WorldVgg16 => export::train_classifier(&opts)?,
+        DefaultModel::WorldVgg16 => export::train_classifier(&opts, recipe)?,
     };
     println!("trained {} → {}", a.model.name(), opts.out.display());
     println!("{}", serde_json::to_string_pretty(&quality)?);
@@ -770,10 +788,14 @@ fn run_evaluate(a: EvaluateArgs) -> Result<()> {
             )?)?
         }
         DefaultModel::WorldVgg16 => {
-            let (net, src) = zoo::load_classifier(&spec, device)?;
-            let size = src.card.and_then(|c| c.input_size).unwrap_or(64);
+            let clf = gandissect::classify::Classifier::load(&spec, device)?;
             serde_json::to_value(quality::classifier_quality(
-                &net, size, 0, a.samples, device,
+                &clf.net,
+                &clf.classes,
+                clf.input_size,
+                0,
+                a.samples,
+                device,
             )?)?
         }
     };
@@ -1388,7 +1410,7 @@ fn run_selectivity(a: SelectivityArgs) -> Result<()> {
         &clf,
         &a.layer,
         &label,
-        world_batches(seeds, 50, device),
+        world_batches(&clf, seeds, 50, device)?,
         &imp,
         iou,
     )?;

@@ -298,19 +298,17 @@ fn picture_folder(dir: &Path, n: u64) -> (PathBuf, PathBuf) {
     let batch = gandissect::train::data::world_batch(&seeds, false, Device::Cpu);
     let images = gandissect::imageio::to_rgb_images(&batch.images).unwrap();
     let classes = Vec::<i64>::try_from(&batch.classes).unwrap();
-    let names = [
-        "ski_resort",
-        "church",
-        "village",
-        "forest",
-        "lakeside",
-        "beach",
-    ];
+    // The tiny model knows the painted kinds only: finer classes are labelled by their kind.
+    let kind = |c: i64| {
+        gandissect::world::SceneClass::ALL[c as usize]
+            .painted()
+            .name()
+    };
     let mut csv = String::from("filename,class\n");
     for (i, img) in images.iter().enumerate() {
         let name = format!("scene{i:02}.png");
         img.save(pics.join(&name)).unwrap();
-        csv.push_str(&format!("{name},{}\n", names[classes[i] as usize]));
+        csv.push_str(&format!("{name},{}\n", kind(classes[i])));
     }
     let labels = dir.join("labels.csv");
     std::fs::write(&labels, csv).unwrap();

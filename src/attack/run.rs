@@ -85,6 +85,7 @@ pub fn select_images(
 ) -> Result<Selection> {
     let _guard = tch::no_grad_guard();
     let (mut seeds, mut images, mut truths, mut preds) = (vec![], vec![], vec![], vec![]);
+    let outputs = clf.world_class_outputs()?.to_device(device);
     let mut next = first_seed;
     let limit = first_seed + 20 * n as u64 + 1000;
     while seeds.len() < n && next < limit {
@@ -96,7 +97,7 @@ pub fn select_images(
                 .argmax(1, false)
                 .to_device(Device::Cpu),
         )?;
-        let t = Vec::<i64>::try_from(b.classes.to_device(Device::Cpu))?;
+        let t = Vec::<i64>::try_from(outputs.index_select(0, &b.classes).to_device(Device::Cpu))?;
         for i in 0..chunk.len() {
             if seeds.len() < n && t[i] as usize != target && p[i] as usize != target {
                 seeds.push(chunk[i]);

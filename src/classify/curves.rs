@@ -129,6 +129,7 @@ mod tests {
     use crate::classify::model::testnet::tiny;
     use crate::classify::ranking::rank_units;
     use crate::classify::sweep::{single_unit_sweep, world_batches};
+    use crate::world::SceneClass;
 
     #[test]
     fn keeping_every_unit_is_the_baseline_and_removing_all_is_constant() {
@@ -138,20 +139,26 @@ mod tests {
             batch: 6,
             copies: 16,
         };
-        let sweep = single_unit_sweep(&clf, &cut, world_batches(0..12, 6, Device::Cpu), opts, None)
-            .unwrap();
+        let sweep = single_unit_sweep(
+            &clf,
+            &cut,
+            world_batches(&clf, 0..12, 6, Device::Cpu).unwrap(),
+            opts,
+            None,
+        )
+        .unwrap();
         let rankings = rank_units(&sweep, &clf.classes).unwrap();
         let curves = ablation_curves(
             &clf,
             &cut,
-            world_batches(100..112, 6, Device::Cpu),
+            world_batches(&clf, 100..112, 6, Device::Cpu).unwrap(),
             &rankings,
             &[2, 64],
             opts,
             None,
         )
         .unwrap();
-        assert_eq!(curves.len(), 6);
+        assert_eq!(curves.len(), SceneClass::PAINTED.len());
         for c in &curves {
             // keeping all 64 units removes nothing
             let kept = c.kept(64).unwrap();
@@ -164,7 +171,7 @@ mod tests {
         let err = ablation_curves(
             &clf,
             &cut,
-            world_batches(0..6, 6, Device::Cpu),
+            world_batches(&clf, 0..6, 6, Device::Cpu).unwrap(),
             &rankings,
             &[65],
             opts,

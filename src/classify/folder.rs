@@ -263,8 +263,9 @@ mod tests {
         dir
     }
 
-    fn pictures() -> PathBuf {
-        let dir = scratch("pics");
+    /// The test pictures in a folder of their own for each test (`name`), as tests run at once.
+    fn pictures(name: &str) -> PathBuf {
+        let dir = scratch(name);
         // a: 40×30 RGBA (cropped, resized, converted); b: 32×32 grey (converted);
         // c: 32×32 RGB JPEG (kept); notes.txt is not a picture.
         RgbaImage::from_fn(40, 30, |x, _| {
@@ -284,7 +285,7 @@ mod tests {
 
     #[test]
     fn pictures_are_listed_cropped_resized_converted_and_noted() {
-        let dir = pictures();
+        let dir = pictures("pics-listed");
         let f = ImageFolder::open(&dir, 32).unwrap();
         assert_eq!(f.names(), ["a.png", "b.PNG", "c.jpg"]);
         let notes = f.notes.join("\n");
@@ -321,7 +322,7 @@ mod tests {
 
     #[test]
     fn labels_map_files_to_classes_and_bad_lines_are_refused() {
-        let dir = pictures();
+        let dir = pictures("pics-labels");
         let f = ImageFolder::open(&dir, 32).unwrap();
         let classes: Vec<String> = ["beach", "forest"].iter().map(|s| s.to_string()).collect();
         let csv = dir.join("labels.csv");

@@ -152,7 +152,7 @@ pub fn importance(clf: &Classifier, opts: &ImportanceOptions) -> Result<Importan
     let sweep = single_unit_sweep(
         clf,
         &cut,
-        world_batches(opts.train.clone(), opts.sweep.batch, opts.device),
+        world_batches(clf, opts.train.clone(), opts.sweep.batch, opts.device)?,
         opts.sweep,
         bar.as_ref(),
     )?;
@@ -166,7 +166,7 @@ pub fn importance(clf: &Classifier, opts: &ImportanceOptions) -> Result<Importan
     let curves = ablation_curves(
         clf,
         &cut,
-        world_batches(opts.heldout.clone(), opts.sweep.batch, opts.device),
+        world_batches(clf, opts.heldout.clone(), opts.sweep.batch, opts.device)?,
         &rankings,
         &ks,
         opts.sweep,

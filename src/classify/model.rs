@@ -68,6 +68,13 @@ impl Classifier {
         }
     }
 
+    /// Per world class (id order), the output that stands for it ([`SceneClass::outputs_in`]);
+    /// an error when the classifier lacks a world class.
+    pub fn world_class_outputs(&self) -> Result<Tensor> {
+        let map = SceneClass::outputs_in(&self.classes)?;
+        Ok(Tensor::from_slice(&map).to_device(self.net.device()))
+    }
+
     /// Checks `[N, 3, H, W]` images and says whether they will be resized to the input size
     /// (`Some(note)`), or `None` when they already fit.
     pub fn check_images(&self, images: &Tensor) -> Result<Option<String>> {
@@ -152,7 +159,8 @@ pub(crate) mod testnet {
         Tensor::from_slice(&v).view(shape)
     }
 
-    /// A tiny random VGG (conv5_3 with 64 units, 2×2 at 32×32 input) over the world classes,
+    /// A tiny random VGG (conv5_3 with 64 units, 2×2 at 32×32 input) over the six painted kinds
+    /// of the world (finer world classes read as their painted kind),
     /// its classifier weights scaled up so that logits depend clearly on the input. Weights are
     /// uniform with the spread of `Vgg::trainable`, from a stream seeded by `seed` (not the global generator, so the
     /// network is the same whatever other tests run at the same time). The returned store keeps
@@ -161,7 +169,7 @@ pub(crate) mod testnet {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = Vgg::trainable(
             &vs.root(),
-            VggConfig::scaled(0.125, 2, 32, 6),
+            VggConfig::scaled(0.125, 2, 32, SceneClass::PAINTED.len() as i64),
             Normalization::imagenet(),
         );
         tch::no_grad(|| {
@@ -191,7 +199,8 @@ pub(crate) mod testnet {
                 ));
             }
         });
-        let clf = Classifier::new(net, 32, default_class_names(6), "tiny").unwrap();
+        let painted = SceneClass::PAINTED.iter().map(|c| c.name().to_string());
+        let clf = Classifier::new(net, 32, painted.collect(), "tiny").unwrap();
         (vs, clf)
     }
 }

@@ -32,20 +32,23 @@ impl Default for SweepOptions {
     }
 }
 
-/// World scenes `seeds` as `(images, classes)` batches, classes cycling through every scene
-/// class (seed mod 6) so that each class has the same number of images.
+/// World scenes `seeds` as `(images, classes)` batches for `clf`, the scenes' classes cycling
+/// through every world class (seed mod their count) so that each has the same number of images,
+/// and read as `clf`'s outputs ([`Classifier::world_class_outputs`]).
 pub fn world_batches(
+    clf: &Classifier,
     seeds: Range<u64>,
     batch: usize,
     device: Device,
-) -> impl Iterator<Item = (Tensor, Tensor)> {
+) -> Result<impl Iterator<Item = (Tensor, Tensor)> + use<>> {
+    let outputs = clf.world_class_outputs()?.to_device(device);
     let seeds: Vec<u64> = seeds.collect();
     let batch = batch.max(1);
-    (0..seeds.len().div_ceil(batch)).map(move |i| {
+    Ok((0..seeds.len().div_ceil(batch)).map(move |i| {
         let chunk = &seeds[i * batch..((i + 1) * batch).min(seeds.len())];
         let b = world_batch(chunk, true, device);
-        (b.images, b.classes)
-    })
+        (b.images, outputs.index_select(0, &b.classes))
+    }))
 }
 
 /// Where the time of [`measure_under_ablation`] went, in seconds.
@@ -250,7 +253,9 @@ mod tests {
     fn sweep_rows_match_separate_ablated_runs() {
         let (_vs, clf) = tiny(5);
         let cut = clf.conv_cut("conv5_3").unwrap();
-        let batches: Vec<(Tensor, Tensor)> = world_batches(0..12, 5, Device::Cpu).collect();
+        let batches: Vec<(Tensor, Tensor)> = world_batches(&clf, 0..12, 5, Device::Cpu)
+            .unwrap()
+            .collect();
         let sweep = single_unit_sweep(
             &clf,
             &cut,

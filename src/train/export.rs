@@ -134,9 +134,33 @@ pub fn write_sample_sheet(dir: &Path) -> Result<()> {
     save_png(&dir.join("samples.png"), &grid(&images, 12, 2))
 }
 
-/// Trains the world scene classifier into `opts.out` and measures it.
-pub fn train_classifier(opts: &RunOptions) -> Result<Value> {
-    let mut t = ClassifierTrainer::new(opts);
+/// The classifier's training record: the common one plus its loss recipe, which the command
+/// names whenever it differs from the shipped one.
+fn classifier_training_record(
+    opts: &RunOptions,
+    summary: &RunSummary,
+    recipe: classifier::Recipe,
+) -> Value {
+    let mut record = training_record("world-vgg16", opts, summary);
+    if recipe != classifier::Recipe::SHIPPED {
+        let command = format!(
+            "{} --sparsity {} --label-smoothing {}",
+            record["command"].as_str().unwrap_or_default(),
+            recipe.sparsity,
+            recipe.label_smoothing
+        );
+        record["command"] = json!(command);
+    }
+    record["sparsity"] = json!(recipe.sparsity);
+    record["label_smoothing"] = json!(recipe.label_smoothing);
+    record
+}
+
+/// Trains the world scene classifier into `opts.out` with `recipe` (the shipped one is
+/// [`classifier::Recipe::SHIPPED`]) and measures it.
+pub fn train_classifier(opts: &RunOptions, recipe: classifier::Recipe) -> Result<Value> {
+    recipe.check()?;
+    let mut t = ClassifierTrainer::with_recipe(opts, recipe);
     let summary = run(&mut t, opts)?;
     write_weights(&opts.out.join("weights.safetensors"), &t.weights())?;
     let mut card = ModelCard {
@@ -151,16 +175,22 @@ pub fn train_classifier(opts: &RunOptions) -> Result<Value> {
         ),
         input_size: Some(classifier::INPUT_SIZE),
         rest: to_map(json!({
-            "description": format!("torchvision-layout VGG-16, width ×{}, fc {} wide, {}×{} pooled conv5; world images upsampled to {}",
-                classifier::WIDTH, classifier::HIDDEN, classifier::POOL, classifier::POOL, classifier::INPUT_SIZE),
+            "description": format!("torchvision-layout VGG-16, width ×{}, fc {} wide, {}×{} pooled conv5; world images upsampled to {}; trained with label smoothing {} and an L1 penalty of {} on relu5_3",
+                classifier::WIDTH, classifier::HIDDEN, classifier::POOL, classifier::POOL, classifier::INPUT_SIZE,
+                recipe.label_smoothing, recipe.sparsity),
             "config": classifier::config(),
-            "training": training_record("world-vgg16", opts, &summary),
+            "training": classifier_training_record(opts, &summary, recipe),
         })),
     };
     write_json(&opts.out.join("model.json"), &card)?;
     let (net, _) = load_classifier(opts.out.to_str().unwrap_or_default(), opts.device)?;
+    let names: Vec<String> = SceneClass::ALL
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let q = classifier_quality(
         &net,
+        &names,
         classifier::INPUT_SIZE,
         0,
         opts.eval_samples,

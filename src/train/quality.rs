@@ -197,15 +197,19 @@ pub struct ClassifierQuality {
     pub per_class: Vec<(String, f64)>,
 }
 
-/// Measures `net` on world seeds `start..start + n` (classes drawn from the seed).
+/// Measures `net`, whose outputs are named `classes`, on world seeds `start..start + n`
+/// (classes drawn from the seed); a world class counts as recognised when the output standing
+/// for it ([`SceneClass::outputs_in`]) wins.
 pub fn classifier_quality(
     net: &Vgg,
+    classes: &[String],
     input_size: i64,
     start: u64,
     n: u64,
     device: Device,
 ) -> Result<ClassifierQuality> {
     let _guard = tch::no_grad_guard();
+    let outputs = SceneClass::outputs_in(classes)?;
     let k = SceneClass::ALL.len();
     let mut hits = vec![0u64; k];
     let mut counts = vec![0u64; k];
@@ -219,7 +223,7 @@ pub fn classifier_quality(
         let truth = Vec::<i64>::try_from(&b.classes)?;
         for (p, t) in pred.iter().zip(&truth) {
             counts[*t as usize] += 1;
-            hits[*t as usize] += (p == t) as u64;
+            hits[*t as usize] += (*p == outputs[*t as usize]) as u64;
         }
     }
     let total: u64 = counts.iter().sum();

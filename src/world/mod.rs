@@ -23,7 +23,7 @@ mod trees;
 #[cfg(test)]
 mod tests;
 
-pub use class::SceneClass;
+pub use class::{FINE_MIN_PIXELS, SceneClass};
 pub use concepts::{CONCEPTS, MAX_CONCEPT, concept_category, concept_id, palette};
 pub use rng::Rng;
 pub use samples::{
@@ -60,30 +60,56 @@ impl Scene {
     }
 }
 
-/// The random stream that picks the class of [`render`].
+/// The random stream that picks the painted kind of [`render`].
 const CLASS_STREAM: u64 = 0x0063_6c61_7373;
 
-/// The class [`render`] gives `seed`: uniform over [`SceneClass::ALL`].
-pub fn class_of(seed: u64) -> SceneClass {
+/// Streams per attempt of [`render_class`]: attempt `a` paints kind `k` from stream
+/// `1 + k + a · ATTEMPT_STREAMS`, so attempt 0 is what [`render`] paints.
+const ATTEMPT_STREAMS: u64 = 16;
+
+/// Attempts [`render_class`] makes before it gives up on a seed.
+const MAX_ATTEMPTS: u64 = 4096;
+
+/// The painted kind [`render`] gives `seed`: uniform over [`SceneClass::PAINTED`].
+fn painted_of(seed: u64) -> SceneClass {
     let mut rng = Rng::new(seed, CLASS_STREAM);
-    SceneClass::ALL[rng.below(SceneClass::ALL.len() as u32) as usize]
+    SceneClass::PAINTED[rng.below(SceneClass::PAINTED.len() as u32) as usize]
 }
 
-/// Renders the scene of `seed`, its class drawn uniformly from the seed.
+/// The class [`render`] gives `seed`: its painted kind, drawn uniformly from the seed, refined
+/// by what the scene shows ([`SceneClass::of_content`]).
+pub fn class_of(seed: u64) -> SceneClass {
+    render(seed).class
+}
+
+/// Renders the scene of `seed`, its painted kind drawn uniformly from the seed.
 pub fn render(seed: u64) -> Scene {
-    render_class(seed, class_of(seed))
+    paint(seed, painted_of(seed), 0)
 }
 
-/// Renders a scene of the given class from `seed` (for class-balanced data).
+/// Renders a scene of the given class from `seed` (for class-balanced data): the first of the
+/// seed's attempts at painting the class's kind that shows that class.
+///
+/// # Panics
+/// If none of [`MAX_ATTEMPTS`] attempts shows the class (every class is far more common).
 pub fn render_class(seed: u64, class: SceneClass) -> Scene {
-    let mut rng = Rng::new(seed, 1 + class.index() as u64);
+    (0..MAX_ATTEMPTS)
+        .map(|attempt| paint(seed, class.painted(), attempt))
+        .find(|scene| scene.class == class)
+        .unwrap_or_else(|| panic!("no scene of class {class} within {MAX_ATTEMPTS} attempts"))
+}
+
+/// Paints kind `painted` from `seed`'s stream for `attempt` and labels it by its content.
+fn paint(seed: u64, painted: SceneClass, attempt: u64) -> Scene {
+    let stream = 1 + painted.index() as u64 + attempt * ATTEMPT_STREAMS;
+    let mut rng = Rng::new(seed, stream);
     let light = light::Light::sample(&mut rng);
     let mut canvas = raster::Canvas::new();
-    scene::compose(&mut canvas, &mut rng, &light, class);
+    scene::compose(&mut canvas, &mut rng, &light, painted);
     let (rgb, labels) = canvas.into_parts();
     Scene {
         seed,
-        class,
+        class: SceneClass::of_content(painted, &labels),
         rgb: light::finish(&rgb, &light, seed),
         labels,
     }

@@ -19,15 +19,16 @@ use super::trees::{Tree, TreeKind, draw_tree};
 /// Side length as a signed coordinate.
 const N: i32 = SIZE as i32;
 
-/// Paints the scene of `class` onto `canvas`.
+/// Paints a scene of `class`'s painted kind onto `canvas`.
 pub fn compose(canvas: &mut Canvas, rng: &mut Rng, light: &Light, class: SceneClass) {
-    match class {
+    match class.painted() {
         SceneClass::SkiResort => ski_resort(canvas, rng, light),
         SceneClass::Church => church(canvas, rng, light),
         SceneClass::Village => village(canvas, rng, light),
         SceneClass::Forest => forest(canvas, rng, light),
         SceneClass::Lakeside => lakeside(canvas, rng, light),
         SceneClass::Beach => beach(canvas, rng, light),
+        fine => unreachable!("{fine} is not a painted kind"),
     }
 }
 
