@@ -22,7 +22,8 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A tiny random VGG-16 model directory (conv5_3: 64 units, input 32×32, the six world classes).
+/// A tiny random VGG-16 model directory (conv5_3: 64 units, input 32×32, the six painted kinds of
+/// the world; finer world classes read as their kind).
 fn tiny_model(dir: &Path) -> String {
     // libtorch's generator is global and the tests of this file run in parallel: seeding and
     // drawing happen under one lock, so every test gets the same network.

@@ -4,7 +4,7 @@
 //! Splits are world seed ranges: the training split starts at [`TRAIN_SPLIT_START`] and the
 //! held-out split at [`HELDOUT_SPLIT_START`]. Both lie below the classifier's own training seeds
 //! (≥ 2⁴⁰) and above its card's evaluation seeds (0..1000). Classes cycle through the scene
-//! classes (seed mod 6), so every class has the same number of images.
+//! classes (seed mod 9, the world's class count), so every class has the same number of images.
 
 use super::curves::{ClassCurves, ablation_curves};
 use super::model::Classifier;
