@@ -922,9 +922,7 @@ fn run_edit(a: EditArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         let p = if by_effect {
             use gandissect::edit::unit_effect::{EffectOptions, rank_by_effect_cached};
             // the cheap checks before the ranking: the concept, then the mask
-            session.segmenter.label_id(&s.concept)?;
-            let side = session.image_side() as u32;
-            let mask = gandissect::imageio::read_mask(&s.mask, side, side, a.stroke.stretch)?;
+            let mask = session.read_stroke_mask(&s.concept, &s.mask, a.stroke.stretch)?;
             let effect = EffectOptions {
                 samples: a.rank_samples,
                 progress: true,

@@ -126,8 +126,22 @@ impl Session {
         self.generator.resolution()
     }
 
-    /// Plans a stroke whose mask is read from `mask` (alpha or luminance; its aspect must match
-    /// the image's unless `stretch`).
+    /// Checks that the segmenter knows `concept`, then reads a stroke's mask from `mask` (alpha
+    /// or luminance; its aspect must match the image's unless `stretch`) at the image's
+    /// resolution.
+    pub fn read_stroke_mask(
+        &self,
+        concept: &str,
+        mask: &Path,
+        stretch: bool,
+    ) -> Result<tch::Tensor> {
+        // named before the mask is read, so a bad concept is the error reported first
+        self.segmenter.label_id(concept)?;
+        let side = self.image_side() as u32;
+        crate::imageio::read_mask(mask, side, side, stretch)
+    }
+
+    /// Plans a stroke whose mask is read from `mask` ([`Session::read_stroke_mask`]).
     pub fn plan_from_file(
         &self,
         action: Action,
@@ -136,10 +150,7 @@ impl Session {
         stretch: bool,
         opts: &PlanOptions,
     ) -> Result<PlannedStroke> {
-        // named before the mask is read, so a bad concept is the error reported first
-        self.segmenter.label_id(concept)?;
-        let side = self.image_side() as u32;
-        let mask = crate::imageio::read_mask(mask, side, side, stretch)?;
+        let mask = self.read_stroke_mask(concept, mask, stretch)?;
         self.plan(action, concept, mask, opts)
     }
 

@@ -163,16 +163,15 @@ pub fn train_classifier(opts: &RunOptions, recipe: classifier::Recipe) -> Result
     let mut t = ClassifierTrainer::with_recipe(opts, recipe);
     let summary = run(&mut t, opts)?;
     write_weights(&opts.out.join("weights.safetensors"), &t.weights())?;
+    let classes: Vec<String> = SceneClass::ALL
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
     let mut card = ModelCard {
         architecture: "vgg16".into(),
         weights: "weights.safetensors".into(),
         normalization: Some(Normalization::imagenet()),
-        classes: Some(
-            SceneClass::ALL
-                .iter()
-                .map(|c| c.name().to_string())
-                .collect(),
-        ),
+        classes: Some(classes.clone()),
         input_size: Some(classifier::INPUT_SIZE),
         rest: to_map(json!({
             "description": format!("torchvision-layout VGG-16, width ×{}, fc {} wide, {}×{} pooled conv5; world images upsampled to {}; trained with label smoothing {} and an L1 penalty of {} on relu5_3",
@@ -184,13 +183,9 @@ pub fn train_classifier(opts: &RunOptions, recipe: classifier::Recipe) -> Result
     };
     write_json(&opts.out.join("model.json"), &card)?;
     let (net, _) = load_classifier(opts.out.to_str().unwrap_or_default(), opts.device)?;
-    let names: Vec<String> = SceneClass::ALL
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
     let q = classifier_quality(
         &net,
-        &names,
+        &classes,
         classifier::INPUT_SIZE,
         0,
         opts.eval_samples,
