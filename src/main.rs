@@ -611,6 +611,18 @@ struct TrainArgs {
     /// shipped model's).
     #[arg(long)]
     label_smoothing: Option<f64>,
+    /// Weight of the per-image concentration penalty on relu5_3 (world-vgg16 only; default:
+    /// the shipped model's).
+    #[arg(long)]
+    concentration: Option<f64>,
+    /// Weight of the unit-usage balance penalty on relu5_3 (world-vgg16 only; default: the
+    /// shipped model's).
+    #[arg(long)]
+    balance: Option<f64>,
+    /// Weight of the class-sharing penalty on relu5_3 (world-vgg16 only; default: the shipped
+    /// model's).
+    #[arg(long)]
+    selectivity: Option<f64>,
     #[command(flatten)]
     common: Common,
 }
@@ -737,11 +749,23 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let recipe = gandissect::train::classifier::Recipe {
         sparsity: a.sparsity.unwrap_or(shipped.sparsity),
         label_smoothing: a.label_smoothing.unwrap_or(shipped.label_smoothing),
+        concentration: a.concentration.unwrap_or(shipped.concentration),
+        balance: a.balance.unwrap_or(shipped.balance),
+        selectivity: a.selectivity.unwrap_or(shipped.selectivity),
     };
-    if (a.sparsity.is_some() || a.label_smoothing.is_some())
-        && !matches!(a.model, DefaultModel::WorldVgg16)
-    {
-        anyhow::bail!("--sparsity and --label-smoothing apply to world-vgg16 only");
+    let recipe_given = [
+        a.sparsity,
+        a.label_smoothing,
+        a.concentration,
+        a.balance,
+        a.selectivity,
+    ]
+    .iter()
+    .any(Option::is_some);
+    if recipe_given && !matches!(a.model, DefaultModel::WorldVgg16) {
+        anyhow::bail!(
+            "--sparsity, --label-smoothing, --concentration, --balance and --selectivity apply to world-vgg16 only"
+        );
     }
     let opts = RunOptions {
         out: a.out.unwrap_or_else(|| a.model.default_dir()),

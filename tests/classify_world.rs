@@ -2,8 +2,8 @@
 //! for the ranking, 50 others per class for the curves):
 //! - removing a class's top-4 conv5_3 units costs at least three classes 10 points of balanced
 //!   accuracy, while the other classes lose under a fifth of that on average;
-//! - keeping only a class's top-20 units costs that class less than it costs overall accuracy,
-//!   for most classes.
+//! - keeping only a class's top-20 units keeps that class within 10 points of its baseline while
+//!   overall accuracy falls by at least 20 points, for at least four classes.
 //!
 //! Skipped (with a message) when `models/world-vgg16` is not present.
 
@@ -23,8 +23,7 @@ fn a_class_rests_on_its_top_units() {
     let mut opts = ImportanceOptions::new("conv5_3", n, n, Device::Cpu);
     opts.ks = vec![4, 20];
     let report = importance(&clf, &opts).unwrap();
-    let mut hit = vec![];
-    let (mut kept_class, mut kept_overall) = (vec![], vec![]);
+    let (mut hit, mut collapse) = (vec![], vec![]);
     for c in &report.curves {
         let r = c.removed(4).unwrap();
         let own = c.baseline.class_accuracy - r.class_accuracy;
@@ -33,20 +32,24 @@ fn a_class_rests_on_its_top_units() {
             hit.push((c.class.clone(), own, others));
         }
         let k = c.kept(20).unwrap();
-        kept_class.push(c.baseline.class_accuracy - k.class_accuracy);
-        kept_overall.push(c.baseline.accuracy - k.accuracy);
+        let (class_drop, overall_drop) = (
+            c.baseline.class_accuracy - k.class_accuracy,
+            c.baseline.accuracy - k.accuracy,
+        );
+        eprintln!(
+            "{}: top-4 removed: own {own:.3}, others {others:.3}; top-20 kept: class {class_drop:.3}, overall {overall_drop:.3}",
+            c.class
+        );
+        if class_drop <= 0.10 && overall_drop >= 0.20 {
+            collapse.push((c.class.clone(), class_drop, overall_drop));
+        }
     }
     assert!(
         hit.len() >= 3,
         "classes losing ≥ 10 points to their top 4 (the others under a fifth of it): {hit:?}"
     );
-    let wins = kept_class
-        .iter()
-        .zip(&kept_overall)
-        .filter(|(a, b)| a < b)
-        .count();
     assert!(
-        wins * 4 >= 3 * kept_class.len(),
-        "keeping the top 20: the class's own drops {kept_class:?} vs overall drops {kept_overall:?}"
+        collapse.len() >= 4,
+        "classes kept within 10 points by their top 20 while overall accuracy falls ≥ 20: {collapse:?}"
     );
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{gandissect, scratch, shipped_models_installed};
+use common::{Scratch, gandissect, scratch, shipped_models_installed};
 use gandissect::cut::Cut;
 use gandissect::dissect::{DissectOptions, DissectResult, Outcome, Shard, Sketch, run};
 use gandissect::edit::ablation::{AblationOptions, UnitRanking, run_ablation};
@@ -92,7 +92,7 @@ fn detected(d: &DissectResult) -> Vec<String> {
 }
 
 struct Fixture {
-    dir: PathBuf,
+    dir: Scratch,
     model: String,
     seg: String,
     dissection: PathBuf,

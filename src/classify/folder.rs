@@ -253,18 +253,15 @@ pub fn read_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::ScratchDir;
     use image::{GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("gandissect-folder-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn scratch(name: &str) -> ScratchDir {
+        ScratchDir::new(&format!("folder-{name}"))
     }
 
     /// The test pictures in a folder of their own for each test (`name`), as tests run at once.
-    fn pictures(name: &str) -> PathBuf {
+    fn pictures(name: &str) -> ScratchDir {
         let dir = scratch(name);
         // a: 40×30 RGBA (cropped, resized, converted); b: 32×32 grey (converted);
         // c: 32×32 RGB JPEG (kept); notes.txt is not a picture.

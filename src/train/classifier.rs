@@ -1,12 +1,16 @@
 //! Training the world scene classifier: a torchvision-layout VGG-16 with a width multiplier,
 //! on class-balanced world scenes upsampled to its input size, with label-smoothed
-//! cross-entropy, an L1 penalty on the conv5_3 activations, and Adam.
+//! cross-entropy, penalties on how the relu5_3 units share the work, and Adam.
 //!
-//! The penalty makes each unit's activity cost something, so the network stops encoding the same
-//! evidence in many units at once: a class comes to rest on a few units of its own rather than on
-//! a fifth of the layer. Label smoothing caps how confident the network may grow, so that
-//! training longer does not make every decision robust to anything (a network trained to zero
-//! loss on an easy task has margins no handful of units can move).
+//! A small network trained on a few easy classes spreads every decision over much of its top
+//! layer, so that no handful of units matters to any class. The penalties ask for the division of
+//! labour that large scene classifiers show: each scene carried by few units (concentration) and
+//! every unit doing some of the work (balance), so that classes come to rest on units of their
+//! own. Two more options are kept for comparison: an L1 penalty (sparsity), which makes most
+//! units fall silent instead, and a class-sharing penalty (selectivity), which asks each unit to
+//! serve few classes. Label smoothing caps how confident the network may grow, so that training
+//! longer does not make every decision robust to anything (a network trained to zero loss on an
+//! easy task has margins no handful of units can move).
 
 use super::adam::Adam;
 use super::data::{step_seeds, world_batch};
@@ -28,8 +32,8 @@ pub const POOL: i64 = 4;
 /// Width of fc6 and fc7.
 pub const HIDDEN: i64 = 256;
 const LR: f64 = 2e-4;
-/// The layer the sparsity penalty acts on.
-const SPARSE_LAYER: &str = "relu5_3";
+/// The layer the penalties act on.
+const PENALISED_LAYER: &str = "relu5_3";
 
 /// The loss terms of a classifier run beyond plain cross-entropy.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,22 +43,68 @@ pub struct Recipe {
     pub sparsity: f64,
     /// Share of each target spread evenly over all classes (0: none).
     pub label_smoothing: f64,
+    /// Weight of the per-image concentration penalty on relu5_3: for each image, the L1 norm of
+    /// its per-unit mean activations over √units times their L2 norm (1 when every unit is
+    /// equally active, 1/√units when one unit carries the image), averaged over the batch (0: none).
+    pub concentration: f64,
+    /// Weight of the usage-balance penalty on relu5_3: units times the sum of squares of each
+    /// unit's share of the batch's total activation (1 when every unit is used equally, units
+    /// when one unit is used for everything) (0: none).
+    pub balance: f64,
+    /// Weight of the class-sharing penalty on relu5_3: for each unit, the L1 norm of its mean
+    /// activation per class over √classes times their L2 norm (1 when the unit is equally active
+    /// on every class, 1/√classes when it is active on one), averaged over units weighted by
+    /// their share of the activation (0: none).
+    pub selectivity: f64,
 }
 
 impl Recipe {
     /// The shipped model's recipe.
     pub const SHIPPED: Recipe = Recipe {
-        sparsity: 0.02,
+        sparsity: 0.0,
         label_smoothing: 0.1,
+        concentration: 1.0,
+        balance: 0.05,
+        selectivity: 0.0,
     };
+
+    /// The recipe in words, naming only its terms that are on (e.g. "label smoothing 0.1;
+    /// concentration 1, balance 0.05 on relu5_3").
+    pub fn describe(&self) -> String {
+        let penalties: Vec<String> = [
+            ("an L1 penalty", self.sparsity),
+            ("concentration", self.concentration),
+            ("balance", self.balance),
+            ("selectivity", self.selectivity),
+        ]
+        .iter()
+        .filter(|(_, w)| *w > 0.0)
+        .map(|(name, w)| format!("{name} {w}"))
+        .collect();
+        let mut parts = Vec::new();
+        if self.label_smoothing > 0.0 {
+            parts.push(format!("label smoothing {}", self.label_smoothing));
+        }
+        if !penalties.is_empty() {
+            parts.push(format!("{} on {PENALISED_LAYER}", penalties.join(", ")));
+        }
+        if parts.is_empty() {
+            return "plain cross-entropy".into();
+        }
+        parts.join("; ")
+    }
 
     /// Refuses negative or non-finite weights and a smoothing of 1 or more.
     pub fn check(&self) -> Result<()> {
-        if !(self.sparsity.is_finite() && self.sparsity >= 0.0) {
-            anyhow::bail!(
-                "sparsity must be a finite number ≥ 0, got {}",
-                self.sparsity
-            );
+        for (name, w) in [
+            ("sparsity", self.sparsity),
+            ("concentration", self.concentration),
+            ("balance", self.balance),
+            ("selectivity", self.selectivity),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                anyhow::bail!("{name} must be a finite number ≥ 0, got {w}");
+            }
         }
         if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
             anyhow::bail!(
@@ -80,6 +130,45 @@ pub fn to_input_size(images: &Tensor, size: i64) -> Tensor {
     images.upsample_bilinear2d([size, size], false, None, None)
 }
 
+/// Mean over images of `‖e‖₁ / (√U·‖e‖₂)` for per-image unit activations `e` (`[N, U]`,
+/// non-negative): 1 when all U units are equally active, `1/√U` when one unit is.
+pub fn concentration(per_image: &Tensor) -> Tensor {
+    let units = per_image.size()[1] as f64;
+    let l1 = per_image.sum_dim_intlist(1, false, Kind::Float);
+    let l2 = per_image
+        .square()
+        .sum_dim_intlist(1, false, Kind::Float)
+        .sqrt()
+        + 1e-6;
+    (l1 / (l2 * units.sqrt())).mean(Kind::Float)
+}
+
+/// `U·Σ s_u²` where `s_u` is unit u's share of all activation in `per_image` (`[N, U]`,
+/// non-negative): 1 when every unit carries the same share, U when one unit carries it all.
+pub fn usage_imbalance(per_image: &Tensor) -> Tensor {
+    let units = per_image.size()[1] as f64;
+    let usage = per_image.sum_dim_intlist(0, false, Kind::Float);
+    let share = &usage / (usage.sum(Kind::Float) + 1e-6);
+    share.square().sum(Kind::Float) * units
+}
+
+/// How evenly units spread over classes: for each unit, `‖m‖₁ / (√K·‖m‖₂)` over its mean
+/// activation `m` per class (K classes present in `labels`), averaged over units weighted by
+/// their (constant) share of all activation. 1 when every unit is equally active on every
+/// class; `1/√K` when each unit is active on one class only.
+pub fn class_sharing(per_image: &Tensor, labels: &Tensor, classes: i64) -> Tensor {
+    let onehot = labels.one_hot(classes).to_kind(Kind::Float);
+    let counts = onehot.sum_dim_intlist(0, false, Kind::Float);
+    let present = counts.gt(0.0).to_kind(Kind::Float).sum(Kind::Float);
+    // [K, U]: per class, the mean activation of each unit (0 for absent classes).
+    let means = onehot.tr().matmul(per_image) / counts.clamp_min(1.0).unsqueeze(1);
+    let l1 = means.sum_dim_intlist(0, false, Kind::Float);
+    let l2 = means.square().sum_dim_intlist(0, false, Kind::Float).sqrt() + 1e-6;
+    let spread = &l1 / (l2 * present.sqrt());
+    let weight = (&l1 / (l1.sum(Kind::Float) + 1e-6)).detach();
+    (spread * weight).sum(Kind::Float)
+}
+
 /// The classifier's training run.
 pub struct ClassifierTrainer {
     vs: nn::VarStore,
@@ -87,7 +176,7 @@ pub struct ClassifierTrainer {
     opt: Adam,
     opts: RunOptions,
     recipe: Recipe,
-    sparse_layer: usize,
+    penalised_layer: usize,
 }
 
 impl ClassifierTrainer {
@@ -102,8 +191,8 @@ impl ClassifierTrainer {
         let vs = nn::VarStore::new(opts.device);
         // No dropout: every step sees fresh scenes, and steps stay deterministic.
         let net = Vgg::trainable(&vs.root(), config(), Normalization::imagenet());
-        let sparse_layer = net
-            .layer_index(SPARSE_LAYER)
+        let penalised_layer = net
+            .layer_index(PENALISED_LAYER)
             .expect("every VGG-16 has relu5_3");
         Self {
             vs,
@@ -111,7 +200,7 @@ impl ClassifierTrainer {
             opt: Adam::new(LR, 0.9, 0.999, 1e-8),
             opts: opts.clone(),
             recipe,
-            sparse_layer,
+            penalised_layer,
         }
     }
 
@@ -125,7 +214,8 @@ impl Trainer for ClassifierTrainer {
     fn settings(&self) -> serde_json::Value {
         serde_json::json!({"model": "world-vgg16", "width": WIDTH, "input_size": INPUT_SIZE, "pool": POOL,
             "hidden": HIDDEN, "lr": LR, "sparsity": self.recipe.sparsity,
-            "label_smoothing": self.recipe.label_smoothing, "steps": self.opts.steps, "batch": self.opts.batch, "seed": self.opts.seed})
+            "label_smoothing": self.recipe.label_smoothing, "concentration": self.recipe.concentration,
+            "balance": self.recipe.balance, "selectivity": self.recipe.selectivity, "steps": self.opts.steps, "batch": self.opts.batch, "seed": self.opts.seed})
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -143,7 +233,7 @@ impl Trainer for ClassifierTrainer {
             self.opts.device,
         );
         let input = self.net.preprocess(&to_input_size(&b.images, INPUT_SIZE));
-        let cut = self.sparse_layer + 1;
+        let cut = self.penalised_layer + 1;
         let features = self.net.forward_range(&input, 0, cut);
         let logits = self
             .net
@@ -155,11 +245,20 @@ impl Trainer for ClassifierTrainer {
             -100,
             self.recipe.label_smoothing,
         );
+        let per_image = features.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
         // Per unit: mean activation over batch and positions; summed over units.
-        let l1 = features
-            .mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float)
-            .sum(Kind::Float);
-        let loss = &ce + &l1 * self.recipe.sparsity;
+        let l1 = per_image.mean_dim(0, false, Kind::Float).sum(Kind::Float);
+        let mut loss = &ce + &l1 * self.recipe.sparsity;
+        if self.recipe.concentration > 0.0 {
+            loss += concentration(&per_image) * self.recipe.concentration;
+        }
+        if self.recipe.balance > 0.0 {
+            loss += usage_imbalance(&per_image) * self.recipe.balance;
+        }
+        if self.recipe.selectivity > 0.0 {
+            let classes = SceneClass::ALL.len() as i64;
+            loss += class_sharing(&per_image, &b.classes, classes) * self.recipe.selectivity;
+        }
         loss.backward();
         self.opt.lr = cosine_lr(LR, step, self.opts.steps);
         self.opt.step(&named_params(&self.vs));
@@ -183,17 +282,77 @@ mod tests {
     #[test]
     fn recipes_outside_their_ranges_are_refused() {
         assert!(Recipe::SHIPPED.check().is_ok());
-        let bad = [(-0.1, 0.0), (f64::NAN, 0.0), (0.0, 1.0), (0.0, -0.2)];
-        for (sparsity, label_smoothing) in bad {
-            let r = Recipe {
-                sparsity,
-                label_smoothing,
-            };
+        type Spoil = fn(&mut Recipe);
+        let bad: [(Spoil, &str); 7] = [
+            (|r| r.sparsity = -0.1, "sparsity"),
+            (|r| r.sparsity = f64::NAN, "sparsity"),
+            (|r| r.label_smoothing = 1.0, "label smoothing"),
+            (|r| r.label_smoothing = -0.2, "label smoothing"),
+            (|r| r.concentration = -1.0, "concentration"),
+            (|r| r.balance = f64::INFINITY, "balance"),
+            (|r| r.selectivity = -0.5, "selectivity"),
+        ];
+        for (spoil, name) in bad {
+            let mut r = Recipe::SHIPPED;
+            spoil(&mut r);
             let err = r.check().unwrap_err().to_string();
-            assert!(
-                err.contains("sparsity") || err.contains("label smoothing"),
-                "{err}"
-            );
+            assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn concentration_and_imbalance_span_their_ranges() {
+        let units = 16;
+        let even = Tensor::ones([4, units], (Kind::Float, tch::Device::Cpu));
+        let one_hot = Tensor::zeros([4, units], (Kind::Float, tch::Device::Cpu));
+        let _ = one_hot.narrow(1, 3, 1).fill_(2.0);
+        let c = |t: &Tensor| f64::try_from(concentration(t)).unwrap();
+        let b = |t: &Tensor| f64::try_from(usage_imbalance(t)).unwrap();
+        assert!((c(&even) - 1.0).abs() < 1e-4);
+        assert!((c(&one_hot) - 0.25).abs() < 1e-4);
+        assert!((b(&even) - 1.0).abs() < 1e-4);
+        assert!((b(&one_hot) - units as f64).abs() < 1e-3);
+        // Each image on its own unit: concentrated per image, yet balanced over the batch.
+        let diagonal = Tensor::eye(units, (Kind::Float, tch::Device::Cpu));
+        assert!((c(&diagonal) - 0.25).abs() < 1e-4);
+        assert!((b(&diagonal) - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn recipes_are_described_by_their_terms_that_are_on() {
+        assert_eq!(
+            Recipe::SHIPPED.describe(),
+            "label smoothing 0.1; concentration 1, balance 0.05 on relu5_3"
+        );
+        let plain = Recipe {
+            sparsity: 0.0,
+            label_smoothing: 0.0,
+            concentration: 0.0,
+            balance: 0.0,
+            selectivity: 0.0,
+        };
+        assert_eq!(plain.describe(), "plain cross-entropy");
+        let l1 = Recipe {
+            sparsity: 0.02,
+            ..plain
+        };
+        assert_eq!(l1.describe(), "an L1 penalty 0.02 on relu5_3");
+    }
+
+    #[test]
+    fn class_sharing_is_low_for_units_of_one_class() {
+        let cpu = (Kind::Float, tch::Device::Cpu);
+        // Four images of classes 0, 1, 2, 3 (of 5); unit u active on class u only.
+        let labels = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let s = |t: &Tensor| f64::try_from(class_sharing(t, &labels, 5)).unwrap();
+        assert!((s(&Tensor::eye(4, cpu)) - 0.5).abs() < 1e-4);
+        assert!((s(&Tensor::ones([4, 4], cpu)) - 1.0).abs() < 1e-4);
+        // A silent unit does not count; one unit shared by two classes sits in between.
+        let one = Tensor::eye(4, cpu);
+        let _ = one.narrow(1, 3, 1).fill_(0.0);
+        assert!((s(&one) - 0.5).abs() < 1e-4);
+        let _ = one.get(1).get(0).fill_(1.0);
+        let v = s(&one);
+        assert!(v > 0.55 && v < 0.7, "{v}");
     }
 }

@@ -144,15 +144,21 @@ fn classifier_training_record(
     let mut record = training_record("world-vgg16", opts, summary);
     if recipe != classifier::Recipe::SHIPPED {
         let command = format!(
-            "{} --sparsity {} --label-smoothing {}",
+            "{} --sparsity {} --label-smoothing {} --concentration {} --balance {} --selectivity {}",
             record["command"].as_str().unwrap_or_default(),
             recipe.sparsity,
-            recipe.label_smoothing
+            recipe.label_smoothing,
+            recipe.concentration,
+            recipe.balance,
+            recipe.selectivity
         );
         record["command"] = json!(command);
     }
     record["sparsity"] = json!(recipe.sparsity);
     record["label_smoothing"] = json!(recipe.label_smoothing);
+    record["concentration"] = json!(recipe.concentration);
+    record["balance"] = json!(recipe.balance);
+    record["selectivity"] = json!(recipe.selectivity);
     record
 }
 
@@ -174,9 +180,9 @@ pub fn train_classifier(opts: &RunOptions, recipe: classifier::Recipe) -> Result
         classes: Some(classes.clone()),
         input_size: Some(classifier::INPUT_SIZE),
         rest: to_map(json!({
-            "description": format!("torchvision-layout VGG-16, width ×{}, fc {} wide, {}×{} pooled conv5; world images upsampled to {}; trained with label smoothing {} and an L1 penalty of {} on relu5_3",
+            "description": format!("torchvision-layout VGG-16, width ×{}, fc {} wide, {}×{} pooled conv5; world images upsampled to {}; trained with {}",
                 classifier::WIDTH, classifier::HIDDEN, classifier::POOL, classifier::POOL, classifier::INPUT_SIZE,
-                recipe.label_smoothing, recipe.sparsity),
+                recipe.describe()),
             "config": classifier::config(),
             "training": classifier_training_record(opts, &summary, recipe),
         })),
