@@ -1,5 +1,5 @@
-//! The paper's findings on the shipped world classifier, on small samples (50 scenes per class
-//! for the ranking, 50 others per class for the curves):
+//! The paper's findings on the shipped world classifier, on the README's samples (100 scenes per
+//! class for the ranking, 100 others per class for the curves):
 //! - removing a class's top-4 conv5_3 units costs at least three classes 10 points of balanced
 //!   accuracy, while the other classes lose under a fifth of that on average;
 //! - keeping only a class's top-20 units keeps that class within 10 points of its baseline while
@@ -19,7 +19,7 @@ fn a_class_rests_on_its_top_units() {
         return;
     }
     let clf = Classifier::load(dir.to_str().unwrap(), Device::Cpu).unwrap();
-    let n = 50 * SceneClass::ALL.len() as u64;
+    let n = 100 * SceneClass::ALL.len() as u64;
     let mut opts = ImportanceOptions::new("conv5_3", n, n, Device::Cpu);
     opts.ks = vec![4, 20];
     let report = importance(&clf, &opts).unwrap();
