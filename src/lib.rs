@@ -18,8 +18,7 @@ pub mod generate;
 pub mod imageio;
 pub mod nets;
 pub mod progress;
-#[cfg(test)]
-pub(crate) mod scratch;
+pub mod scratch;
 pub mod segment;
 pub mod stats;
 pub mod train;

@@ -1,19 +1,21 @@
-//! Scratch directories for the unit tests: unique to the test process and a name, empty when
-//! made, and removed with everything in them when dropped.
+//! Scratch directories for tests and throwaway work: unique to the process and a name, empty
+//! when made, and removed with everything in them when dropped.
 
+use anyhow::{Context, Result};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
-/// A test's own directory under the system's temporary directory.
-pub(crate) struct ScratchDir(PathBuf);
+/// A directory of its own under the system's temporary directory.
+pub struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    /// A fresh, empty directory named after `name` and this process.
-    pub(crate) fn new(name: &str) -> Self {
+    /// A fresh, empty directory named after `name` and this process (`gd-NAME-PID`).
+    pub fn new(name: &str) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("gd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
-        Self(dir)
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the scratch directory {}", dir.display()))?;
+        Ok(Self(dir))
     }
 }
 

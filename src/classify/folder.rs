@@ -257,7 +257,7 @@ mod tests {
     use image::{GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 
     fn scratch(name: &str) -> ScratchDir {
-        ScratchDir::new(&format!("folder-{name}"))
+        ScratchDir::new(&format!("folder-{name}")).unwrap()
     }
 
     /// The test pictures in a folder of their own for each test (`name`), as tests run at once.

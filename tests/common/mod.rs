@@ -17,34 +17,12 @@ pub fn gandissect(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-/// A test's scratch directory, removed with its contents when dropped.
-pub struct Scratch(PathBuf);
+pub use gandissect::scratch::ScratchDir as Scratch;
 
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh, empty scratch directory for one test (unique per test process and `name`).
+/// A fresh, empty scratch directory for one test (unique per test process and `name`), removed
+/// with its contents when dropped.
 pub fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("gd-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
+    Scratch::new(&format!("test-{name}")).unwrap()
 }
 
 /// Whether the shipped generator and segmenter are installed; says so on stderr when not, for
