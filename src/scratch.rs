@@ -37,3 +37,25 @@ impl Drop for ScratchDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scratch_directory_starts_empty_and_is_removed_when_dropped() {
+        let count = |p: &Path| std::fs::read_dir(p).unwrap().count();
+        let dir = ScratchDir::new("scratch-self-test").unwrap();
+        assert_eq!(count(&dir), 0);
+        std::fs::create_dir_all(dir.join("nested")).unwrap();
+        std::fs::write(dir.join("nested/file.txt"), "x").unwrap();
+        // Another one of the same name and process takes the place over, empty again.
+        let again = ScratchDir::new("scratch-self-test").unwrap();
+        assert_eq!(again.to_path_buf(), dir.to_path_buf());
+        assert_eq!(count(&again), 0);
+        drop(again);
+        assert!(!dir.exists());
+        // Dropping a directory that is already gone is harmless.
+        drop(dir);
+    }
+}
