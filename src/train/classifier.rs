@@ -68,19 +68,35 @@ impl Recipe {
         selectivity: 0.0,
     };
 
-    /// The recipe in words, naming only its terms that are on (e.g. "label smoothing 0.1;
-    /// concentration 1, balance 0.05 on relu5_3").
-    pub fn describe(&self) -> String {
-        let penalties: Vec<String> = [
-            ("an L1 penalty", self.sparsity),
+    /// The penalty weights on relu5_3 by their field (and command-line) names.
+    pub fn penalties(&self) -> [(&'static str, f64); 4] {
+        [
+            ("sparsity", self.sparsity),
             ("concentration", self.concentration),
             ("balance", self.balance),
             ("selectivity", self.selectivity),
         ]
-        .iter()
-        .filter(|(_, w)| *w > 0.0)
-        .map(|(name, w)| format!("{name} {w}"))
-        .collect();
+    }
+
+    /// Every weight of the recipe by its field name: label smoothing, then the penalties.
+    pub fn terms(&self) -> Vec<(&'static str, f64)> {
+        let mut terms = vec![("label_smoothing", self.label_smoothing)];
+        terms.extend(self.penalties());
+        terms
+    }
+
+    /// The recipe in words, naming only its terms that are on (e.g. "label smoothing 0.1;
+    /// concentration 1, balance 0.05 on relu5_3").
+    pub fn describe(&self) -> String {
+        let penalties: Vec<String> = self
+            .penalties()
+            .iter()
+            .filter(|(_, w)| *w > 0.0)
+            .map(|&(name, w)| match name {
+                "sparsity" => format!("an L1 penalty {w}"),
+                _ => format!("{name} {w}"),
+            })
+            .collect();
         let mut parts = Vec::new();
         if self.label_smoothing > 0.0 {
             parts.push(format!("label smoothing {}", self.label_smoothing));
@@ -96,12 +112,7 @@ impl Recipe {
 
     /// Refuses negative or non-finite weights and a smoothing of 1 or more.
     pub fn check(&self) -> Result<()> {
-        for (name, w) in [
-            ("sparsity", self.sparsity),
-            ("concentration", self.concentration),
-            ("balance", self.balance),
-            ("selectivity", self.selectivity),
-        ] {
+        for (name, w) in self.penalties() {
             if !(w.is_finite() && w >= 0.0) {
                 anyhow::bail!("{name} must be a finite number ≥ 0, got {w}");
             }
@@ -212,10 +223,13 @@ impl ClassifierTrainer {
 
 impl Trainer for ClassifierTrainer {
     fn settings(&self) -> serde_json::Value {
-        serde_json::json!({"model": "world-vgg16", "width": WIDTH, "input_size": INPUT_SIZE, "pool": POOL,
-            "hidden": HIDDEN, "lr": LR, "sparsity": self.recipe.sparsity,
-            "label_smoothing": self.recipe.label_smoothing, "concentration": self.recipe.concentration,
-            "balance": self.recipe.balance, "selectivity": self.recipe.selectivity, "steps": self.opts.steps, "batch": self.opts.batch, "seed": self.opts.seed})
+        let mut settings = serde_json::json!({"model": "world-vgg16", "width": WIDTH, "input_size": INPUT_SIZE,
+            "pool": POOL, "hidden": HIDDEN, "lr": LR, "steps": self.opts.steps, "batch": self.opts.batch,
+            "seed": self.opts.seed});
+        for (name, w) in self.recipe.terms() {
+            settings[name] = serde_json::json!(w);
+        }
+        settings
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

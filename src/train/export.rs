@@ -142,23 +142,22 @@ fn classifier_training_record(
     recipe: classifier::Recipe,
 ) -> Value {
     let mut record = training_record("world-vgg16", opts, summary);
+    let terms = recipe.terms();
     if recipe != classifier::Recipe::SHIPPED {
+        let flags: Vec<String> = terms
+            .iter()
+            .map(|(name, w)| format!("--{} {w}", name.replace('_', "-")))
+            .collect();
         let command = format!(
-            "{} --sparsity {} --label-smoothing {} --concentration {} --balance {} --selectivity {}",
+            "{} {}",
             record["command"].as_str().unwrap_or_default(),
-            recipe.sparsity,
-            recipe.label_smoothing,
-            recipe.concentration,
-            recipe.balance,
-            recipe.selectivity
+            flags.join(" ")
         );
         record["command"] = json!(command);
     }
-    record["sparsity"] = json!(recipe.sparsity);
-    record["label_smoothing"] = json!(recipe.label_smoothing);
-    record["concentration"] = json!(recipe.concentration);
-    record["balance"] = json!(recipe.balance);
-    record["selectivity"] = json!(recipe.selectivity);
+    for (name, w) in terms {
+        record[name] = json!(w);
+    }
     record
 }
 
