@@ -597,6 +597,21 @@ struct TrainArgs {
     /// Save the resumable state every this many steps.
     #[arg(long, default_value_t = 100)]
     checkpoint_every: i64,
+    /// A trained generator's directory to continue from: its whole training state, or else its
+    /// weights with a fresh discriminator (world-proggan only).
+    #[arg(long)]
+    continue_from: Option<PathBuf>,
+    /// Steps at the start of a continued run in which only the fresh discriminator trains
+    /// (default 200 when only weights are continued, 0 when a whole training state is).
+    #[arg(long)]
+    warmup: Option<i64>,
+    /// Adam's learning rate (world-proggan only; default 0.002).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Channel sizes, latent then 4×4 to 64×64 (world-proggan only; default
+    /// 128,128,128,64,32,16).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<i64>>,
     /// Segmenter used to measure a generator.
     #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
     segmenter: String,
@@ -767,6 +782,26 @@ fn run_train(a: TrainArgs) -> Result<()> {
             "--sparsity, --label-smoothing, --concentration, --balance and --selectivity apply to world-vgg16 only"
         );
     }
+    if (a.continue_from.is_some() || a.warmup.is_some() || a.lr.is_some() || a.sizes.is_some())
+        && !matches!(a.model, DefaultModel::WorldProggan)
+    {
+        anyhow::bail!("--continue-from, --warmup, --lr and --sizes apply to world-proggan only");
+    }
+    if a.warmup.is_some() && a.continue_from.is_none() {
+        anyhow::bail!("--warmup applies to a run that continues a generator (--continue-from DIR)");
+    }
+    let weights_only = a
+        .continue_from
+        .as_ref()
+        .is_some_and(|d| !gandissect::train::state_path(d).exists());
+    let start = gandissect::train::gan::Start {
+        warmup: a.warmup.unwrap_or(if weights_only { 200 } else { 0 }),
+        from: a.continue_from,
+        lr: a.lr.unwrap_or(gandissect::train::gan::Start::default().lr),
+        sizes: a
+            .sizes
+            .unwrap_or_else(|| gandissect::train::gan::SIZES.to_vec()),
+    };
     let opts = RunOptions {
         out: a.out.unwrap_or_else(|| a.model.default_dir()),
         steps,
@@ -778,7 +813,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     };
     let quality = match a.model {
         DefaultModel::WorldSeg => export::train_segmenter(&opts)?,
-        DefaultModel::WorldProggan => export::train_generator(&opts, &a.segmenter)?,
+        DefaultModel::WorldProggan => export::train_generator(&opts, start, &a.segmenter)?,
         DefaultModel::WorldVgg16 => export::train_classifier(&opts, recipe)?,
     };
     println!("trained {} → {}", a.model.name(), opts.out.display());

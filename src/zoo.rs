@@ -107,7 +107,8 @@ fn locate(spec: &str) -> Result<Located> {
     )
 }
 
-fn read_card(dir: &Path) -> Result<ModelCard> {
+/// Reads the card (`model.json`) of a model directory.
+pub fn read_card(dir: &Path) -> Result<ModelCard> {
     let path = dir.join("model.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;

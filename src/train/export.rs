@@ -86,11 +86,46 @@ pub fn train_segmenter(opts: &RunOptions) -> Result<Value> {
     Ok(serde_json::to_value(q)?)
 }
 
-/// Trains the world generator into `opts.out`, measures it with `segmenter`, and writes a
-/// contact sheet of its samples.
-pub fn train_generator(opts: &RunOptions, segmenter: &str) -> Result<Value> {
-    let mut t = GanTrainer::new(opts)?;
+/// Trains the world generator into `opts.out` from `start`, measures it with `segmenter`, and
+/// writes a contact sheet of its samples. A continued run's card keeps the training record of
+/// the generator it continued.
+pub fn train_generator(opts: &RunOptions, start: gan::Start, segmenter: &str) -> Result<Value> {
+    let earlier = match &start.from {
+        Some(dir) if dir.join("model.json").exists() => {
+            let card = crate::zoo::read_card(dir)?;
+            Some(card.rest.get("training").cloned().unwrap_or(Value::Null))
+        }
+        Some(dir) => Some(json!({"directory": dir.display().to_string()})),
+        None => None,
+    };
+    let mut record_flags = String::new();
+    if let Some(dir) = &start.from {
+        record_flags = format!(
+            " --continue-from {} --warmup {}",
+            dir.display(),
+            start.warmup
+        );
+    }
+    if start.lr != gan::Start::default().lr {
+        record_flags += &format!(" --lr {}", start.lr);
+    }
+    if start.sizes != gan::SIZES {
+        let sizes: Vec<String> = start.sizes.iter().map(i64::to_string).collect();
+        record_flags += &format!(" --sizes {}", sizes.join(","));
+    }
+    let lr = start.lr;
+    let mut t = GanTrainer::starting(opts, start)?;
     let summary = run(&mut t, opts)?;
+    let mut training = training_record("world-proggan", opts, &summary);
+    let command = format!(
+        "{}{record_flags}",
+        training["command"].as_str().unwrap_or_default()
+    );
+    training["command"] = json!(command);
+    training["lr"] = json!(lr);
+    if let Some(earlier) = earlier {
+        training["continued_from"] = earlier;
+    }
     write_weights(&opts.out.join("weights.safetensors"), &t.averaged_weights())?;
     let g = t.averaged_generator(opts.device)?;
     let mut card = ModelCard {
@@ -101,10 +136,10 @@ pub fn train_generator(opts: &RunOptions, segmenter: &str) -> Result<Value> {
         input_size: None,
         rest: to_map(json!({
             "description": "netdissect-layout Progressive GAN generator at 64×64 (no progressive growing), weights averaged over training",
-            "sizes": gan::SIZES,
+            "sizes": t.sizes(),
             "layers": g.layer_names(),
-            "latent": "image id i = row i of numpy RandomState(1).standard_normal(n·128)",
-            "training": training_record("world-proggan", opts, &summary),
+            "latent": format!("image id i = row i of numpy RandomState(1).standard_normal(n·{})", t.sizes()[0]),
+            "training": training,
             "objective": "non-saturating logistic GAN loss, lazy R1 penalty on reals, Adam(β1=0, β2=0.99), EMA 0.999",
             "samples": "samples.png",
         })),

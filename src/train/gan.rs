@@ -1,7 +1,11 @@
 //! Training the world generator adversarially: the netdissect ProGAN layout at 64×64 against a
 //! mirrored discriminator, non-saturating logistic loss, a lazy R1 gradient penalty on real
 //! images, Adam (β₁ = 0, β₂ = 0.99) and an exponential moving average of the generator's
-//! weights (the average is what gets shipped).
+//! weights (the average is what gets shipped). A run may also continue a trained generator,
+//! for example at a lower learning rate: from the whole training state its directory holds
+//! (networks, average and optimizer moments), or else from the generator's weights alone with a
+//! fresh discriminator, which then trains alone for the first steps (the warm-up) so that the
+//! generator's first updates follow a discriminator that already tells the two apart.
 
 use super::adam::Adam;
 use super::data::{step_seeds, world_batch};
@@ -10,11 +14,12 @@ use super::{RunOptions, Trainer, named_params, state};
 use crate::nets::checkpoint::StateDict;
 use crate::nets::layered::LayeredNet;
 use crate::nets::proggan::ProGan;
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn};
 
-/// Channel sizes of the shipped generator `[z, 4×4, 8×8, 16×16, 32×32, 64×64]`.
+/// Channel sizes of the shipped generator `[z, 4×4, 8×8, 16×16, 32×32, 64×64]` (the default).
 pub const SIZES: [i64; 6] = [128, 128, 128, 64, 32, 16];
 const LR: f64 = 2e-3;
 const R1_GAMMA: f64 = 1.0;
@@ -30,6 +35,63 @@ fn zero_grads(params: &[(String, Tensor)]) {
     }
 }
 
+/// How a generator run starts.
+#[derive(Clone, Debug)]
+pub struct Start {
+    /// A trained generator's directory to continue from (its `train_state.safetensors` if it
+    /// has one, else its `weights.safetensors`), or `None` for fresh weights.
+    pub from: Option<PathBuf>,
+    /// Steps at the start in which only the discriminator trains.
+    pub warmup: i64,
+    /// Adam's learning rate, for both networks.
+    pub lr: f64,
+    /// Channel sizes `[z, 4×4, 8×8, 16×16, 32×32, 64×64]`.
+    pub sizes: Vec<i64>,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Self {
+            from: None,
+            warmup: 0,
+            lr: LR,
+            sizes: SIZES.to_vec(),
+        }
+    }
+}
+
+/// What a continued run starts from.
+enum Earlier {
+    /// A whole training state (`g.`, `d.`, `ema.`, optimizer moments).
+    State(BTreeMap<String, Tensor>),
+    /// The averaged generator's weights only.
+    Weights(BTreeMap<String, Tensor>),
+}
+
+impl Start {
+    /// What `self.from` holds, if anything.
+    fn earlier(&self) -> Result<Option<Earlier>> {
+        let Some(dir) = &self.from else {
+            return Ok(None);
+        };
+        let read = |path: PathBuf| -> Result<BTreeMap<String, Tensor>> {
+            let tensors = Tensor::read_safetensors(&path).with_context(|| {
+                format!(
+                    "cannot read the generator to continue from, {} (name a directory written by `gandissect train world-proggan`)",
+                    path.display()
+                )
+            })?;
+            Ok(tensors.into_iter().collect())
+        };
+        let state = super::state_path(dir);
+        Ok(Some(if state.exists() {
+            Earlier::State(read(state)?)
+        } else {
+            Earlier::Weights(read(dir.join("weights.safetensors"))?)
+        }))
+    }
+}
+
 /// The generator's training run.
 pub struct GanTrainer {
     g_vs: nn::VarStore,
@@ -40,22 +102,61 @@ pub struct GanTrainer {
     g_opt: Adam,
     d_opt: Adam,
     opts: RunOptions,
+    start: Start,
+    /// Whether the run continued a whole training state (not only a generator's weights).
+    from_state: bool,
 }
 
 impl GanTrainer {
     /// Fresh networks, seeded from the run's seed.
     pub fn new(opts: &RunOptions) -> Result<Self> {
+        Self::starting(opts, Start::default())
+    }
+
+    /// Networks for a run that starts as `start` says: everything from a continued training
+    /// state; or the generator (and its average) from a trained one's weights with a fresh
+    /// discriminator; or all fresh. Fresh weights are seeded from the run's seed.
+    pub fn starting(opts: &RunOptions, start: Start) -> Result<Self> {
+        if start.warmup < 0 {
+            bail!(
+                "the warm-up must be zero or more steps, not {}",
+                start.warmup
+            );
+        }
+        if !(start.lr > 0.0 && start.lr.is_finite()) {
+            bail!("the learning rate must be positive, not {}", start.lr);
+        }
+        if start.sizes.len() != SIZES.len() {
+            bail!(
+                "a world generator has {} channel sizes (latent, then 4×4 to 64×64), not {:?}",
+                SIZES.len(),
+                start.sizes
+            );
+        }
+        if let Some(from) = &start.from
+            && same_dir(from, &opts.out)
+        {
+            bail!(
+                "the run would overwrite the generator it continues ({}); write to another --out and move it afterwards",
+                from.display()
+            );
+        }
         tch::manual_seed(opts.seed as i64);
         let g_vs = nn::VarStore::new(opts.device);
-        let g = ProGan::trainable(&g_vs.root(), &SIZES)?;
+        let g = ProGan::trainable(&g_vs.root(), &start.sizes)?;
+        let earlier = start.earlier()?;
+        if let Some(Earlier::Weights(weights)) = &earlier {
+            state::restore_params(&named_params(&g_vs), weights, "")
+                .map_err(|e| sizes_error(&e, &start.sizes))?;
+        }
         let d_vs = nn::VarStore::new(opts.device);
-        let d = Discriminator::new(&d_vs.root(), &SIZES);
+        let d = Discriminator::new(&d_vs.root(), &start.sizes);
         let ema = named_params(&g_vs)
             .into_iter()
             .map(|(k, t)| (k, t.detach().copy()))
             .collect();
-        let adam = || Adam::new(LR, 0.0, 0.99, 1e-8);
-        Ok(Self {
+        let adam = || Adam::new(start.lr, 0.0, 0.99, 1e-8);
+        let mut trainer = Self {
             g_vs,
             g,
             d_vs,
@@ -64,7 +165,21 @@ impl GanTrainer {
             g_opt: adam(),
             d_opt: adam(),
             opts: opts.clone(),
-        })
+            start,
+            from_state: matches!(earlier, Some(Earlier::State(_))),
+        };
+        if let Some(Earlier::State(saved)) = &earlier {
+            let sizes = trainer.start.sizes.clone();
+            trainer
+                .restore(saved)
+                .map_err(|e| sizes_error(&e, &sizes))?;
+        }
+        Ok(trainer)
+    }
+
+    /// The generator's channel sizes.
+    pub fn sizes(&self) -> &[i64] {
+        &self.start.sizes
     }
 
     /// The averaged generator weights in checkpoint layout.
@@ -88,15 +203,24 @@ impl GanTrainer {
     fn noise(&self, step: i64, salt: u64) -> Result<Tensor> {
         let stream =
             crate::world::Rng::new(self.opts.seed, (step as u64) * 2 + salt).next_u64() as u32;
-        crate::zsample::z_dataset(stream, self.opts.batch, SIZES[0] as usize, self.opts.device)
+        let z_dim = self.start.sizes[0] as usize;
+        crate::zsample::z_dataset(stream, self.opts.batch, z_dim, self.opts.device)
     }
 }
 
 impl Trainer for GanTrainer {
     fn settings(&self) -> serde_json::Value {
-        serde_json::json!({"model": "world-proggan", "sizes": SIZES, "lr": LR, "r1_gamma": R1_GAMMA,
-            "r1_every": R1_EVERY, "ema_beta": EMA_BETA, "steps": self.opts.steps,
-            "batch": self.opts.batch, "seed": self.opts.seed})
+        let mut s = serde_json::json!({"model": "world-proggan", "sizes": self.start.sizes, "lr": self.start.lr,
+            "r1_gamma": R1_GAMMA, "r1_every": R1_EVERY, "ema_beta": EMA_BETA,
+            "steps": self.opts.steps, "batch": self.opts.batch, "seed": self.opts.seed});
+        if let Some(from) = &self.start.from {
+            s["continues"] = serde_json::json!(from.display().to_string());
+            if self.from_state {
+                s["continues_state"] = serde_json::json!(true);
+            }
+            s["warmup"] = serde_json::json!(self.start.warmup);
+        }
+        s
     }
 
     /// The learning rate is constant, so a run may be extended or stopped where it stands.
@@ -166,6 +290,13 @@ impl Trainer for GanTrainer {
         loss_d.backward();
         self.d_opt.step(&d_params);
         zero_grads(&g_params);
+        let mut out = vec![("d", f64::try_from(loss_d)?)];
+        if !r1_value.is_nan() {
+            out.push(("r1", r1_value));
+        }
+        if step < self.start.warmup {
+            return Ok(out);
+        }
 
         // generator
         let z = self.noise(step, 1)?;
@@ -182,10 +313,202 @@ impl Trainer for GanTrainer {
                 let _ = e.g_mul_scalar_(EMA_BETA).g_add_(&(p * (1.0 - EMA_BETA)));
             }
         });
-        let mut out = vec![("d", f64::try_from(loss_d)?), ("g", f64::try_from(loss_g)?)];
-        if !r1_value.is_nan() {
-            out.push(("r1", r1_value));
-        }
+        out.insert(1, ("g", f64::try_from(loss_g)?));
         Ok(out)
+    }
+}
+
+fn sizes_error(e: &anyhow::Error, sizes: &[i64]) -> anyhow::Error {
+    anyhow::anyhow!("{e}: the generator to continue from must have this run's sizes {sizes:?}")
+}
+
+/// Whether two paths name the same directory (by their canonical forms where they exist).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scratch::ScratchDir;
+
+    fn opts(out: &Path) -> RunOptions {
+        RunOptions {
+            out: out.to_path_buf(),
+            steps: 3,
+            batch: 2,
+            seed: 3,
+            checkpoint_every: 10,
+            device: Device::Cpu,
+            eval_samples: 4,
+        }
+    }
+
+    fn snapshot(params: &[(String, Tensor)]) -> Vec<Tensor> {
+        params.iter().map(|(_, t)| t.detach().copy()).collect()
+    }
+
+    fn all_equal(a: &[Tensor], b: &[(String, Tensor)]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, (_, y))| x.equal(y))
+    }
+
+    /// A continued run starts from the given weights, keeps the generator still while the
+    /// fresh discriminator warms up, and then trains both.
+    #[test]
+    fn a_continued_run_starts_from_the_given_generator_and_warms_up_the_discriminator() {
+        let dir = ScratchDir::new("gan-continue").unwrap();
+        let (from, out) = (dir.join("from"), dir.join("out"));
+        std::fs::create_dir_all(&from).unwrap();
+        let earlier = GanTrainer::new(&opts(&from)).unwrap();
+        let weights: Vec<(String, Tensor)> = earlier
+            .averaged_weights()
+            .into_iter()
+            .map(|(k, t)| (k, t.detach() * 0.5 + 0.25))
+            .collect();
+        Tensor::write_safetensors(&weights, from.join("weights.safetensors")).unwrap();
+
+        let start = Start {
+            from: Some(from.clone()),
+            warmup: 2,
+            ..Start::default()
+        };
+        let mut t = GanTrainer::starting(&opts(&out), start).unwrap();
+        let given = snapshot(&weights);
+        assert!(all_equal(&given, &named_params(&t.g_vs)));
+        assert!(all_equal(&given, &t.ema));
+        let d0 = snapshot(&named_params(&t.d_vs));
+
+        for step in 0..2 {
+            let losses = t.step(step).unwrap();
+            assert!(losses.iter().all(|(k, _)| *k != "g"), "{losses:?}");
+        }
+        assert!(all_equal(&given, &named_params(&t.g_vs)));
+        assert!(all_equal(&given, &t.ema));
+        assert!(!all_equal(&d0, &named_params(&t.d_vs)));
+
+        let losses = t.step(2).unwrap();
+        assert!(losses.iter().any(|(k, _)| *k == "g"), "{losses:?}");
+        assert!(!all_equal(&given, &named_params(&t.g_vs)));
+        assert!(!all_equal(&given, &t.ema));
+        assert_eq!(t.settings()["warmup"], 2);
+        assert_eq!(t.settings()["continues"], from.display().to_string());
+    }
+
+    #[test]
+    fn bad_starts_are_refused_with_the_reason() {
+        let dir = ScratchDir::new("gan-continue-refusals").unwrap();
+        let err = |from: &Path, out: &Path, warmup: i64| {
+            let start = Start {
+                from: Some(from.to_path_buf()),
+                warmup,
+                ..Start::default()
+            };
+            match GanTrainer::starting(&opts(out), start) {
+                Ok(_) => panic!("accepted"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let e = err(&dir, &dir, 0);
+        assert!(
+            e.contains("would overwrite the generator it continues"),
+            "{e}"
+        );
+        let e = err(&dir, &dir.join("out"), -1);
+        assert!(e.contains("warm-up must be zero or more"), "{e}");
+        let e = err(&dir, &dir.join("out"), 0);
+        assert!(
+            e.contains("cannot read the generator to continue from"),
+            "{e}"
+        );
+        let start = Start {
+            lr: 0.0,
+            ..Start::default()
+        };
+        let e = GanTrainer::starting(&opts(&dir.join("out")), start)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("learning rate must be positive"), "{e}");
+        let start = Start {
+            sizes: vec![128, 128, 64],
+            ..Start::default()
+        };
+        let e = GanTrainer::starting(&opts(&dir.join("out")), start)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("6 channel sizes"), "{e}");
+
+        let small = nn::VarStore::new(Device::Cpu);
+        ProGan::trainable(&small.root(), &[8, 8, 8]).unwrap();
+        Tensor::write_safetensors(&named_params(&small), dir.join("weights.safetensors")).unwrap();
+        let e = err(&dir, &dir.join("out"), 0);
+        assert!(e.contains("must have this run's sizes"), "{e}");
+    }
+
+    /// A run with other channel sizes trains and averages a generator of those sizes, and its
+    /// state cannot be continued by a run of the default sizes.
+    #[test]
+    fn a_run_of_other_sizes_trains_a_generator_of_those_sizes() {
+        let dir = ScratchDir::new("gan-sizes").unwrap();
+        let sizes = vec![16, 16, 24, 8, 8, 4];
+        let o = opts(&dir.join("run"));
+        std::fs::create_dir_all(&o.out).unwrap();
+        let mut t = GanTrainer::starting(
+            &o,
+            Start {
+                sizes: sizes.clone(),
+                ..Start::default()
+            },
+        )
+        .unwrap();
+        crate::train::run(&mut t, &o).unwrap();
+        assert_eq!(t.settings()["sizes"], serde_json::json!(sizes));
+        let g = t.averaged_generator(Device::Cpu).unwrap();
+        assert_eq!(g.sizes(), sizes);
+        let z = Tensor::randn([2, 16], (Kind::Float, Device::Cpu));
+        assert_eq!(g.forward(&z).size(), [2, 3, 64, 64]);
+        let start = Start {
+            from: Some(o.out.clone()),
+            ..Start::default()
+        };
+        let e = GanTrainer::starting(&opts(&dir.join("other")), start)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("must have this run's sizes"), "{e}");
+    }
+
+    /// A run continued from a directory with a training state takes all of it (both networks,
+    /// the average and the optimizer moments) and goes on at its own learning rate.
+    #[test]
+    fn a_run_continued_from_a_training_state_takes_all_of_it_at_its_own_learning_rate() {
+        let dir = ScratchDir::new("gan-continue-state").unwrap();
+        let (from, out) = (dir.join("from"), dir.join("out"));
+        std::fs::create_dir_all(&from).unwrap();
+        let mut o = opts(&from);
+        o.steps = 2;
+        let mut earlier = GanTrainer::new(&o).unwrap();
+        crate::train::run(&mut earlier, &o).unwrap();
+        let start = Start {
+            from: Some(from.clone()),
+            lr: 1e-4,
+            ..Start::default()
+        };
+        let t = GanTrainer::starting(&opts(&out), start).unwrap();
+        let (a, b) = (earlier.state(), t.state());
+        assert_eq!(a.len(), b.len());
+        for ((ka, ta), (kb, tb)) in a.iter().zip(&b) {
+            assert_eq!(ka, kb);
+            assert!(ta.equal(tb), "{ka} differs");
+        }
+        assert_eq!((t.g_opt.lr, t.d_opt.lr), (1e-4, 1e-4));
+        assert_eq!(t.settings()["lr"], 1e-4);
+        assert_eq!(t.settings()["continues_state"], true);
+        let fresh = GanTrainer::starting(&opts(&out), Start::default()).unwrap();
+        assert!(fresh.settings().get("continues_state").is_none());
     }
 }
