@@ -400,52 +400,46 @@ mod tests {
     #[test]
     fn bad_starts_are_refused_with_the_reason() {
         let dir = ScratchDir::new("gan-continue-refusals").unwrap();
-        let err = |from: &Path, out: &Path, warmup: i64| {
-            let start = Start {
-                from: Some(from.to_path_buf()),
-                warmup,
-                ..Start::default()
-            };
-            match GanTrainer::starting(&opts(out), start) {
-                Ok(_) => panic!("accepted"),
-                Err(e) => e.to_string(),
-            }
+        let out = dir.join("out");
+        let refused = |start: Start, out: &Path| match GanTrainer::starting(&opts(out), start) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
         };
-        let e = err(&dir, &dir, 0);
-        assert!(
-            e.contains("would overwrite the generator it continues"),
-            "{e}"
-        );
-        let e = err(&dir, &dir.join("out"), -1);
-        assert!(e.contains("warm-up must be zero or more"), "{e}");
-        let e = err(&dir, &dir.join("out"), 0);
-        assert!(
-            e.contains("cannot read the generator to continue from"),
-            "{e}"
-        );
-        let start = Start {
-            lr: 0.0,
+        let from = |warmup: i64| Start {
+            from: Some(dir.to_path_buf()),
+            warmup,
             ..Start::default()
         };
-        let e = GanTrainer::starting(&opts(&dir.join("out")), start)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("learning rate must be positive"), "{e}");
-        let start = Start {
-            sizes: vec![128, 128, 64],
-            ..Start::default()
-        };
-        let e = GanTrainer::starting(&opts(&dir.join("out")), start)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("6 channel sizes"), "{e}");
+        let cases = [
+            (from(0), &*dir, "would overwrite the generator it continues"),
+            (from(-1), &out, "warm-up must be zero or more"),
+            (from(0), &out, "cannot read the generator to continue from"),
+            (
+                Start {
+                    lr: 0.0,
+                    ..Start::default()
+                },
+                &out,
+                "learning rate must be positive",
+            ),
+            (
+                Start {
+                    sizes: vec![128, 128, 64],
+                    ..Start::default()
+                },
+                &out,
+                "6 channel sizes",
+            ),
+        ];
+        for (start, out, reason) in cases {
+            let e = refused(start, out);
+            assert!(e.contains(reason), "{e}");
+        }
 
         let small = nn::VarStore::new(Device::Cpu);
         ProGan::trainable(&small.root(), &[8, 8, 8]).unwrap();
         Tensor::write_safetensors(&named_params(&small), dir.join("weights.safetensors")).unwrap();
-        let e = err(&dir, &dir.join("out"), 0);
+        let e = refused(from(0), &out);
         assert!(e.contains("must have this run's sizes"), "{e}");
     }
 
