@@ -790,12 +790,8 @@ fn run_train(a: TrainArgs) -> Result<()> {
     if a.warmup.is_some() && a.continue_from.is_none() {
         anyhow::bail!("--warmup applies to a run that continues a generator (--continue-from DIR)");
     }
-    let weights_only = a
-        .continue_from
-        .as_ref()
-        .is_some_and(|d| !gandissect::train::state_path(d).exists());
     let start = gandissect::train::gan::Start {
-        warmup: a.warmup.unwrap_or(if weights_only { 200 } else { 0 }),
+        warmup: a.warmup,
         from: a.continue_from,
         lr: a.lr.unwrap_or(gandissect::train::gan::Start::default().lr),
         sizes: a

@@ -98,31 +98,16 @@ pub fn train_generator(opts: &RunOptions, start: gan::Start, segmenter: &str) ->
         Some(dir) => Some(json!({"directory": dir.display().to_string()})),
         None => None,
     };
-    let mut record_flags = String::new();
-    if let Some(dir) = &start.from {
-        record_flags = format!(
-            " --continue-from {} --warmup {}",
-            dir.display(),
-            start.warmup
-        );
-    }
-    if start.lr != gan::Start::default().lr {
-        record_flags += &format!(" --lr {}", start.lr);
-    }
-    if start.sizes != gan::SIZES {
-        let sizes: Vec<String> = start.sizes.iter().map(i64::to_string).collect();
-        record_flags += &format!(" --sizes {}", sizes.join(","));
-    }
-    let lr = start.lr;
     let mut t = GanTrainer::starting(opts, start)?;
     let summary = run(&mut t, opts)?;
     let mut training = training_record("world-proggan", opts, &summary);
     let command = format!(
-        "{}{record_flags}",
-        training["command"].as_str().unwrap_or_default()
+        "{}{}",
+        training["command"].as_str().unwrap_or_default(),
+        t.start().flags()
     );
     training["command"] = json!(command);
-    training["lr"] = json!(lr);
+    training["lr"] = json!(t.start().lr);
     if let Some(earlier) = earlier {
         training["continued_from"] = earlier;
     }
@@ -136,9 +121,9 @@ pub fn train_generator(opts: &RunOptions, start: gan::Start, segmenter: &str) ->
         input_size: None,
         rest: to_map(json!({
             "description": "netdissect-layout Progressive GAN generator at 64×64 (no progressive growing), weights averaged over training",
-            "sizes": t.sizes(),
+            "sizes": t.start().sizes,
             "layers": g.layer_names(),
-            "latent": format!("image id i = row i of numpy RandomState(1).standard_normal(n·{})", t.sizes()[0]),
+            "latent": format!("image id i = row i of numpy RandomState(1).standard_normal(n·{})", t.start().sizes[0]),
             "training": training,
             "objective": "non-saturating logistic GAN loss, lazy R1 penalty on reals, Adam(β1=0, β2=0.99), EMA 0.999",
             "samples": "samples.png",

@@ -41,8 +41,9 @@ pub struct Start {
     /// A trained generator's directory to continue from (its `train_state.safetensors` if it
     /// has one, else its `weights.safetensors`), or `None` for fresh weights.
     pub from: Option<PathBuf>,
-    /// Steps at the start in which only the discriminator trains.
-    pub warmup: i64,
+    /// Steps at the start in which only the discriminator trains (by default 200 when only a
+    /// generator's weights are continued, else none).
+    pub warmup: Option<i64>,
     /// Adam's learning rate, for both networks.
     pub lr: f64,
     /// Channel sizes `[z, 4×4, 8×8, 16×16, 32×32, 64×64]`.
@@ -53,7 +54,7 @@ impl Default for Start {
     fn default() -> Self {
         Self {
             from: None,
-            warmup: 0,
+            warmup: None,
             lr: LR,
             sizes: SIZES.to_vec(),
         }
@@ -69,6 +70,25 @@ enum Earlier {
 }
 
 impl Start {
+    /// The training-command flags that give this start, beyond the defaults.
+    pub fn flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(dir) = &self.from {
+            flags += &format!(" --continue-from {}", dir.display());
+        }
+        if let Some(warmup) = self.warmup {
+            flags += &format!(" --warmup {warmup}");
+        }
+        if self.lr != LR {
+            flags += &format!(" --lr {}", self.lr);
+        }
+        if self.sizes != SIZES {
+            let sizes: Vec<String> = self.sizes.iter().map(i64::to_string).collect();
+            flags += &format!(" --sizes {}", sizes.join(","));
+        }
+        flags
+    }
+
     /// What `self.from` holds, if anything.
     fn earlier(&self) -> Result<Option<Earlier>> {
         let Some(dir) = &self.from else {
@@ -102,6 +122,7 @@ pub struct GanTrainer {
     g_opt: Adam,
     d_opt: Adam,
     opts: RunOptions,
+    /// The start, its warm-up resolved.
     start: Start,
     /// Whether the run continued a whole training state (not only a generator's weights).
     from_state: bool,
@@ -116,12 +137,11 @@ impl GanTrainer {
     /// Networks for a run that starts as `start` says: everything from a continued training
     /// state; or the generator (and its average) from a trained one's weights with a fresh
     /// discriminator; or all fresh. Fresh weights are seeded from the run's seed.
-    pub fn starting(opts: &RunOptions, start: Start) -> Result<Self> {
-        if start.warmup < 0 {
-            bail!(
-                "the warm-up must be zero or more steps, not {}",
-                start.warmup
-            );
+    pub fn starting(opts: &RunOptions, mut start: Start) -> Result<Self> {
+        if let Some(warmup) = start.warmup
+            && warmup < 0
+        {
+            bail!("the warm-up must be zero or more steps, not {warmup}");
         }
         if !(start.lr > 0.0 && start.lr.is_finite()) {
             bail!("the learning rate must be positive, not {}", start.lr);
@@ -148,6 +168,7 @@ impl GanTrainer {
         if let Some(Earlier::Weights(weights)) = &earlier {
             state::restore_params(&named_params(&g_vs), weights, "")
                 .map_err(|e| sizes_error(&e, &start.sizes))?;
+            start.warmup.get_or_insert(200);
         }
         let d_vs = nn::VarStore::new(opts.device);
         let d = Discriminator::new(&d_vs.root(), &start.sizes);
@@ -177,9 +198,9 @@ impl GanTrainer {
         Ok(trainer)
     }
 
-    /// The generator's channel sizes.
-    pub fn sizes(&self) -> &[i64] {
-        &self.start.sizes
+    /// How the run started (its warm-up resolved).
+    pub fn start(&self) -> &Start {
+        &self.start
     }
 
     /// The averaged generator weights in checkpoint layout.
@@ -196,6 +217,11 @@ impl GanTrainer {
             StateDict::from_tensors(self.averaged_weights(), "training"),
             device,
         )
+    }
+
+    /// Steps in which only the discriminator trains.
+    fn warmup(&self) -> i64 {
+        self.start.warmup.unwrap_or(0)
     }
 
     /// Latent noise for `step`, drawn from its own stream (not libtorch's global generator),
@@ -218,7 +244,7 @@ impl Trainer for GanTrainer {
             if self.from_state {
                 s["continues_state"] = serde_json::json!(true);
             }
-            s["warmup"] = serde_json::json!(self.start.warmup);
+            s["warmup"] = serde_json::json!(self.warmup());
         }
         s
     }
@@ -294,7 +320,7 @@ impl Trainer for GanTrainer {
         if !r1_value.is_nan() {
             out.push(("r1", r1_value));
         }
-        if step < self.start.warmup {
+        if step < self.warmup() {
             return Ok(out);
         }
 
@@ -372,7 +398,7 @@ mod tests {
 
         let start = Start {
             from: Some(from.clone()),
-            warmup: 2,
+            warmup: Some(2),
             ..Start::default()
         };
         let mut t = GanTrainer::starting(&opts(&out), start).unwrap();
@@ -395,6 +421,16 @@ mod tests {
         assert!(!all_equal(&given, &t.ema));
         assert_eq!(t.settings()["warmup"], 2);
         assert_eq!(t.settings()["continues"], from.display().to_string());
+        let by_default = Start {
+            from: Some(from.clone()),
+            ..Start::default()
+        };
+        let t = GanTrainer::starting(&opts(&out), by_default).unwrap();
+        assert_eq!(t.settings()["warmup"], 200);
+        assert_eq!(
+            t.start().flags(),
+            format!(" --continue-from {} --warmup 200", from.display())
+        );
     }
 
     #[test]
@@ -407,7 +443,7 @@ mod tests {
         };
         let from = |warmup: i64| Start {
             from: Some(dir.to_path_buf()),
-            warmup,
+            warmup: Some(warmup),
             ..Start::default()
         };
         let cases = [
@@ -463,6 +499,7 @@ mod tests {
         assert_eq!(t.settings()["sizes"], serde_json::json!(sizes));
         let g = t.averaged_generator(Device::Cpu).unwrap();
         assert_eq!(g.sizes(), sizes);
+        assert_eq!(t.start().flags(), " --sizes 16,16,24,8,8,4");
         let z = Tensor::randn([2, 16], (Kind::Float, Device::Cpu));
         assert_eq!(g.forward(&z).size(), [2, 3, 64, 64]);
         let start = Start {
@@ -502,6 +539,11 @@ mod tests {
         assert_eq!((t.g_opt.lr, t.d_opt.lr), (1e-4, 1e-4));
         assert_eq!(t.settings()["lr"], 1e-4);
         assert_eq!(t.settings()["continues_state"], true);
+        assert_eq!(t.settings()["warmup"], 0);
+        assert_eq!(
+            t.start().flags(),
+            format!(" --continue-from {} --lr 0.0001", from.display())
+        );
         let fresh = GanTrainer::starting(&opts(&out), Start::default()).unwrap();
         assert!(fresh.settings().get("continues_state").is_none());
     }
