@@ -609,7 +609,7 @@ struct TrainArgs {
     #[arg(long)]
     lr: Option<f64>,
     /// Channel sizes, latent then 4×4 to 64×64 (world-proggan only; default
-    /// 128,128,128,64,32,16).
+    /// 128,128,256,64,32,16).
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<i64>>,
     /// Segmenter used to measure a generator.

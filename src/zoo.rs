@@ -18,7 +18,7 @@ pub const DEFAULT_GENERATOR: &str = "world-proggan";
 /// The classifier used when none is named.
 pub const DEFAULT_CLASSIFIER: &str = "world-vgg16";
 /// Channel sizes of the seeded random-weight generator (the world generator's geometry).
-pub const RANDOM_GENERATOR_SIZES: [i64; 6] = [128, 128, 128, 64, 32, 16];
+pub const RANDOM_GENERATOR_SIZES: [i64; 6] = crate::train::gan::SIZES;
 
 /// The root holding `models/` and `segmenters/`: `$GANDISSECT_HOME`, else the project directory.
 pub fn home() -> PathBuf {

@@ -488,10 +488,10 @@ fn bad_input_is_refused_with_the_reason() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The semantic check on the shipped models: at least three tree units in world-proggan's
-/// layer4.
+/// The semantic check on the shipped models: world-proggan's layer4 has interpretable units for
+/// at least five concepts, among them at least three tree units and a door or window unit.
 #[test]
-fn shipped_generator_has_tree_units_in_layer4() {
+fn shipped_generator_has_tree_and_door_units_in_layer4() {
     let home = gandissect::zoo::home();
     let (g, s) = (
         home.join("models/world-proggan"),
@@ -509,11 +509,13 @@ fn shipped_generator_has_tree_units_in_layer4() {
         &dir,
     );
     let result = finished(run(&opts).unwrap());
-    let trees = result.layers[0].counts.get("tree").copied().unwrap_or(0);
+    let counts = &result.layers[0].counts;
+    let count = |c: &str| counts.get(c).copied().unwrap_or(0);
+    assert!(count("tree") >= 3, "too few tree units: {counts:?}");
     assert!(
-        trees >= 3,
-        "only {trees} tree units: {:?}",
-        result.layers[0].counts
+        count("door") + count("window") >= 1,
+        "no door or window unit: {counts:?}"
     );
+    assert!(counts.len() >= 5, "too few concepts: {counts:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

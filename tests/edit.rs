@@ -688,7 +688,7 @@ fn edit_command_end_to_end_on_random_generator() {
         ),
         (
             vec!["--remove", a, "--mask", &left, "--units", "1,500"],
-            "unit 500 is out of range: layer4 has 128 units",
+            "unit 500 is out of range: layer4 has 256 units",
         ),
         (
             vec!["--remove", a, "--mask", &left, "--units", "x"],
@@ -939,9 +939,8 @@ fn effect_ranked_tree_units_remove_more_than_iou_ranked_ones_on_the_shipped_gene
     );
 }
 
-/// The shipped generator's door units, ranked by the default dissection the tree test also uses
-/// (unit 72 passes the 0.04 cut-off for door), add door where walls are and not in the sky or on
-/// trees.
+/// The shipped generator's door units, ranked by the default dissection the tree test also uses,
+/// add door where walls are and not in the sky or on trees.
 #[test]
 fn door_insertion_adds_more_door_on_walls_than_on_sky_or_trees() {
     let Some(s) = shipped_session(0.995) else {

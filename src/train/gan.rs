@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn};
 
 /// Channel sizes of the shipped generator `[z, 4×4, 8×8, 16×16, 32×32, 64×64]` (the default).
-pub const SIZES: [i64; 6] = [128, 128, 128, 64, 32, 16];
+pub const SIZES: [i64; 6] = [128, 128, 256, 64, 32, 16];
 const LR: f64 = 2e-3;
 const R1_GAMMA: f64 = 1.0;
 const R1_EVERY: i64 = 4;
