@@ -790,13 +790,12 @@ fn run_train(a: TrainArgs) -> Result<()> {
     if a.warmup.is_some() && a.continue_from.is_none() {
         anyhow::bail!("--warmup applies to a run that continues a generator (--continue-from DIR)");
     }
+    let defaults = gandissect::train::gan::Start::default();
     let start = gandissect::train::gan::Start {
         warmup: a.warmup,
         from: a.continue_from,
-        lr: a.lr.unwrap_or(gandissect::train::gan::Start::default().lr),
-        sizes: a
-            .sizes
-            .unwrap_or_else(|| gandissect::train::gan::SIZES.to_vec()),
+        lr: a.lr.unwrap_or(defaults.lr),
+        sizes: a.sizes.unwrap_or(defaults.sizes),
     };
     let opts = RunOptions {
         out: a.out.unwrap_or_else(|| a.model.default_dir()),

@@ -17,8 +17,9 @@ use tch::Device;
 pub const DEFAULT_GENERATOR: &str = "world-proggan";
 /// The classifier used when none is named.
 pub const DEFAULT_CLASSIFIER: &str = "world-vgg16";
-/// Channel sizes of the seeded random-weight generator (the world generator's geometry).
-pub const RANDOM_GENERATOR_SIZES: [i64; 6] = crate::train::gan::SIZES;
+/// Channel sizes `[z, 4×4, 8×8, 16×16, 32×32, 64×64]` of the shipped world generator, which the
+/// seeded random-weight generator shares and its training run uses by default.
+pub const WORLD_GENERATOR_SIZES: [i64; 6] = [128, 128, 256, 64, 32, 16];
 
 /// The root holding `models/` and `segmenters/`: `$GANDISSECT_HOME`, else the project directory.
 pub fn home() -> PathBuf {
@@ -139,7 +140,7 @@ pub fn load_generator(spec: &str, device: Device) -> Result<(ProGan, ModelSource
         } else {
             seed.parse().context("random:SEED needs an integer seed")?
         };
-        let g = ProGan::random(&RANDOM_GENERATOR_SIZES, seed, device)?;
+        let g = ProGan::random(&WORLD_GENERATOR_SIZES, seed, device)?;
         return Ok((
             g,
             ModelSource {

@@ -274,7 +274,7 @@ mod tests {
     }
 
     fn zoo_sizes() -> Vec<i64> {
-        crate::zoo::RANDOM_GENERATOR_SIZES.to_vec()
+        crate::zoo::WORLD_GENERATOR_SIZES.to_vec()
     }
 
     #[test]

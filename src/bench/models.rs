@@ -10,7 +10,7 @@
 
 use crate::fsutil::atomic_write_with;
 use crate::nets::proggan::ProGan;
-use crate::zoo::{self, RANDOM_GENERATOR_SIZES};
+use crate::zoo::{self, WORLD_GENERATOR_SIZES};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
@@ -82,7 +82,7 @@ pub fn load(spec: &str, work: &Path, device: Device) -> Result<BenchModel> {
                     weights: file,
                 })
             } else {
-                let mut m = random_model(WORLD, &RANDOM_GENERATOR_SIZES, work, device)?;
+                let mut m = random_model(WORLD, &WORLD_GENERATOR_SIZES, work, device)?;
                 m.origin = format!(
                     "{} (the trained model is not installed at {})",
                     m.origin,
@@ -132,7 +132,7 @@ mod tests {
     fn random_models_are_saved_for_the_baseline_and_reload_identically() {
         let work = std::env::temp_dir().join(format!("gd-bench-models-{}", std::process::id()));
         let m = load("random:3", &work, Device::Cpu).unwrap();
-        assert_eq!(m.generator.sizes(), RANDOM_GENERATOR_SIZES);
+        assert_eq!(m.generator.sizes(), WORLD_GENERATOR_SIZES);
         assert!(m.weights.exists(), "{}", m.weights.display());
         let again = ProGan::load(&m.weights, Device::Cpu).unwrap();
         let z = Tensor::randn([1, 128], (tch::Kind::Float, Device::Cpu));

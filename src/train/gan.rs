@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn};
 
-/// Channel sizes of the shipped generator `[z, 4×4, 8×8, 16×16, 32×32, 64×64]` (the default).
-pub const SIZES: [i64; 6] = [128, 128, 256, 64, 32, 16];
+/// Default channel sizes `[z, 4×4, 8×8, 16×16, 32×32, 64×64]`: the shipped generator's.
+pub const SIZES: [i64; 6] = crate::zoo::WORLD_GENERATOR_SIZES;
 const LR: f64 = 2e-3;
 const R1_GAMMA: f64 = 1.0;
 const R1_EVERY: i64 = 4;
