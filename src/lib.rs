@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod generate;
 pub mod imageio;
 pub mod nets;
+pub mod prng;
 pub mod progress;
 pub mod scratch;
 pub mod segment;

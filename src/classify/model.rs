@@ -151,7 +151,7 @@ pub(crate) mod testnet {
     /// Values uniform in `[lo, hi)` from a seeded SplitMix64 stream: test inputs that do not
     /// depend on libtorch's global generator, which tests running in parallel share.
     pub fn uniform(shape: &[i64], seed: u64, lo: f64, hi: f64) -> Tensor {
-        let mut rng = crate::stats::prng::SplitMix64::new(seed);
+        let mut rng = crate::prng::SplitMix64::new(seed);
         let n: i64 = shape.iter().product();
         let v: Vec<f32> = (0..n)
             .map(|_| (lo + (hi - lo) * rng.next_open01()) as f32)

@@ -282,7 +282,7 @@ impl Statistic for IouTally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::prng::SplitMix64;
+    use crate::prng::SplitMix64;
 
     /// Random `[b, c, h, w]` indicator and `[b, k, h, w]` labels in `0..l`, with channel 1 often
     /// repeating channel 0's label so that duplicates occur.

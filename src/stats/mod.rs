@@ -13,7 +13,6 @@
 mod check;
 pub mod conditional;
 pub mod iou;
-pub mod prng;
 pub mod quantile;
 pub mod store;
 pub mod topk;

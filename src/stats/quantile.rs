@@ -4,8 +4,8 @@ use anyhow::{Result, bail};
 use tch::{Device, Kind, Tensor};
 
 use super::check;
-use super::prng::SplitMix64;
 use super::store::{NamedTensors, Statistic, fetch, fetch_shaped};
+use crate::prng::SplitMix64;
 
 /// Default number of values each compactor level holds per column.
 pub const DEFAULT_RESOLUTION: usize = 2048;

@@ -226,7 +226,7 @@ impl Statistic for RunningTopK {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::prng::SplitMix64;
+    use crate::prng::SplitMix64;
 
     /// `[rows, columns]` values drawn from a few levels, so ties are common.
     fn tied(rows: usize, columns: usize, seed: u64) -> Tensor {

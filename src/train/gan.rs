@@ -227,8 +227,8 @@ impl GanTrainer {
     /// Latent noise for `step`, drawn from its own stream (not libtorch's global generator),
     /// so that a resumed run draws exactly what an uninterrupted one would.
     fn noise(&self, step: i64, salt: u64) -> Result<Tensor> {
-        let stream =
-            crate::world::Rng::new(self.opts.seed, (step as u64) * 2 + salt).next_u64() as u32;
+        let stream = crate::prng::SplitMix64::stream(self.opts.seed, (step as u64) * 2 + salt)
+            .next_u64() as u32;
         let z_dim = self.start.sizes[0] as usize;
         crate::zsample::z_dataset(stream, self.opts.batch, z_dim, self.opts.device)
     }

@@ -4,7 +4,7 @@
 use super::concepts::{BUILDING, DOOR, ROOF, WINDOW};
 use super::light::{Light, TimeOfDay, jitter, mix, scale};
 use super::raster::{Canvas, Rgb};
-use super::rng::Rng;
+use crate::prng::SplitMix64;
 
 /// A wall rectangle: columns `x0..x1`, rows `top..base` (its bottom row is `base - 1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub enum Kind {
 
 impl Style {
     /// Draws colours fitting a building of `kind` under `light`.
-    pub fn sample(rng: &mut Rng, light: &Light, kind: Kind) -> Style {
+    pub fn sample(rng: &mut SplitMix64, light: &Light, kind: Kind) -> Style {
         let wall: Rgb = match kind {
             Kind::House => {
                 let walls = [
@@ -190,7 +190,7 @@ fn paint_roof(
 
 /// A door of 5–7 × 8–11 pixels (about one cell of an 8×8 layer; smaller on small walls) standing
 /// on the wall's bottom row, centred on `at` or placed at random: its columns and top row.
-fn plan_door(rng: &mut Rng, wall: Wall, at: Option<i32>) -> (i32, i32, i32) {
+fn plan_door(rng: &mut SplitMix64, wall: Wall, at: Option<i32>) -> (i32, i32, i32) {
     let w = rng.range(5, 7).min(wall.width() - 4);
     let h = rng.range(8, 11).min(wall.height() - 5);
     let x0 = match at {
@@ -213,7 +213,7 @@ fn paint_door(canvas: &mut Canvas, wall: Wall, door: (i32, i32, i32), colour: Rg
 /// `lowest` (inclusive), with at least two wall columns on each side.
 fn paint_windows(
     canvas: &mut Canvas,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     wall: Wall,
     lowest: i32,
     size: (i32, i32),
@@ -269,7 +269,7 @@ pub struct House {
 /// Draws a house: wall, roof, door (if any) and windows above the door top.
 pub fn draw_house(
     canvas: &mut Canvas,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     light: &Light,
     house: &House,
     style: &Style,
@@ -319,7 +319,7 @@ pub struct Church {
 /// foot of the tower, tall windows in the nave and belfry windows high in the tower.
 pub fn draw_church(
     canvas: &mut Canvas,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     light: &Light,
     church: &Church,
     style: &Style,

@@ -2,7 +2,7 @@
 //! colour jitter, and the final quantisation with mild per-pixel noise.
 
 use super::raster::Rgb;
-use super::rng::{Rng, mix64};
+use crate::prng::{SplitMix64, mix64};
 
 /// The time of day sets the sky colours and the mood of the scene.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct Light {
 
 impl Light {
     /// Draws a lighting setup: mostly day, sometimes evening or overcast.
-    pub fn sample(rng: &mut Rng) -> Light {
+    pub fn sample(rng: &mut SplitMix64) -> Light {
         let roll = rng.unit();
         let time = if roll < 0.7 {
             TimeOfDay::Day
@@ -70,7 +70,7 @@ impl Light {
 }
 
 /// `c` with a shared brightness change and small per-channel changes, both up to `amount`.
-pub fn jitter(rng: &mut Rng, c: Rgb, amount: f32) -> Rgb {
+pub fn jitter(rng: &mut SplitMix64, c: Rgb, amount: f32) -> Rgb {
     let shared = rng.uniform(-amount, amount);
     c.map(|v| (v + shared + rng.uniform(-amount, amount) * 0.5).clamp(0.0, 255.0))
 }

@@ -13,7 +13,6 @@ pub mod concepts;
 mod font;
 mod light;
 mod raster;
-mod rng;
 mod samples;
 mod scene;
 mod sky;
@@ -23,9 +22,9 @@ mod trees;
 #[cfg(test)]
 mod tests;
 
+use crate::prng::SplitMix64;
 pub use class::{FINE_MIN_PIXELS, SceneClass};
 pub use concepts::{CONCEPTS, MAX_CONCEPT, concept_category, concept_id, palette};
-pub use rng::Rng;
 pub use samples::{
     ClassCount, ConceptShare, SHEET_SCENES, WorldSummary, colorize, summarize, write_samples,
 };
@@ -72,7 +71,7 @@ const MAX_ATTEMPTS: u64 = 4096;
 
 /// The painted kind [`render`] gives `seed`: uniform over [`SceneClass::PAINTED`].
 fn painted_of(seed: u64) -> SceneClass {
-    let mut rng = Rng::new(seed, CLASS_STREAM);
+    let mut rng = SplitMix64::stream(seed, CLASS_STREAM);
     SceneClass::PAINTED[rng.below(SceneClass::PAINTED.len() as u32) as usize]
 }
 
@@ -102,7 +101,7 @@ pub fn render_class(seed: u64, class: SceneClass) -> Scene {
 /// Paints kind `painted` from `seed`'s stream for `attempt` and labels it by its content.
 fn paint(seed: u64, painted: SceneClass, attempt: u64) -> Scene {
     let stream = 1 + painted.index() as u64 + attempt * ATTEMPT_STREAMS;
-    let mut rng = Rng::new(seed, stream);
+    let mut rng = SplitMix64::stream(seed, stream);
     let light = light::Light::sample(&mut rng);
     let mut canvas = raster::Canvas::new();
     scene::compose(&mut canvas, &mut rng, &light, painted);

@@ -9,18 +9,18 @@ use super::class::SceneClass;
 use super::concepts::{GRASS, MOUNTAIN, SAND, SNOW};
 use super::light::{Light, TimeOfDay};
 use super::raster::Canvas;
-use super::rng::Rng;
 use super::sky::{clouds, sky, sun};
 use super::terrain::{
     Range, Road, glitter, ground, mountains, road, road_colour, street, water, wavy_line,
 };
 use super::trees::{Tree, TreeKind, draw_tree};
+use crate::prng::SplitMix64;
 
 /// Side length as a signed coordinate.
 const N: i32 = SIZE as i32;
 
 /// Paints a scene of `class`'s painted kind onto `canvas`.
-pub fn compose(canvas: &mut Canvas, rng: &mut Rng, light: &Light, class: SceneClass) {
+pub fn compose(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, class: SceneClass) {
     match class.painted() {
         SceneClass::SkiResort => ski_resort(canvas, rng, light),
         SceneClass::Church => church(canvas, rng, light),
@@ -36,7 +36,7 @@ pub fn compose(canvas: &mut Canvas, rng: &mut Rng, light: &Light, class: SceneCl
 /// the sun; returns the sun's column if one was drawn.
 fn weather(
     canvas: &mut Canvas,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     light: &Light,
     horizon: i32,
     sun_chance: f32,
@@ -54,7 +54,7 @@ fn weather(
 }
 
 /// Draws `trees` back to front (by the row they stand on).
-fn draw_trees(canvas: &mut Canvas, rng: &mut Rng, light: &Light, mut trees: Vec<Tree>) {
+fn draw_trees(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, mut trees: Vec<Tree>) {
     trees.sort_by_key(|t| t.base);
     for t in &trees {
         draw_tree(canvas, rng, light, t);
@@ -75,7 +75,7 @@ fn clear_of(cols: (i32, i32), buildings: &[Footprint], keep_clear: &[(i32, i32)]
 
 /// Up to `count` foreground trees standing on rows `bases`, kept clear of doors and `keep_clear`.
 fn foreground_trees(
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     count: i32,
     bases: (i32, i32),
     heights: (f32, f32),
@@ -107,7 +107,7 @@ fn foreground_trees(
 
 /// `count` trees anywhere across the width, standing on rows `bases`.
 fn scattered_trees(
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     count: i32,
     bases: (i32, i32),
     heights: (f32, f32),
@@ -117,7 +117,7 @@ fn scattered_trees(
 }
 
 /// Snow ground under snowy mountains, conifers and one or two wooden chalets.
-fn ski_resort(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
+fn ski_resort(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light) {
     let h = rng.range(26, 34);
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.5) {
@@ -191,7 +191,7 @@ fn ski_resort(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
 }
 
 /// One tall church (tower with spire, door, windows) on grass, often with a path to its door.
-fn church(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
+fn church(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light) {
     let h = rng.range(34, 42);
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.25) {
@@ -278,7 +278,7 @@ fn church(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
 }
 
 /// Several houses along a street on grass, a road, trees behind and in front.
-fn village(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
+fn village(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light) {
     let h = rng.range(24, 32);
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.25) {
@@ -363,7 +363,7 @@ fn village(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
 }
 
 /// Many trees on grass with little sky, sometimes a path.
-fn forest(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
+fn forest(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light) {
     let h = rng.range(10, 20);
     weather(canvas, rng, light, h, 0.3, false);
     ground(canvas, rng, light, h, GRASS);
@@ -415,7 +415,7 @@ fn forest(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
 }
 
 /// A lake below mountains (with their reflection), a grass shore and trees.
-fn lakeside(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
+fn lakeside(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light) {
     let h = rng.range(22, 32);
     weather(canvas, rng, light, h, 0.4, false);
     if rng.chance(0.4) {
@@ -455,7 +455,7 @@ fn lakeside(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
 }
 
 /// Sand, the sea with a foam line and the sun's glitter, the sun, sometimes clouds or a tree.
-fn beach(canvas: &mut Canvas, rng: &mut Rng, light: &Light) {
+fn beach(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light) {
     let h = rng.range(22, 34);
     let sun_x = weather(canvas, rng, light, h, 1.0, true);
     ground(canvas, rng, light, h, SAND);

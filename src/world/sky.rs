@@ -4,10 +4,10 @@ use super::SIZE;
 use super::concepts::{CLOUD, SKY, SUN};
 use super::light::{Light, TimeOfDay, jitter, mix};
 use super::raster::{Canvas, Rgb};
-use super::rng::Rng;
+use crate::prng::SplitMix64;
 
 /// Fills the whole canvas with a sky whose colour runs from the zenith to `horizon`.
-pub fn sky(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32) {
+pub fn sky(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, horizon: i32) {
     let (top, bottom) = match light.time {
         TimeOfDay::Day => ([55.0, 115.0, 210.0], [165.0, 205.0, 240.0]),
         TimeOfDay::Evening => ([60.0, 70.0, 150.0], [245.0, 160.0, 105.0]),
@@ -22,7 +22,7 @@ pub fn sky(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32) {
 }
 
 /// Draws the sun somewhere above `horizon` (lower in the evening) and returns its centre.
-pub fn sun(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32) -> (f32, f32) {
+pub fn sun(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, horizon: i32) -> (f32, f32) {
     let r = rng.uniform(3.0, 5.5);
     let cx = rng.uniform(8.0, SIZE as f32 - 8.0);
     let low = (horizon as f32 - r - 3.0).max(r + 2.0);
@@ -44,7 +44,7 @@ pub fn sun(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32) -> (
 }
 
 /// Draws `count` clouds (each a cluster of puffs with a flat-ish base) above `horizon`.
-pub fn clouds(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, count: u32) {
+pub fn clouds(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, horizon: i32, count: u32) {
     let base: Rgb = match light.time {
         TimeOfDay::Day => [245.0, 247.0, 252.0],
         TimeOfDay::Evening => [240.0, 190.0, 175.0],

@@ -4,7 +4,7 @@ use super::SIZE;
 use super::concepts::{MOUNTAIN, ROAD, SNOW, WATER};
 use super::light::{Light, TimeOfDay, jitter, mix, scale};
 use super::raster::{Canvas, Rgb};
-use super::rng::Rng;
+use crate::prng::SplitMix64;
 
 /// Side length as a signed coordinate.
 const N: i32 = SIZE as i32;
@@ -14,7 +14,7 @@ pub type Profile = [i32; SIZE];
 
 /// A line wandering around `base` by at most `amp` rows, changing by at most one row per
 /// column.
-pub fn wavy_line(rng: &mut Rng, base: i32, amp: i32) -> Profile {
+pub fn wavy_line(rng: &mut SplitMix64, base: i32, amp: i32) -> Profile {
     let mut line = [base; SIZE];
     let mut y = base + rng.range(-amp, amp);
     let mut dir = if rng.chance(0.5) { 1 } else { -1 };
@@ -45,7 +45,7 @@ pub struct Range {
 
 /// Draws a range of two to four peaks (jagged or smooth) standing on `range.foot`, shaded on
 /// the side away from the light, with snow caps labelled snow when `range.snowy`.
-pub fn mountains(canvas: &mut Canvas, rng: &mut Rng, light: &Light, range: Range) {
+pub fn mountains(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, range: Range) {
     let peaks = rng.range(2, 4) as usize;
     let jagged = rng.chance(0.6);
     let mut px = [0f32; 4];
@@ -136,7 +136,7 @@ pub fn mountains(canvas: &mut Canvas, rng: &mut Rng, light: &Light, range: Range
 
 /// Fills everything from `horizon` down with ground of concept `label` (grass, sand or snow),
 /// slightly paler towards the horizon.
-pub fn ground(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, label: u8) {
+pub fn ground(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, horizon: i32, label: u8) {
     let base: Rgb = match label {
         super::concepts::GRASS => rng.pick(&[
             [80.0, 150.0, 55.0],
@@ -168,7 +168,7 @@ pub fn ground(canvas: &mut Canvas, rng: &mut Rng, light: &Light, horizon: i32, l
 /// reflection.
 pub fn water(
     canvas: &mut Canvas,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     light: &Light,
     horizon: i32,
     shore: &Profile,
@@ -239,7 +239,7 @@ pub struct Road {
 }
 
 /// A road surface colour: tarmac grey, or a dirt track.
-pub fn road_colour(rng: &mut Rng, dirt: bool) -> Rgb {
+pub fn road_colour(rng: &mut SplitMix64, dirt: bool) -> Rgb {
     let base = if dirt {
         [150.0, 125.0, 95.0]
     } else {
@@ -277,7 +277,13 @@ pub fn street(canvas: &mut Canvas, y0: i32, y1: i32, colour: Rgb) {
 
 /// Sprinkles the sun's glitter on the water below column `sun_x`: light pixels in a column
 /// that widens towards the shore.
-pub fn glitter(canvas: &mut Canvas, rng: &mut Rng, sun_x: f32, horizon: i32, shore: &Profile) {
+pub fn glitter(
+    canvas: &mut Canvas,
+    rng: &mut SplitMix64,
+    sun_x: f32,
+    horizon: i32,
+    shore: &Profile,
+) {
     for y in horizon..N {
         let half = 1.0 + (y - horizon) as f32 * 0.3;
         for x in (sun_x - half).round() as i32..(sun_x + half).round() as i32 {

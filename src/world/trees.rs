@@ -3,7 +3,7 @@
 use super::concepts::TREE;
 use super::light::{Light, TimeOfDay, jitter, mix, scale};
 use super::raster::{Canvas, Rgb};
-use super::rng::Rng;
+use crate::prng::SplitMix64;
 
 /// The silhouette of a tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl Tree {
 }
 
 /// Draws `tree` with a leaf colour of its own, lighter on the lit side.
-pub fn draw_tree(canvas: &mut Canvas, rng: &mut Rng, light: &Light, tree: &Tree) {
+pub fn draw_tree(canvas: &mut Canvas, rng: &mut SplitMix64, light: &Light, tree: &Tree) {
     let leaves: Rgb = match tree.kind {
         TreeKind::Broadleaf => {
             let pick = [
