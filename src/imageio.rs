@@ -51,6 +51,16 @@ pub fn from_rgb_images(images: &[RgbImage], device: Device) -> Result<Tensor> {
     Ok((t / 127.5 - 1.0).to_device(device))
 }
 
+/// Resizes `[N, 3, h, w]` images to `size × size` (bilinear), the input side a classifier
+/// expects; images already of that size are returned as they are.
+pub fn to_input_size(images: &Tensor, size: i64) -> Tensor {
+    let s = images.size();
+    if s[2] == size && s[3] == size {
+        return images.shallow_clone();
+    }
+    images.upsample_bilinear2d([size, size], false, None, None)
+}
+
 /// Writes a PNG atomically.
 pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
     atomic_write_with(path, |tmp| {

@@ -19,6 +19,7 @@ pub mod imageio;
 pub mod nets;
 pub mod prng;
 pub mod progress;
+pub mod sample;
 pub mod scratch;
 pub mod segment;
 pub mod stats;

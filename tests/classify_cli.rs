@@ -296,7 +296,7 @@ fn picture_folder(dir: &Path, n: u64) -> (PathBuf, PathBuf) {
     let pics = dir.join("pics");
     std::fs::create_dir_all(&pics).unwrap();
     let seeds: Vec<u64> = (500..500 + n).collect();
-    let batch = gandissect::train::data::world_batch(&seeds, false, Device::Cpu);
+    let batch = gandissect::sample::world_batch(&seeds, false, Device::Cpu);
     let images = gandissect::imageio::to_rgb_images(&batch.images).unwrap();
     let classes = Vec::<i64>::try_from(&batch.classes).unwrap();
     // The tiny model knows the painted kinds only: finer classes are labelled by their kind.

@@ -1,9 +1,9 @@
 //! The shipped default models: they load, and they do what their cards say on small samples.
 
+use gandissect::imageio::to_input_size;
 use gandissect::nets::layered::LayeredNet;
+use gandissect::sample::world_batch;
 use gandissect::segment::load_segmenter;
-use gandissect::train::classifier::to_input_size;
-use gandissect::train::data::world_batch;
 use gandissect::train::quality::segmenter_quality;
 use gandissect::world::{self, SceneClass};
 use gandissect::zoo::{load_classifier, load_generator};

@@ -13,10 +13,10 @@ use gandissect::dissect::{
 use gandissect::nets::layered::LayeredNet;
 use gandissect::nets::proggan::ProGan;
 use gandissect::nets::vgg::{Normalization, Vgg, VggConfig};
+use gandissect::segment::world_labels;
 use gandissect::segment::worldseg::WorldSegNet;
 use gandissect::segment::{SegmenterCard, load_segmenter};
 use gandissect::stats::{IouTally, RunningQuantile, RunningTopK, Statistic, StatsFile};
-use gandissect::train::seg::world_labels;
 use gandissect::zsample::z_rows;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor, nn};

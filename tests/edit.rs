@@ -17,9 +17,9 @@ use gandissect::edit::{
     Action, DissectionSource, Effect, PlanOptions, ScenePlan, Session, SessionOptions,
 };
 use gandissect::nets::proggan::ProGan;
+use gandissect::segment::world_labels;
 use gandissect::segment::worldseg::WorldSegNet;
 use gandissect::segment::{Label, Segmenter, SegmenterCard};
-use gandissect::train::seg::world_labels;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;

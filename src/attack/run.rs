@@ -10,7 +10,7 @@ use crate::classify::Classifier;
 use crate::classify::importance::{HELDOUT_SPLIT_START, ImportanceReport};
 use crate::fsutil::write_json;
 use crate::imageio::{grid, save_png, to_rgb_images};
-use crate::train::data::world_batch;
+use crate::sample::world_batch;
 use anyhow::{Result, bail};
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};

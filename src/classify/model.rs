@@ -2,9 +2,9 @@
 //! names, with the checks every analysis needs (conv layers only, known class names, input size).
 
 use crate::cut::Cut;
+use crate::imageio::to_input_size;
 use crate::nets::layered::LayeredNet;
 use crate::nets::vgg::Vgg;
-use crate::train::classifier::to_input_size;
 use crate::world::SceneClass;
 use crate::zoo;
 use anyhow::{Result, bail};

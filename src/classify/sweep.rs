@@ -6,7 +6,7 @@ use super::metrics::{ClassCounts, to_rows};
 use super::model::Classifier;
 use crate::cut::Cut;
 use crate::nets::vgg::Vgg;
-use crate::train::data::world_batch;
+use crate::sample::world_batch;
 use anyhow::{Result, bail};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};

@@ -13,12 +13,12 @@
 //! sources only: generated images have no ground truth).
 
 use crate::cut::Cut;
+use crate::imageio::to_input_size;
 use crate::nets::layered::LayeredNet;
 use crate::nets::proggan::ProGan;
 use crate::nets::vgg::Vgg;
+use crate::sample::world_batch;
 use crate::segment::{Label, Segmenter, load_segmenter};
-use crate::train::classifier::to_input_size;
-use crate::train::data::world_batch;
 use crate::world;
 use crate::zoo;
 use crate::zsample::z_rows;
@@ -317,15 +317,7 @@ impl Labeller {
                      generated images need a segmenter such as world-seg"
                 );
             }
-            let labels = world::CONCEPTS
-                .iter()
-                .enumerate()
-                .map(|(i, name)| Label {
-                    name: name.to_string(),
-                    category: world::concept_category(i as u8).to_string(),
-                })
-                .collect();
-            return Ok(Self::Truth(labels));
+            return Ok(Self::Truth(crate::segment::world_labels()));
         }
         Ok(Self::Net(load_segmenter(spec, device)?))
     }

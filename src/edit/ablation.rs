@@ -11,6 +11,7 @@
 
 use super::Session;
 use super::unit_effect::{EffectOptions, UnitEffects, rank_by_effect};
+use super::verdict::label_fractions;
 use crate::chart::{Axis, PALETTE, Series, line_chart};
 use crate::cut::Edit;
 use crate::fsutil::write_json;
@@ -19,7 +20,6 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{Kind, Tensor};
 
 /// The k values of the PNAS tree curve.
 pub const DEFAULT_KS: [usize; 6] = [0, 2, 4, 8, 20, 30];
@@ -103,20 +103,6 @@ pub struct AblationResult {
     pub baseline: BTreeMap<String, f64>,
     /// One point per k.
     pub points: Vec<AblationPoint>,
-}
-
-/// Per image, each label's share of the segmentation `[N, K, h, w]` (all K channels counted,
-/// divided by `h·w`): `[N, labels]` float64.
-pub fn label_fractions(seg: &Tensor, labels: i64) -> Tensor {
-    let s = seg.size();
-    let (n, pixels) = (s[0], s[2] * s[3]);
-    let offsets = Tensor::arange(n, (Kind::Int64, seg.device())).view([n, 1, 1, 1]) * labels;
-    (seg + offsets)
-        .flatten(0, -1)
-        .bincount(None::<Tensor>, n * labels)
-        .view([n, labels])
-        .to_kind(Kind::Double)
-        / pixels as f64
 }
 
 #[derive(Default, Clone)]
@@ -322,21 +308,4 @@ pub fn write_ablation(
     );
     save_png(&png, &chart)?;
     Ok((json, png))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tch::Device;
-
-    #[test]
-    fn fractions_count_every_channel_per_image() {
-        // image 0: labels 1,1,2,0 in channel 0 and 3,0,0,0 in channel 1; image 1: all 2
-        let seg = Tensor::from_slice(&[1i64, 1, 2, 0, 3, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0])
-            .view([2, 2, 2, 2])
-            .to_device(Device::Cpu);
-        let f: Vec<Vec<f64>> = Vec::try_from(&label_fractions(&seg, 4)).unwrap();
-        assert_eq!(f[0], [1.0, 0.5, 0.25, 0.25]);
-        assert_eq!(f[1], [1.0, 0.0, 1.0, 0.0]);
-    }
 }

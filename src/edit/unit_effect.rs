@@ -15,8 +15,8 @@
 //! images does not reuse the images the units were picked on.
 
 use super::Session;
-use super::ablation::label_fractions;
 use super::paint::Painter;
+use super::verdict::label_fractions;
 use crate::cut::stacked_ablated;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};

@@ -62,6 +62,20 @@ impl Region {
     }
 }
 
+/// Per image, each label's share of the segmentation `[N, K, h, w]` (all K channels counted,
+/// divided by `h·w`): `[N, labels]` float64.
+pub fn label_fractions(seg: &Tensor, labels: i64) -> Tensor {
+    let s = seg.size();
+    let (n, pixels) = (s[0], s[2] * s[3]);
+    let offsets = Tensor::arange(n, (Kind::Int64, seg.device())).view([n, 1, 1, 1]) * labels;
+    (seg + offsets)
+        .flatten(0, -1)
+        .bincount(None::<Tensor>, n * labels)
+        .view([n, labels])
+        .to_kind(Kind::Double)
+        / pixels as f64
+}
+
 /// Pixels of `seg` (`[K, h, w]` label ids) within `within` (`[h, w]` bool) where any channel
 /// is `concept`.
 pub fn concept_pixels(seg: &Tensor, concept: i64, within: &Tensor) -> Result<i64> {
@@ -204,6 +218,17 @@ pub fn measure_removal(
 mod tests {
     use super::*;
     use tch::Device;
+
+    #[test]
+    fn fractions_count_every_channel_per_image() {
+        // image 0: labels 1,1,2,0 in channel 0 and 3,0,0,0 in channel 1; image 1: all 2
+        let seg = Tensor::from_slice(&[1i64, 1, 2, 0, 3, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0])
+            .view([2, 2, 2, 2])
+            .to_device(Device::Cpu);
+        let f: Vec<Vec<f64>> = Vec::try_from(&label_fractions(&seg, 4)).unwrap();
+        assert_eq!(f[0], [1.0, 0.5, 0.25, 0.25]);
+        assert_eq!(f[1], [1.0, 0.0, 1.0, 0.0]);
+    }
 
     fn labels() -> Vec<Label> {
         ["none", "sky", "tree", "door"]

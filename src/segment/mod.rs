@@ -25,6 +25,19 @@ pub struct Label {
     pub category: String,
 }
 
+/// The world's concepts as segmenter labels (id 0 is "none", category "-"): the label list of
+/// the world segmenter and of the world's own label maps.
+pub fn world_labels() -> Vec<Label> {
+    crate::world::CONCEPTS
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Label {
+            name: n.to_string(),
+            category: crate::world::concept_category(i as u8).to_string(),
+        })
+        .collect()
+}
+
 /// Anything that labels pixels.
 pub trait Segmenter: Send {
     /// A short name for summaries.

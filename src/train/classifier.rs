@@ -13,11 +13,13 @@
 //! easy task has margins no handful of units can move).
 
 use super::adam::Adam;
-use super::data::{step_seeds, world_batch};
+use super::data::step_seeds;
 use super::seg::cosine_lr;
 use super::{RunOptions, Trainer, named_params, state};
+use crate::imageio::to_input_size;
 use crate::nets::layered::LayeredNet;
 use crate::nets::vgg::{Normalization, Vgg, VggConfig};
+use crate::sample::world_batch;
 use crate::world::SceneClass;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -130,15 +132,6 @@ impl Recipe {
 /// The shipped classifier's geometry.
 pub fn config() -> VggConfig {
     VggConfig::scaled(WIDTH, POOL, HIDDEN, SceneClass::ALL.len() as i64)
-}
-
-/// Resizes `[N, 3, h, w]` images to the classifier's input size (bilinear).
-pub fn to_input_size(images: &Tensor, size: i64) -> Tensor {
-    let s = images.size();
-    if s[2] == size && s[3] == size {
-        return images.shallow_clone();
-    }
-    images.upsample_bilinear2d([size, size], false, None, None)
 }
 
 /// Mean over images of `‖e‖₁ / (√U·‖e‖₂)` for per-image unit activations `e` (`[N, U]`,

@@ -1,8 +1,6 @@
-//! Batches of world scenes as tensors, drawn deterministically from the step number so that a
-//! resumed run sees exactly the data an uninterrupted one would.
-
-use crate::world::{self, SceneClass};
-use tch::{Device, Kind, Tensor};
+//! The seeds of each training step, drawn deterministically from the step number so that a
+//! resumed run sees exactly the data an uninterrupted one would (the scenes themselves come
+//! from [`crate::sample::world_batch`]).
 
 /// Training scenes use seeds from here on; seeds below it are never trained on, so evaluation
 /// on seeds `0..N` is on unseen scenes.
@@ -12,53 +10,4 @@ pub const TRAIN_SEED_BASE: u64 = 1 << 40;
 pub fn step_seeds(run_seed: u64, step: i64, batch: usize) -> Vec<u64> {
     let start = TRAIN_SEED_BASE + (run_seed << 32) + step as u64 * batch as u64;
     (start..start + batch as u64).collect()
-}
-
-/// Rendered scenes as tensors: images `[N, 3, 64, 64]` in [−1, 1], labels `[N, 64, 64]`
-/// (i64 concept ids) and classes `[N]` (i64).
-pub struct WorldBatch {
-    /// Images.
-    pub images: Tensor,
-    /// Concept maps.
-    pub labels: Tensor,
-    /// Scene classes.
-    pub classes: Tensor,
-}
-
-/// Renders `seeds` (classes drawn from the seed, or cycling through every class when
-/// `balanced`).
-pub fn world_batch(seeds: &[u64], balanced: bool, device: Device) -> WorldBatch {
-    let n = seeds.len() as i64;
-    let s = world::SIZE as i64;
-    let mut rgb = Vec::with_capacity(seeds.len() * world::SIZE * world::SIZE * 3);
-    let mut labels = Vec::with_capacity(seeds.len() * world::SIZE * world::SIZE);
-    let mut classes = Vec::with_capacity(seeds.len());
-    for &seed in seeds {
-        let scene = if balanced {
-            let all = SceneClass::ALL;
-            world::render_class(seed, all[(seed % all.len() as u64) as usize])
-        } else {
-            world::render(seed)
-        };
-        rgb.extend_from_slice(&scene.rgb);
-        labels.extend_from_slice(&scene.labels);
-        classes.push(scene.class.index() as i64);
-    }
-    let images = Tensor::from_slice(&rgb)
-        .view([n, s, s, 3])
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float)
-        .to_device(device)
-        / 127.5
-        - 1.0;
-    let labels = Tensor::from_slice(&labels)
-        .view([n, s, s])
-        .to_kind(Kind::Int64)
-        .to_device(device);
-    let classes = Tensor::from_slice(&classes).to_device(device);
-    WorldBatch {
-        images,
-        labels,
-        classes,
-    }
 }

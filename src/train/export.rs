@@ -4,12 +4,13 @@
 use super::classifier::{self, ClassifierTrainer};
 use super::gan::{self, GanTrainer};
 use super::quality::{classifier_quality, generator_quality, segmenter_quality};
-use super::seg::{self, SegTrainer, world_labels};
+use super::seg::{self, SegTrainer};
 use super::{RunOptions, RunSummary, run};
 use crate::fsutil::{atomic_write_with, write_json};
 use crate::imageio::{grid, save_png, to_rgb_images};
 use crate::nets::layered::LayeredNet;
 use crate::nets::vgg::Normalization;
+use crate::segment::world_labels;
 use crate::segment::{SegmenterCard, load_segmenter};
 use crate::world::SceneClass;
 use crate::zoo::{ModelCard, load_classifier, load_generator};

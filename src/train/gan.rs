@@ -8,12 +8,13 @@
 //! generator's first updates follow a discriminator that already tells the two apart.
 
 use super::adam::Adam;
-use super::data::{step_seeds, world_batch};
+use super::data::step_seeds;
 use super::discriminator::Discriminator;
 use super::{RunOptions, Trainer, named_params, state};
 use crate::nets::checkpoint::StateDict;
 use crate::nets::layered::LayeredNet;
 use crate::nets::proggan::ProGan;
+use crate::sample::world_batch;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

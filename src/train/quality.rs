@@ -1,11 +1,11 @@
 //! Measuring the default models against the world's ground truth on seeds never trained on.
 
+use crate::imageio::to_input_size;
 use crate::nets::layered::LayeredNet;
 use crate::nets::proggan::ProGan;
 use crate::nets::vgg::Vgg;
+use crate::sample::world_batch;
 use crate::segment::Segmenter;
-use crate::train::classifier::to_input_size;
-use crate::train::data::world_batch;
 use crate::world::{self, SceneClass};
 use crate::zsample::z_rows;
 use anyhow::Result;

@@ -1,9 +1,9 @@
 //! Training the world segmenter: per-pixel cross-entropy against the world's true concept maps.
 
 use super::adam::Adam;
-use super::data::{step_seeds, world_batch};
+use super::data::step_seeds;
 use super::{RunOptions, Trainer, named_params, state};
-use crate::segment::Label;
+use crate::sample::world_batch;
 use crate::segment::worldseg::WorldSegNet;
 use crate::world;
 use anyhow::Result;
@@ -14,22 +14,6 @@ use tch::{Kind, Reduction, Tensor, nn};
 pub const WIDTH: i64 = 16;
 /// Peak learning rate.
 const LR: f64 = 2e-3;
-
-/// The world's concepts as segmenter labels (id 0 is "none").
-pub fn world_labels() -> Vec<Label> {
-    world::CONCEPTS
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Label {
-            name: n.to_string(),
-            category: if i == 0 {
-                "-".into()
-            } else {
-                world::concept_category(i as u8).to_string()
-            },
-        })
-        .collect()
-}
 
 /// Learning rate at `step` of `steps`: cosine decay from `peak` to a tenth of it.
 pub fn cosine_lr(peak: f64, step: i64, steps: i64) -> f64 {
