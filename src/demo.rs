@@ -2,16 +2,21 @@
 //! the generator's layer4 with its report, and, on a trained generator, trees painted out of
 //! one scene and the tree-removal curve.
 
-use crate::dissect::{self, DissectOptions, Outcome};
+use crate::dissect::{self, DissectOptions, Labeller, Model};
 use crate::edit::ablation::{AblationOptions, UnitRanking, run_ablation, write_ablation};
 use crate::edit::scene::{ScenePaths, write_scene};
 use crate::edit::{Action, PlanOptions, ScenePlan, Session, SessionOptions};
 use crate::generate::{Latents, generate};
+use crate::nets::proggan::ProGan;
+use crate::segment::{DEFAULT_SEGMENTER, Segmenter, load_segmenter};
 use crate::zoo;
 use crate::zsample::DEFAULT_STREAM_SEED;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
+
+/// Images the demo dissection runs over by default.
+pub const DEFAULT_SAMPLES: u64 = 500;
 
 /// The scene the demonstration paints, and the concept it removes from its left half.
 const DEMO_SEED: u64 = 129;
@@ -39,21 +44,28 @@ pub fn run(out: &Path, samples: u64, device: Device) -> Result<String> {
         written.last().unwrap().display()
     ));
 
+    // one generator and one segmenter, loaded once, serve the dissection and the painting
+    let name = if source.dir.is_none() {
+        "random:0".to_string()
+    } else {
+        source.name.clone()
+    };
     let mut opts = DissectOptions::new(
-        &source.name,
+        &name,
         &["layer4"],
-        crate::segment::DEFAULT_SEGMENTER,
+        DEFAULT_SEGMENTER,
         samples,
         &out.join("dissect"),
     );
     opts.device = device;
-    if source.dir.is_none() {
-        opts.model = "random:0".into();
-    }
-    let result = match dissect::run(&opts)? {
-        Outcome::Finished(r) => r,
-        _ => bail!("the demo dissection did not finish; run the demo again to resume it"),
+    let mut model = Model::Generator {
+        net: g,
+        stream: opts.stream,
     };
+    let mut labeller = Labeller::Net(load_segmenter(DEFAULT_SEGMENTER, device)?);
+    let result = dissect::run_with(&opts, &mut model, &mut labeller)?
+        .finished()
+        .context("the demo dissection did not finish; run the demo again to resume it")?;
     let layer = result.layer("layer4")?;
     let mut counts: Vec<(&String, &usize)> = layer.counts.iter().filter(|(_, n)| **n > 0).collect();
     counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -70,18 +82,27 @@ pub fn run(out: &Path, samples: u64, device: Device) -> Result<String> {
         out.join("dissect/report.html").display()
     ));
     if source.dir.is_some() && layer.counts.get(DEMO_CONCEPT).is_some_and(|n| *n > 0) {
-        lines.extend(paint(out, &source.name, device)?);
+        let (Some(g), Labeller::Net(segmenter)) = (model.into_generator(), labeller) else {
+            unreachable!("the demo's models come back as they went in")
+        };
+        lines.extend(paint(out, &source.name, g, segmenter, device)?);
     }
     Ok(lines.join("\n"))
 }
 
 /// Removes the demo concept from the left half of the demo scene and measures its removal
 /// curve, with the units ranked by the demonstration's own dissection.
-fn paint(out: &Path, model: &str, device: Device) -> Result<Vec<String>> {
+fn paint(
+    out: &Path,
+    model: &str,
+    generator: ProGan,
+    segmenter: Box<dyn Segmenter>,
+    device: Device,
+) -> Result<Vec<String>> {
     let mut o = SessionOptions::new(model);
     o.dissection.dir = Some(out.join("dissect"));
     o.device = device;
-    let session = Session::open(&o)?;
+    let session = Session::new(&o, generator, model, segmenter)?;
     let side = session.image_side();
     let left = Tensor::arange(side, (Kind::Float, device))
         .lt(side / 2)

@@ -285,7 +285,7 @@ pub fn dissect_classifier(
     };
     let summary = DissectSummary {
         model: clf.name.clone(),
-        images: result.settings["images"].as_str().unwrap_or("").to_string(),
+        images: result.settings.common.images.clone(),
         samples,
         segmenter: opts.segmenter.clone(),
         quantile: result.quantile,
@@ -541,7 +541,7 @@ mod tests {
             counts: BTreeMap::new(),
         };
         let result = DissectResult {
-            settings: serde_json::json!({}),
+            settings: Default::default(),
             quantile: 0.99,
             miniou: 0.04,
             labels,

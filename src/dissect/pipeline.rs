@@ -32,16 +32,16 @@ struct Forwarded {
 
 /// Streams `batches` of image ids through `model` (capturing `layers`) and, when given,
 /// `labeller`, handing each finished batch to `sink` in order; `sink` returns `false` to stop
-/// early. The model and labeller come back for further use.
+/// early. The stages borrow the model and the labeller for the length of the stream.
 pub fn stream(
-    model: Model,
-    labeller: Option<Labeller>,
+    model: &mut Model,
+    labeller: Option<&mut Labeller>,
     layers: &[usize],
     seg_size: i64,
     batches: Vec<Vec<u64>>,
     device: Device,
     mut sink: impl FnMut(Batch) -> Result<bool>,
-) -> Result<(Model, Option<Labeller>)> {
+) -> Result<()> {
     let sampler = model.sampler();
     let want_images = labeller.is_some();
     std::thread::scope(|s| {
@@ -84,7 +84,6 @@ pub fn stream(
                     break;
                 }
             }
-            model
         });
         let (rx_last, segment) = match labeller {
             None => (rx_fw, None),
@@ -106,7 +105,6 @@ pub fn stream(
                             break;
                         }
                     }
-                    labeller
                 });
                 (rx_seg, Some(handle))
             }
@@ -121,16 +119,13 @@ pub fn stream(
             Ok(())
         })();
         drop(rx_last);
-        let model = forward
+        forward
             .join()
             .map_err(|_| anyhow!("the forward stage of the dissection panicked"))?;
-        let labeller = match segment {
-            None => None,
-            Some(h) => Some(
-                h.join()
-                    .map_err(|_| anyhow!("the segmentation stage of the dissection panicked"))?,
-            ),
-        };
-        result.map(|()| (model, labeller))
+        if let Some(h) = segment {
+            h.join()
+                .map_err(|_| anyhow!("the segmentation stage of the dissection panicked"))?;
+        }
+        result
     })
 }

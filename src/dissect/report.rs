@@ -102,9 +102,9 @@ rows.forEach(function(r){b.appendChild(r);});});});";
 /// The report page for `result`, referencing unit images under `<layer>/units/`.
 pub fn render(result: &DissectResult) -> String {
     let mut html = String::new();
-    let model = result.settings["model"].as_str().unwrap_or("?");
-    let segmenter = result.settings["segmenter"].as_str().unwrap_or("?");
-    let samples = &result.settings["samples"];
+    let model = &result.settings.common.model;
+    let segmenter = &result.settings.segmenter;
+    let samples = result.settings.common.samples;
     let _ = write!(
         html,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Dissection of {m}</title>\

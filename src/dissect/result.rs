@@ -90,7 +90,7 @@ pub struct LayerResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DissectResult {
     /// The settings the statistics were computed with, plus the quantile level and cut-off.
-    pub settings: serde_json::Value,
+    pub settings: super::ResultSettings,
     /// Quantile level of the thresholds.
     pub quantile: f64,
     /// IoU cut-off for "interpretable".

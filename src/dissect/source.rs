@@ -98,25 +98,38 @@ impl Model {
         }
     }
 
-    /// The classifier reading its images from `source` instead of world scenes; generators
+    /// Makes the classifier read its images from `source` instead of world scenes; generators
     /// draw their own images and are refused.
-    pub fn with_images(self, source: Arc<dyn ImageSource>) -> Result<Self> {
+    pub fn attach_images(&mut self, source: Arc<dyn ImageSource>) -> Result<()> {
         match self {
             Self::Generator { .. } => {
                 bail!("a generator makes its own images; --images applies to classifiers only")
             }
-            Self::Classifier {
-                net, input_size, ..
-            } => {
+            Self::Classifier { images, .. } => {
                 if source.is_empty() {
                     bail!("the image source {} holds no image", source.describe());
                 }
-                Ok(Self::Classifier {
-                    net,
-                    input_size,
-                    images: Some(source),
-                })
+                *images = Some(source);
+                Ok(())
             }
+        }
+    }
+
+    /// The image source a classifier reads instead of world scenes, if any.
+    pub fn image_source(&self) -> Option<&Arc<dyn ImageSource>> {
+        match self {
+            Self::Classifier {
+                images: Some(src), ..
+            } => Some(src),
+            _ => None,
+        }
+    }
+
+    /// The generator, when this is one (to take it back after a dissection of loaded models).
+    pub fn into_generator(self) -> Option<ProGan> {
+        match self {
+            Self::Generator { net, .. } => Some(net),
+            Self::Classifier { .. } => None,
         }
     }
 
@@ -165,20 +178,10 @@ impl Model {
 
     /// A stable digest of the weights, so that statistics of another model are refused.
     pub fn digest(&self) -> Result<String> {
-        let tensors = match self {
+        weights_digest(&match self {
             Self::Generator { net, .. } => net.named_tensors(),
             Self::Classifier { net, .. } => net.named_tensors(),
-        };
-        let mut hash = 0xcbf2_9ce4_8422_2325u64;
-        for (name, t) in tensors {
-            hash = fnv1a(name.as_bytes(), hash);
-            let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-            let values = Vec::<f32>::try_from(t.flatten(0, -1))?;
-            for v in values {
-                hash = fnv1a(&v.to_bits().to_le_bytes(), hash);
-            }
-        }
-        Ok(format!("{hash:016x}"))
+        })
     }
 
     /// What draws this model's inputs (a plain value that can move to its own thread).
@@ -297,6 +300,21 @@ fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash
+}
+
+/// A stable digest of named weights (FNV-1a over each name and its values as float32), recorded
+/// with dissection statistics and results so that those of other weights are refused.
+pub fn weights_digest(tensors: &[(String, Tensor)]) -> Result<String> {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for (name, t) in tensors {
+        hash = fnv1a(name.as_bytes(), hash);
+        let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        let values = Vec::<f32>::try_from(t.flatten(0, -1))?;
+        for v in values {
+            hash = fnv1a(&v.to_bits().to_le_bytes(), hash);
+        }
+    }
+    Ok(format!("{hash:016x}"))
 }
 
 /// What labels the images: a segmenter network, or the world's ground truth.

@@ -83,26 +83,53 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads the models and the dissection (running it when needed).
+    /// Loads the generator and the segmenter named in `options`, then opens a session on them
+    /// ([`Session::new`]).
     pub fn open(options: &SessionOptions) -> Result<Self> {
         let (generator, source) = load_generator(&options.model, options.device)?;
         let segmenter = load_segmenter(&options.segmenter, options.device)?;
+        Self::new(options, generator, &source.name, segmenter)
+    }
+
+    /// A session on models already loaded: `generator` (known in summaries as `name`; the
+    /// dissection records it as `options.model`) and `segmenter` (`options.segmenter`). Loads
+    /// the dissection, or runs it on these models when none is cached.
+    pub fn new(
+        options: &SessionOptions,
+        generator: ProGan,
+        name: &str,
+        segmenter: Box<dyn Segmenter>,
+    ) -> Result<Self> {
         let layer = crate::cut::Cut::new(&generator, &options.layer)?
             .layer_name()
             .to_string();
         let weights_digest = units_source::weights_digest(&generator)?;
+        let mut model = crate::dissect::Model::Generator {
+            net: generator,
+            stream: crate::zsample::DEFAULT_STREAM_SEED,
+        };
+        let mut labeller = crate::dissect::Labeller::Net(segmenter);
         let dissection = units_source::load_or_dissect(
             &options.dissection,
-            &options.model,
-            &weights_digest,
             &layer,
-            &options.segmenter,
+            units_source::LoadedModels {
+                model: &options.model,
+                digest: &weights_digest,
+                generator: &mut model,
+                segmenter: &options.segmenter,
+                labeller: &mut labeller,
+            },
             options.device,
-        )?;
-        let catalog = UnitCatalog::from_dissection(&dissection, &layer, options.value_quantile)?;
+        );
+        let (Some(generator), crate::dissect::Labeller::Net(segmenter)) =
+            (model.into_generator(), labeller)
+        else {
+            unreachable!("the session's models come back as they went in")
+        };
+        let catalog = UnitCatalog::from_dissection(&dissection?, &layer, options.value_quantile)?;
         Ok(Self {
             generator,
-            model: source.name,
+            model: name.to_string(),
             segmenter,
             catalog,
             weights_digest,

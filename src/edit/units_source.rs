@@ -1,11 +1,10 @@
 //! Where the planner's rankings and levels come from: a dissection named with
 //! `--dissection DIR`, or one run once on the fly and cached.
 
-use crate::dissect::{DissectOptions, DissectResult, Outcome, run};
+use crate::dissect::{DissectOptions, DissectResult, Labeller, Model, run_with};
 use crate::nets::proggan::ProGan;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind};
 
 /// Images a cached dissection is run over.
 pub const DEFAULT_CACHE_SAMPLES: u64 = 1000;
@@ -16,19 +15,7 @@ pub const DEFAULT_CACHE_DIR: &str = "out/dissect-cache";
 /// The digest of a generator's weights as a dissection records it (`settings.weights`), so that
 /// neither a named dissection nor a cache serves another model.
 pub fn weights_digest(g: &ProGan) -> Result<String> {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for (name, t) in g.named_tensors() {
-        let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-        let values = Vec::<f32>::try_from(t.flatten(0, -1))?;
-        let bytes = name
-            .bytes()
-            .chain(values.iter().flat_map(|v| v.to_le_bytes()));
-        for b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    Ok(format!("{hash:016x}"))
+    crate::dissect::weights_digest(&g.named_tensors())
 }
 
 pub(crate) fn file_safe(s: &str) -> String {
@@ -85,30 +72,39 @@ impl Default for DissectionSource {
     }
 }
 
+/// The models a dissection on the fly runs on, already loaded, with the names it records them
+/// by.
+pub struct LoadedModels<'a> {
+    /// The generator's name (as given to the session).
+    pub model: &'a str,
+    /// The digest of its weights ([`weights_digest`]).
+    pub digest: &'a str,
+    /// The generator with its latent stream.
+    pub generator: &'a mut Model,
+    /// The segmenter's name.
+    pub segmenter: &'a str,
+    /// The segmenter.
+    pub labeller: &'a mut Labeller,
+}
+
 /// Loads the named dissection (which must cover `layer` and have been made for the weights of
-/// [`weights_digest`] `digest`), or the cached one for this model, weights, layer and segmenter,
-/// running it first (and saying so on stderr) when there is none.
+/// `models.digest`), or the cached one for this model, weights, layer and segmenter, running
+/// it first on the loaded `models` (and saying so on stderr) when there is none.
 pub fn load_or_dissect(
     source: &DissectionSource,
-    model: &str,
-    digest: &str,
     layer: &str,
-    segmenter: &str,
-    device: Device,
+    models: LoadedModels<'_>,
+    device: tch::Device,
 ) -> Result<DissectResult> {
+    let (model, digest, segmenter) = (models.model, models.digest, models.segmenter);
     if let Some(dir) = &source.dir {
         let d = DissectResult::load(dir)?;
-        if let Some(w) = d.settings.get("weights").and_then(|w| w.as_str())
-            && w != digest
-        {
+        if d.settings.common.weights != digest {
             bail!(
                 "the dissection in {} was made for other weights ({}) than {model}; dissect \
                  {model} or leave out --dissection",
                 dir.display(),
-                d.settings
-                    .get("model")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("unknown")
+                d.settings.common.model
             );
         }
         d.layer(layer).with_context(|| {
@@ -143,11 +139,8 @@ pub fn load_or_dissect(
     let mut opts = DissectOptions::new(model, &[layer], segmenter, source.samples, &dir);
     opts.device = device;
     opts.progress = true;
-    match run(&opts)? {
-        Outcome::Finished(_) => DissectResult::load(&dir),
-        other => bail!(
-            "the dissection into {} did not finish ({other:?})",
-            dir.display()
-        ),
-    }
+    run_with(&opts, models.generator, models.labeller)?
+        .finished()
+        .with_context(|| format!("the dissection into {} did not finish", dir.display()))?;
+    DissectResult::load(&dir)
 }
