@@ -2,8 +2,11 @@
 //! bare checkpoint file.
 //!
 //! A model directory holds `model.json` (the card: architecture, weights file, how it was
-//! trained and how good it is) and its weights. Shipped models live under `models/` of the
-//! project (or of `$GANDISSECT_HOME`).
+//! trained and how good it is) and its weights. Shipped models live under `models/` (generators
+//! and classifiers) and `segmenters/` of the models directory, [`home`]: the first of
+//! `--models-dir` ([`set_models_dir`]), `$GANDISSECT_HOME`, the user's data directory
+//! (`$XDG_DATA_HOME/gandissect`, by default `~/.local/share/gandissect`) when it holds models,
+//! and the source checkout the binary was built from.
 
 use crate::nets::checkpoint::StateDict;
 use crate::nets::proggan::ProGan;
@@ -11,6 +14,7 @@ use crate::nets::vgg::{Normalization, Vgg};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use tch::Device;
 
 /// The generator used when none is named.
@@ -21,11 +25,110 @@ pub const DEFAULT_CLASSIFIER: &str = "world-vgg16";
 /// seeded random-weight generator shares and its training run uses by default.
 pub const WORLD_GENERATOR_SIZES: [i64; 6] = [128, 128, 256, 64, 32, 16];
 
-/// The root holding `models/` and `segmenters/`: `$GANDISSECT_HOME`, else the project directory.
+/// The environment variable naming the models directory.
+pub const HOME_VAR: &str = "GANDISSECT_HOME";
+
+/// The models directory set for this process (the command line's `--models-dir`).
+static MODELS_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Makes `dir` the models directory of this process, before `$GANDISSECT_HOME` and the default
+/// places (the command line's `--models-dir`).
+pub fn set_models_dir(dir: PathBuf) {
+    *MODELS_DIR.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir);
+}
+
+/// The source checkout the binary was built from (its scripts, benches and virtualenv; its
+/// `models/` and `segmenters/` are the last place models are looked for).
+pub fn source_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The user's data directory for gandissect: `$XDG_DATA_HOME/gandissect`, else
+/// `$HOME/.local/share/gandissect` (`None` when neither variable is set).
+pub fn user_dir() -> Option<PathBuf> {
+    let nonempty = |v: &str| {
+        std::env::var_os(v)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    };
+    nonempty("XDG_DATA_HOME")
+        .or_else(|| nonempty("HOME").map(|h| h.join(".local/share")))
+        .map(|d| d.join("gandissect"))
+}
+
+/// Whether `dir` holds models: a `models/` or a `segmenters/` directory.
+fn holds_models(dir: &Path) -> bool {
+    dir.join("models").is_dir() || dir.join("segmenters").is_dir()
+}
+
+/// One place models are looked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The directory holding `models/` and `segmenters/`.
+    pub dir: PathBuf,
+    /// Where it comes from: `--models-dir`, `$GANDISSECT_HOME`, `user data directory` or
+    /// `source checkout`.
+    pub from: &'static str,
+}
+
+/// The places models are looked for, in order. The first two, when given, are used whether or
+/// not they hold models; the user's data directory only when it does; the source checkout last.
+pub fn search_path() -> Vec<Place> {
+    let mut places = Vec::new();
+    if let Some(dir) = MODELS_DIR.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        places.push(Place {
+            dir,
+            from: "--models-dir",
+        });
+    }
+    if let Some(dir) = std::env::var_os(HOME_VAR).filter(|s| !s.is_empty()) {
+        places.push(Place {
+            dir: PathBuf::from(dir),
+            from: "$GANDISSECT_HOME",
+        });
+    }
+    if let Some(dir) = user_dir() {
+        places.push(Place {
+            dir,
+            from: "user data directory",
+        });
+    }
+    places.push(Place {
+        dir: source_dir(),
+        from: "source checkout",
+    });
+    places
+}
+
+/// The models directory, holding `models/` and `segmenters/`: `--models-dir`, else
+/// `$GANDISSECT_HOME`, else the user's data directory when it holds models, else the source
+/// checkout.
 pub fn home() -> PathBuf {
-    std::env::var_os("GANDISSECT_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+    let places = search_path();
+    places
+        .iter()
+        .find(|p| p.from != "user data directory" || holds_models(&p.dir))
+        .map_or_else(source_dir, |p| p.dir.clone())
+}
+
+/// The names of the shipped models of a kind (`models` or `segmenters`) in the models
+/// directory: subdirectories with a card (`model.json` or `segmenter.json`).
+pub fn installed(kind: &str) -> Vec<String> {
+    let card = if kind == "segmenters" {
+        "segmenter.json"
+    } else {
+        "model.json"
+    };
+    let mut names: Vec<String> = std::fs::read_dir(home().join(kind))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().join(card).exists())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// A model card (`model.json`). Fields beyond these are kept as they are.
@@ -65,19 +168,6 @@ enum Located {
     File(PathBuf),
 }
 
-fn shipped_names(kind: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(home().join(kind))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.path().join("model.json").exists())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 fn locate(spec: &str) -> Result<Located> {
     let path = Path::new(spec);
     if path.is_dir() {
@@ -92,14 +182,16 @@ fn locate(spec: &str) -> Result<Located> {
     if path.is_file() {
         return Ok(Located::File(path.to_path_buf()));
     }
-    let shipped = home().join("models").join(spec);
+    let models = home().join("models");
+    let shipped = models.join(spec);
     if !spec.contains(['/', '\\']) && shipped.join("model.json").exists() {
         return Ok(Located::Dir(shipped));
     }
-    let known = shipped_names("models");
+    let known = installed("models");
     bail!(
-        "unknown model '{spec}': no such file or directory, and not a shipped model ({}); \
-         give a checkpoint (.pth, .safetensors) or a model directory",
+        "unknown model '{spec}': no such file or directory, and not a shipped model in {} ({}); \
+         give a checkpoint (.pth, .safetensors) or a model directory, or --models-dir DIR",
+        models.display(),
         if known.is_empty() {
             "none installed".to_string()
         } else {

@@ -17,7 +17,7 @@ pub const SCRIPT: &str = "benches/baseline.py";
 
 /// The project's Python: `.venv/bin/python` of the project, else `$VIRTUAL_ENV/bin/python`.
 pub fn python() -> Result<PathBuf> {
-    let local = crate::zoo::home().join(".venv/bin/python");
+    let local = crate::zoo::source_dir().join(".venv/bin/python");
     if local.exists() {
         return Ok(local);
     }
@@ -148,7 +148,7 @@ pub fn run(
     threads: i64,
     work: &Path,
 ) -> Result<BaselineRun> {
-    let script = crate::zoo::home().join(SCRIPT);
+    let script = crate::zoo::source_dir().join(SCRIPT);
     if !script.exists() {
         bail!("the baseline script {} is missing", script.display());
     }

@@ -162,8 +162,16 @@ pub fn load_segmenter(spec: &str, device: Device) -> Result<Box<dyn Segmenter>> 
     } else if !spec.contains('/') && shipped(spec).is_dir() {
         shipped(spec)
     } else {
+        let installed = crate::zoo::installed("segmenters");
         bail!(
-            "unknown segmenter '{spec}': not a file or directory, and not a shipped segmenter (world-seg)"
+            "unknown segmenter '{spec}': not a file or directory, and not a shipped segmenter in {} ({}); \
+             give a segmenter directory or TorchScript file, or --models-dir DIR",
+            crate::zoo::home().join("segmenters").display(),
+            if installed.is_empty() {
+                "none installed".to_string()
+            } else {
+                installed.join(", ")
+            }
         );
     };
     let card_path = dir.join("segmenter.json");
