@@ -128,12 +128,12 @@ fn paint(
     let curve = run_ablation(
         &session,
         &AblationOptions {
-            concept: DEMO_CONCEPT.into(),
             ks: vec![0, 4, 20],
             samples: 200,
             batch: 50,
             ranking: UnitRanking::Iou,
             progress: true,
+            ..AblationOptions::new(DEMO_CONCEPT)
         },
     )?;
     let (_, chart) = write_ablation(&curve, &out.join("ablate"))?;

@@ -12,7 +12,7 @@ use gandissect::edit::ablation::{AblationOptions, UnitRanking, run_ablation};
 use gandissect::edit::insertion_context::{ContextOptions, run_context};
 use gandissect::edit::plan::edits_of;
 use gandissect::edit::script::{BatchOptions, run_batch};
-use gandissect::edit::unit_effect::{EffectOptions, rank_by_effect};
+use gandissect::edit::unit_effect::EffectOptions;
 use gandissect::edit::{
     Action, DissectionSource, Effect, PlanOptions, ScenePlan, Session, SessionOptions,
 };
@@ -457,6 +457,7 @@ fn analyses_measure_against_the_unedited_images() {
             samples: 12,
             batch: 5,
             ranking: UnitRanking::Iou,
+            overlap_allowed: false,
             progress: false,
         },
     )
@@ -506,7 +507,7 @@ fn effect_ranking_matches_the_removal_curve_on_its_images() {
         copies: 3,
         ..EffectOptions::new(c)
     };
-    let e = rank_by_effect(&s, &opts, 3).unwrap();
+    let e = s.rank_by_effect(&opts, 3).unwrap();
     assert_eq!(e.single.len(), 8);
     assert_eq!(e.order.len(), 3);
     assert_eq!(e.rounds.len(), 3);
@@ -515,16 +516,16 @@ fn effect_ranking_matches_the_removal_curve_on_its_images() {
     assert_eq!(e.single[e.order[0]], best);
     assert_eq!(e.rounds[0], best);
     // batching and copies per forward do not change the ranking
-    let other = rank_by_effect(
-        &s,
-        &EffectOptions {
-            batch: 6,
-            copies: 8,
-            ..opts.clone()
-        },
-        3,
-    )
-    .unwrap();
+    let other = s
+        .rank_by_effect(
+            &EffectOptions {
+                batch: 6,
+                copies: 8,
+                ..opts.clone()
+            },
+            3,
+        )
+        .unwrap();
     assert_eq!(other.order, e.order);
     for (a, b) in e.single.iter().zip(&other.single) {
         assert!((a - b).abs() < 1e-9, "{a} vs {b}");
@@ -537,6 +538,8 @@ fn effect_ranking_matches_the_removal_curve_on_its_images() {
             samples: 6,
             batch: 6,
             ranking: UnitRanking::Effect(opts.clone()),
+            // the curve on the ranking's own images, to compare with its rounds
+            overlap_allowed: true,
             progress: false,
         },
     )
@@ -546,15 +549,15 @@ fn effect_ranking_matches_the_removal_curve_on_its_images() {
         assert_eq!(p.units, e.order[..i + 1]);
     }
     // two units a round: the first round takes the two best single units
-    let two = rank_by_effect(
-        &s,
-        &EffectOptions {
-            step: 2,
-            ..opts.clone()
-        },
-        2,
-    )
-    .unwrap();
+    let two = s
+        .rank_by_effect(
+            &EffectOptions {
+                step: 2,
+                ..opts.clone()
+            },
+            2,
+        )
+        .unwrap();
     let mut singles: Vec<usize> = (0..8).collect();
     singles.sort_by(|&a, &b| e.single[b].total_cmp(&e.single[a]).then(a.cmp(&b)));
     assert_eq!(two.order, singles[..2]);
@@ -569,7 +572,7 @@ fn effect_ranking_matches_the_removal_curve_on_its_images() {
         );
     }
     // more units than the layer has are refused with the count
-    let err = rank_by_effect(&s, &opts, 9).unwrap_err().to_string();
+    let err = s.rank_by_effect(&opts, 9).unwrap_err().to_string();
     assert!(err.contains("only 8 units"), "{err}");
 }
 
@@ -890,6 +893,7 @@ fn removing_tree_units_removes_tree_pixels_on_the_shipped_generator() {
             samples: 256,
             batch: 32,
             ranking: UnitRanking::Iou,
+            overlap_allowed: false,
             progress: false,
         },
     )
@@ -919,6 +923,7 @@ fn effect_ranked_tree_units_remove_more_than_iou_ranked_ones_on_the_shipped_gene
                 samples: 128,
                 batch: 32,
                 ranking,
+                overlap_allowed: false,
                 progress: false,
             },
         )

@@ -47,6 +47,11 @@ pub struct AttackOptions {
     pub device: Device,
 }
 
+/// The layer an attack traces by default.
+pub const DEFAULT_TRACE_LAYER: &str = "relu5_3";
+/// Images per attack batch by default.
+pub const DEFAULT_BATCH: usize = 16;
+
 impl AttackOptions {
     /// `samples` images towards `target` with `method`, traced at `relu5_3`.
     pub fn new(target: &str, method: Method, samples: usize, device: Device) -> Self {
@@ -55,9 +60,18 @@ impl AttackOptions {
             method,
             samples,
             first_seed: HELDOUT_SPLIT_START,
-            layer: "relu5_3".to_string(),
-            batch: 16,
+            layer: DEFAULT_TRACE_LAYER.to_string(),
+            batch: DEFAULT_BATCH,
             device,
+        }
+    }
+
+    /// The conv layer whose unit ranking groups the trace: the traced layer itself, or for a
+    /// post-ReLU layer (`reluX_Y`) the conv layer it follows (`convX_Y`), whose units it shares.
+    pub fn ranking_layer(&self) -> String {
+        match self.layer.strip_prefix("relu") {
+            Some(rest) => format!("conv{rest}"),
+            None => self.layer.clone(),
         }
     }
 }

@@ -68,9 +68,9 @@ impl ClassifierDissectOptions {
             images: None,
             labels: None,
             out: out.to_path_buf(),
-            batch: 32,
-            quantile: 0.99,
-            miniou: 0.04,
+            batch: crate::dissect::DEFAULT_BATCH,
+            quantile: crate::dissect::DEFAULT_QUANTILE,
+            miniou: crate::dissect::DEFAULT_MINIOU,
             device: Device::Cpu,
             progress: false,
         }

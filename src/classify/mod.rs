@@ -9,6 +9,7 @@
 //! - [`ranking`]: per-class unit rankings, remove/keep unit sets;
 //! - [`curves`]: remove/keep-top-k curves;
 //! - [`importance`](mod@importance): the analysis end to end, its JSON and charts;
+//! - [`importance_source`]: a ranking read from `importance.json` or measured on the spot;
 //! - [`folder`]: a folder of pictures (and a label file) as classifier input;
 //! - [`dissection`]: dissection of conv layers (one or all) with a per-layer category summary.
 
@@ -17,6 +18,7 @@ pub mod curves;
 pub mod dissection;
 pub mod folder;
 pub mod importance;
+pub mod importance_source;
 pub mod metrics;
 pub mod model;
 pub mod ranking;
@@ -25,4 +27,5 @@ pub mod sweep;
 pub use importance::{
     ImportanceOptions, ImportanceReport, importance, read_importance, write_importance,
 };
+pub use importance_source::ImportanceSource;
 pub use model::Classifier;

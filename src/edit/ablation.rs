@@ -10,7 +10,8 @@
 //! units chosen by their ablation effect on other images ([`super::unit_effect`]).
 
 use super::Session;
-use super::unit_effect::{EffectOptions, UnitEffects, rank_by_effect};
+pub use super::ranking::UnitRanking;
+use super::unit_effect::{EffectOptions, UnitEffects};
 use super::verdict::label_fractions;
 use crate::chart::{Axis, PALETTE, Series, line_chart};
 use crate::cut::Edit;
@@ -24,6 +25,12 @@ use std::path::Path;
 /// The k values of the PNAS tree curve.
 pub const DEFAULT_KS: [usize; 6] = [0, 2, 4, 8, 20, 30];
 
+/// Images a removal curve is measured on by default (ids `0..N`).
+pub const DEFAULT_SAMPLES: u64 = 200;
+
+/// Images per forward pass of a removal curve by default.
+pub const DEFAULT_BATCH: usize = 25;
+
 /// What to ablate and over which images.
 #[derive(Clone, Debug)]
 pub struct AblationOptions {
@@ -35,31 +42,14 @@ pub struct AblationOptions {
     pub samples: u64,
     /// Images per forward pass.
     pub batch: usize,
-    /// How the units are chosen.
+    /// How the units are chosen; effect images must lie clear of the measured ids
+    /// `0..samples`.
     pub ranking: UnitRanking,
+    /// Accept effect images among the measured ones (a check that a ranking's rounds are the
+    /// curve on its own images; a curve reported this way is biased towards its units).
+    pub overlap_allowed: bool,
     /// Show a progress bar.
     pub progress: bool,
-}
-
-/// How the units a removal curve zeroes are chosen.
-#[derive(Clone, Debug)]
-pub enum UnitRanking {
-    /// The concept's top units by IoU, from the dissection (the PNAS criterion).
-    Iou,
-    /// Units chosen by their effect on the concept ([`super::unit_effect`]) with these options
-    /// (their concept is replaced by the curve's); keep their images clear of the curve's ids
-    /// `0..samples`.
-    Effect(EffectOptions),
-}
-
-impl UnitRanking {
-    /// `iou` or `effect`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            UnitRanking::Iou => "iou",
-            UnitRanking::Effect(_) => "effect",
-        }
-    }
 }
 
 /// The effect of zeroing the top k units.
@@ -113,14 +103,52 @@ struct Sums {
     fractions: Vec<f64>,
 }
 
+impl AblationOptions {
+    /// The curve of `concept` with the defaults: k = 0, 2, 4, 8, 20, 30 over ids 0..200, 25
+    /// images a forward, units by IoU, no progress bar.
+    pub fn new(concept: &str) -> Self {
+        Self {
+            concept: concept.to_string(),
+            ks: DEFAULT_KS.to_vec(),
+            samples: DEFAULT_SAMPLES,
+            batch: DEFAULT_BATCH,
+            ranking: UnitRanking::Iou,
+            overlap_allowed: false,
+            progress: false,
+        }
+    }
+
+    /// Checks the options, naming the one to fix: at least 2 images and 1 per batch, some k,
+    /// and effect images that do not overlap the measured ones (unless allowed).
+    pub fn validate(&self) -> Result<()> {
+        if self.samples < 2 || self.batch == 0 {
+            bail!("ablation needs --samples of at least 2 and --batch of at least 1");
+        }
+        if self.ks.is_empty() {
+            bail!("no k given; use e.g. --k 0,2,4,8,20,30");
+        }
+        if let UnitRanking::Effect(e) = &self.ranking
+            && !self.overlap_allowed
+        {
+            let ids = e.ids();
+            if ids.start < self.samples {
+                bail!(
+                    "the effect images (ids {}..{}) overlap the measured ids 0..{}; give \
+                     --rank-first-id of at least {}",
+                    ids.start,
+                    ids.end,
+                    self.samples,
+                    self.samples
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs the removal curve with `session`'s generator, segmenter and rankings.
 pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<AblationResult> {
-    if opts.samples < 2 || opts.batch == 0 {
-        bail!("ablation needs --samples of at least 2 and --batch of at least 1");
-    }
-    if opts.ks.is_empty() {
-        bail!("no k given; use e.g. --k 0,2,4,8,20,30");
-    }
+    opts.validate()?;
     let concept = session.segmenter.label_id(&opts.concept)? as i64;
     let kmax = opts.ks.iter().copied().max().unwrap_or(0);
     let mut effects = None;
@@ -133,12 +161,10 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
             .map(|u| u.0)
             .collect(),
         (UnitRanking::Effect(effect), _) => {
-            let e = rank_by_effect(
-                session,
+            let e = session.rank_by_effect(
                 &EffectOptions {
-                    concept: opts.concept.clone(),
                     progress: opts.progress,
-                    ..effect.clone()
+                    ..effect.for_concept(&opts.concept)
                 },
                 kmax,
             )?;

@@ -21,6 +21,12 @@ pub const DEFAULT_UNITS: usize = 20;
 /// Quantile of each unit's activation inserted by default (the PNAS door experiment).
 pub const DEFAULT_QUANTILE: f64 = 0.995;
 
+/// Images the context table is measured on by default (ids `0..N`).
+pub const DEFAULT_SAMPLES: u64 = 100;
+
+/// Contexts with fewer cells are left out of the chart by default.
+pub const DEFAULT_MIN_COUNT: u64 = 100;
+
 /// What to insert and over which images.
 #[derive(Clone, Debug)]
 pub struct ContextOptions {

@@ -14,6 +14,7 @@ pub mod paint;
 pub mod pairing;
 pub mod picture;
 pub mod plan;
+pub mod ranking;
 pub mod scene;
 pub mod script;
 pub mod unit_effect;
@@ -22,6 +23,8 @@ pub mod verdict;
 
 pub use paint::{Effect, Painter, SceneOutcome, ScenePlan, StrokeOutcome};
 pub use plan::{Action, PlanOptions, PlannedStroke, Stroke, UnitCatalog};
+pub use ranking::{EffectOptions, UnitRanking};
+pub use unit_effect::UnitEffects;
 pub use units_source::DissectionSource;
 
 use crate::nets::proggan::ProGan;
@@ -181,7 +184,9 @@ impl Session {
         self.plan(action, concept, mask, opts)
     }
 
-    /// Plans a stroke with `mask` given as `[H, W]` in [0, 1] at the image's resolution.
+    /// Plans a stroke with `mask` given as `[H, W]` in [0, 1] at the image's resolution. A
+    /// removal ranked by effect with no units named takes the first `opts.k` units of the
+    /// concept's effect ranking ([`Session::rank_by_effect_saved`]).
     pub fn plan(
         &self,
         action: Action,
@@ -190,6 +195,24 @@ impl Session {
         opts: &PlanOptions,
     ) -> Result<PlannedStroke> {
         self.segmenter.label_id(concept)?;
+        let by_effect = match (&opts.ranking, action, &opts.units) {
+            (UnitRanking::Effect(effect), Action::Remove, None) => Some(effect),
+            _ => None,
+        };
+        let ranked;
+        let opts = match by_effect {
+            Some(effect) => {
+                let units = self
+                    .rank_by_effect_saved(&effect.for_concept(concept), opts.k)?
+                    .top(opts.k)?;
+                ranked = PlanOptions {
+                    units: Some(units),
+                    ..opts.clone()
+                };
+                &ranked
+            }
+            None => opts,
+        };
         plan::plan_stroke(
             &self.catalog,
             Stroke {
@@ -199,5 +222,23 @@ impl Session {
             },
             opts,
         )
+    }
+
+    /// Ranks the first `k` units of the session's layer by their effect on `opts.concept`
+    /// ([`unit_effect::rank_by_effect`]).
+    pub fn rank_by_effect(&self, opts: &EffectOptions, k: usize) -> Result<UnitEffects> {
+        unit_effect::rank_by_effect(&self.painter()?, opts, k)
+    }
+
+    /// [`Session::rank_by_effect`], saved beside the cached dissections (keyed by the weights,
+    /// the layer, the segmenter, the stream and the options) and read back from there by later
+    /// runs.
+    pub fn rank_by_effect_saved(&self, opts: &EffectOptions, k: usize) -> Result<UnitEffects> {
+        unit_effect::SavedRanking {
+            digest: &self.weights_digest,
+            segmenter: &self.options.segmenter,
+            root: &self.options.dissection.cache_root,
+        }
+        .rank(&self.painter()?, opts, k)
     }
 }

@@ -109,6 +109,11 @@ impl<'a> Painter<'a> {
         self.cut.layer_name()
     }
 
+    /// The seed of the latent stream image ids index.
+    pub fn stream(&self) -> u32 {
+        self.stream
+    }
+
     /// The segmenter.
     pub fn segmenter(&self) -> &dyn Segmenter {
         self.segmenter

@@ -1,9 +1,11 @@
 //! The planner: a painted stroke (concept, action, mask) → a [`cut::Edit`](crate::cut::Edit).
 //!
 //! Units are the top `k` units of the layer ranked by IoU with the concept (or units named
-//! explicitly). Removal sets them to 0; insertion sets each to its activation level at the
-//! value quantile (0.99 by default), both with full strength inside the mask.
+//! explicitly; a session fills them in for removals ranked by effect). Removal sets them to 0;
+//! insertion sets each to its activation level at the value quantile (0.99 by default), both
+//! with full strength inside the mask.
 
+use super::ranking::UnitRanking;
 use crate::cut::{Edit, Pooling};
 use crate::dissect::DissectResult;
 use anyhow::{Context, Result, bail};
@@ -142,12 +144,16 @@ impl UnitCatalog {
 /// How strokes become edits.
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
-    /// Units per stroke (the top k by IoU).
+    /// Units per stroke (the concept's top k).
     pub k: usize,
     /// Units to use instead of the top k.
     pub units: Option<Vec<usize>>,
     /// How a mask is pooled to the layer's grid.
     pub pooling: Pooling,
+    /// How a removal chooses its k units when none are named: by IoU, or by their effect on
+    /// the concept (measured once and saved beside the cached dissections). Insertions always
+    /// take the top k by IoU.
+    pub ranking: UnitRanking,
 }
 
 impl Default for PlanOptions {
@@ -156,6 +162,7 @@ impl Default for PlanOptions {
             k: DEFAULT_K,
             units: None,
             pooling: Pooling::Max,
+            ranking: UnitRanking::Iou,
         }
     }
 }

@@ -14,59 +14,14 @@
 //! default far from the ids `0..N` that the analyses measure), so a removal curve over the usual
 //! images does not reuse the images the units were picked on.
 
-use super::Session;
 use super::paint::Painter;
+pub use super::ranking::{DEFAULT_EFFECT_FIRST_ID, DEFAULT_EFFECT_SAMPLES, EffectOptions};
 use super::verdict::label_fractions;
 use crate::cut::stacked_ablated;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
-
-/// Images the effects are measured on by default.
-pub const DEFAULT_EFFECT_SAMPLES: u64 = 100;
-
-/// The first image id of the effect measurement by default, clear of the ids `0..N` measured
-/// by the removal curves, the context table and the cached dissection.
-pub const DEFAULT_EFFECT_FIRST_ID: u64 = 100_000;
-
-/// What the effects are measured on and how the work is batched.
-#[derive(Clone, Debug)]
-pub struct EffectOptions {
-    /// The concept whose pixels are counted.
-    pub concept: String,
-    /// The first image id.
-    pub first_id: u64,
-    /// Images: ids `first_id .. first_id + samples`.
-    pub samples: u64,
-    /// Units added to the ranking per round.
-    pub step: usize,
-    /// Candidates after the first round: the units with the largest single effects.
-    pub pool: usize,
-    /// Images per prefix forward.
-    pub batch: usize,
-    /// Ablated copies per suffix forward.
-    pub copies: usize,
-    /// Show a progress bar.
-    pub progress: bool,
-}
-
-impl EffectOptions {
-    /// The defaults for `concept`: 100 images from id 100,000, 2 units a round from a pool of
-    /// 48, 25 images × 8 copies a forward.
-    pub fn new(concept: &str) -> Self {
-        Self {
-            concept: concept.to_string(),
-            first_id: DEFAULT_EFFECT_FIRST_ID,
-            samples: DEFAULT_EFFECT_SAMPLES,
-            step: 2,
-            pool: 48,
-            batch: 25,
-            copies: 8,
-            progress: false,
-        }
-    }
-}
 
 /// Units ranked by their effect on one concept.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,27 +127,27 @@ fn best(candidates: &[usize], removed: &[f64], take: usize) -> Vec<(usize, f64)>
     pairs
 }
 
-/// Ranks the first `k` units of the session's layer by their effect on `opts.concept` (see the
+/// Ranks the first `k` units of the painter's layer by their effect on `opts.concept` (see the
 /// module documentation): a single-unit sweep over every unit, then rounds of `opts.step` units
 /// from the `opts.pool` best single units until `k` are chosen.
-pub fn rank_by_effect(session: &Session, opts: &EffectOptions, k: usize) -> Result<UnitEffects> {
+pub fn rank_by_effect(painter: &Painter, opts: &EffectOptions, k: usize) -> Result<UnitEffects> {
     if opts.samples == 0 || opts.batch == 0 || opts.copies == 0 || opts.step == 0 {
         bail!(
             "the effect ranking needs at least 1 image (--rank-samples), 1 unit per round \
              (--rank-step), and at least 1 image and 1 copy per forward"
         );
     }
-    let concept = session.segmenter.label_id(&opts.concept)? as i64;
-    let painter = session.painter()?;
+    let segmenter = painter.segmenter();
+    let concept = segmenter.label_id(&opts.concept)? as i64;
     let cut = painter.cut();
     let _guard = tch::no_grad_guard();
     let ids: Vec<u64> = (opts.first_id..opts.first_id.saturating_add(opts.samples)).collect();
     // drawn at once: a latent row costs drawing every row before it
     let latents = painter.latents(&ids)?;
     let mut sweeper = Sweeper {
-        painter: &painter,
+        painter,
         concept,
-        labels: session.segmenter.labels().len() as i64,
+        labels: segmenter.labels().len() as i64,
         batches: Vec::new(),
         copies: opts.copies,
     };
@@ -206,7 +161,7 @@ pub fn rank_by_effect(session: &Session, opts: &EffectOptions, k: usize) -> Resu
     if k > units {
         bail!(
             "{k} units asked for, but {} has only {units} units",
-            session.catalog.layer
+            painter.layer()
         );
     }
     let n = opts.samples as f64;
@@ -257,7 +212,7 @@ pub fn rank_by_effect(session: &Session, opts: &EffectOptions, k: usize) -> Resu
         bar.finish_and_clear();
     }
     Ok(UnitEffects {
-        layer: session.catalog.layer.clone(),
+        layer: painter.layer().to_string(),
         concept: opts.concept.clone(),
         first_id: opts.first_id,
         samples: opts.samples,
@@ -268,58 +223,67 @@ pub fn rank_by_effect(session: &Session, opts: &EffectOptions, k: usize) -> Resu
     })
 }
 
-/// Where the effect ranking of `opts.concept` for `k` units of the session's generator is kept
-/// under `root`: the file name holds the weights' digest, the layer, the segmenter, the latent
-/// stream and every option that changes the result.
-pub fn cache_path(session: &Session, opts: &EffectOptions, k: usize, root: &Path) -> PathBuf {
-    use super::units_source::file_safe;
-    let digest = &session.weights_digest;
-    root.join(format!(
-        "effects-{}-{}-{}-z{}-{}-k{k}-ids{}+{}-step{}-pool{}.json",
-        &digest[..digest.len().min(8)],
-        session.catalog.layer,
-        file_safe(&session.options.segmenter),
-        session.options.stream,
-        file_safe(&opts.concept),
-        opts.first_id,
-        opts.samples,
-        opts.step,
-        opts.pool
-    ))
+/// What a saved effect ranking is kept under besides its options: the generator's weights and
+/// the segmenter that counted the pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct SavedRanking<'a> {
+    /// The digest of the generator's weights.
+    pub digest: &'a str,
+    /// The segmenter's name.
+    pub segmenter: &'a str,
+    /// The directory the rankings are saved in.
+    pub root: &'a Path,
 }
 
-/// [`rank_by_effect`], read from `root` when a run with the same weights and options saved it
-/// there, else run (saying so on stderr) and saved atomically.
-pub fn rank_by_effect_cached(
-    session: &Session,
-    opts: &EffectOptions,
-    k: usize,
-    root: &Path,
-) -> Result<UnitEffects> {
-    let path = cache_path(session, opts, k, root);
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let effects: UnitEffects = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not a saved effect ranking; delete it to measure again",
-                path.display()
-            )
-        })?;
-        eprintln!("using the saved effect ranking {}", path.display());
-        return Ok(effects);
+impl SavedRanking<'_> {
+    /// Where the ranking of `opts.concept` for `k` units of the painter's layer is kept: the
+    /// file name holds the weights' digest, the layer, the segmenter, the latent stream and
+    /// every option that changes the result.
+    pub fn path(&self, painter: &Painter, opts: &EffectOptions, k: usize) -> PathBuf {
+        use super::units_source::file_safe;
+        let digest = self.digest;
+        self.root.join(format!(
+            "effects-{}-{}-{}-z{}-{}-k{k}-ids{}+{}-step{}-pool{}.json",
+            &digest[..digest.len().min(8)],
+            painter.layer(),
+            file_safe(self.segmenter),
+            painter.stream(),
+            file_safe(&opts.concept),
+            opts.first_id,
+            opts.samples,
+            opts.step,
+            opts.pool
+        ))
     }
-    eprintln!(
-        "ranking the {} units of {} by their effect on {} over images {}..{} (once; later runs \
-         reuse {})",
-        k,
-        session.catalog.layer,
-        opts.concept,
-        opts.first_id,
-        opts.first_id.saturating_add(opts.samples),
-        path.display()
-    );
-    let effects = rank_by_effect(session, opts, k)?;
-    crate::fsutil::write_json(&path, &effects)?;
-    Ok(effects)
+
+    /// [`rank_by_effect`], read from [`SavedRanking::path`] when a run with the same weights and
+    /// options saved it there, else run (saying so on stderr) and saved atomically.
+    pub fn rank(&self, painter: &Painter, opts: &EffectOptions, k: usize) -> Result<UnitEffects> {
+        let path = self.path(painter, opts, k);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let effects: UnitEffects = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a saved effect ranking; delete it to measure again",
+                    path.display()
+                )
+            })?;
+            eprintln!("using the saved effect ranking {}", path.display());
+            return Ok(effects);
+        }
+        eprintln!(
+            "ranking the {} units of {} by their effect on {} over images {}..{} (once; later \
+             runs reuse {})",
+            k,
+            painter.layer(),
+            opts.concept,
+            opts.first_id,
+            opts.first_id.saturating_add(opts.samples),
+            path.display()
+        );
+        let effects = rank_by_effect(painter, opts, k)?;
+        crate::fsutil::write_json(&path, &effects)?;
+        Ok(effects)
+    }
 }

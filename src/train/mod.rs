@@ -7,9 +7,12 @@ pub mod data;
 pub mod discriminator;
 pub mod export;
 pub mod gan;
+pub mod job;
 pub mod quality;
 pub mod seg;
 pub mod state;
+
+pub use job::{DefaultModel, TrainJob, evaluate};
 
 use crate::progress;
 use anyhow::Result;
