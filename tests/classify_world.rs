@@ -4,8 +4,6 @@
 //!   accuracy, while the other classes lose under a fifth of that on average;
 //! - keeping only a class's top-20 units keeps that class within 10 points of its baseline while
 //!   overall accuracy falls by at least 20 points, for at least four classes.
-//!
-//! Skipped (with a message) when `models/world-vgg16` is not present.
 
 use gandissect::classify::{Classifier, ImportanceOptions, importance};
 use gandissect::world::SceneClass;
@@ -14,10 +12,11 @@ use tch::Device;
 #[test]
 fn a_class_rests_on_its_top_units() {
     let dir = gandissect::zoo::home().join("models/world-vgg16");
-    if !dir.join("model.json").exists() {
-        eprintln!("skipped: {} is not present", dir.display());
-        return;
-    }
+    assert!(
+        dir.join("model.json").exists(),
+        "{} is missing: the shipped models belong to the repository",
+        dir.display()
+    );
     let clf = Classifier::load(dir.to_str().unwrap(), Device::Cpu).unwrap();
     let n = 100 * SceneClass::ALL.len() as u64;
     let mut opts = ImportanceOptions::new("conv5_3", n, n, Device::Cpu);

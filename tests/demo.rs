@@ -3,13 +3,11 @@
 
 mod common;
 
-use common::{gandissect, scratch, shipped_models_installed};
+use common::{gandissect, require_shipped_models, scratch};
 
 #[test]
 fn demo_dissects_paints_and_measures_on_the_shipped_models() {
-    if !shipped_models_installed() {
-        return;
-    }
+    require_shipped_models();
     let dir = scratch("demo");
     let out = dir.join("demo");
     let o = gandissect(&["demo", "--samples", "300", "--out", out.to_str().unwrap()]);

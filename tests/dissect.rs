@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{scratch, shipped_models_installed};
+use common::scratch;
 use gandissect::cut::Cut;
 use gandissect::dissect::compare::label_agreement;
 use gandissect::dissect::upsample::upsample;
@@ -489,27 +489,14 @@ fn bad_input_is_refused_with_the_reason() {
 }
 
 /// The semantic check on the shipped models: world-proggan's layer4 has interpretable units for
-/// at least five concepts, among them at least three tree units and a door or window unit.
+/// at least five concepts, among them at least three tree units and a door or window unit. The
+/// dissection is the one the painting tests share (1000 images, world-seg).
 #[test]
 fn shipped_generator_has_tree_and_door_units_in_layer4() {
-    let home = gandissect::zoo::home();
-    let (g, s) = (
-        home.join("models/world-proggan"),
-        home.join("segmenters/world-seg"),
-    );
-    if !shipped_models_installed() {
-        return;
-    }
-    let dir = scratch("semantic");
-    let opts = DissectOptions::new(
-        g.to_str().unwrap(),
-        &["layer4"],
-        s.to_str().unwrap(),
-        1000,
-        &dir,
-    );
-    let result = finished(run(&opts).unwrap());
-    let counts = &result.layers[0].counts;
+    let result = common::shipped_dissection();
+    assert_eq!(result.settings.common.samples, 1000);
+    assert_eq!(result.settings.segmenter, "world-seg");
+    let counts = &result.layer("layer4").unwrap().counts;
     let count = |c: &str| counts.get(c).copied().unwrap_or(0);
     assert!(count("tree") >= 3, "too few tree units: {counts:?}");
     assert!(
@@ -517,5 +504,4 @@ fn shipped_generator_has_tree_and_door_units_in_layer4() {
         "no door or window unit: {counts:?}"
     );
     assert!(counts.len() >= 5, "too few concepts: {counts:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Scratch, gandissect, scratch, shipped_models_installed};
+use common::{Scratch, gandissect, scratch, shipped_session};
 use gandissect::cut::Cut;
 use gandissect::dissect::{DissectOptions, DissectResult, Outcome, Shard, Sketch, run};
 use gandissect::edit::ablation::{AblationOptions, UnitRanking, run_ablation};
@@ -869,22 +869,9 @@ fn edit_command_end_to_end_on_random_generator() {
 
 // ---- direction on the shipped models ----
 
-fn shipped_session(q: f64) -> Option<Session> {
-    if !shipped_models_installed() {
-        return None;
-    }
-    let home = gandissect::zoo::home();
-    let mut o = SessionOptions::new("world-proggan");
-    o.value_quantile = q;
-    o.dissection.cache_root = home.join("out/dissect-cache");
-    Some(Session::open(&o).unwrap())
-}
-
 #[test]
 fn removing_tree_units_removes_tree_pixels_on_the_shipped_generator() {
-    let Some(s) = shipped_session(0.99) else {
-        return;
-    };
+    let s = shipped_session(0.99);
     let r = run_ablation(
         &s,
         &AblationOptions {
@@ -911,9 +898,7 @@ fn removing_tree_units_removes_tree_pixels_on_the_shipped_generator() {
 /// remove more of the trees of other images than the same number of top units by IoU.
 #[test]
 fn effect_ranked_tree_units_remove_more_than_iou_ranked_ones_on_the_shipped_generator() {
-    let Some(s) = shipped_session(0.99) else {
-        return;
-    };
+    let s = shipped_session(0.99);
     let curve = |ranking: UnitRanking| {
         run_ablation(
             &s,
@@ -948,9 +933,7 @@ fn effect_ranked_tree_units_remove_more_than_iou_ranked_ones_on_the_shipped_gene
 /// add door where walls are and not in the sky or on trees.
 #[test]
 fn door_insertion_adds_more_door_on_walls_than_on_sky_or_trees() {
-    let Some(s) = shipped_session(0.995) else {
-        return;
-    };
+    let s = shipped_session(0.995);
     let r = run_context(
         &s,
         &ContextOptions {
@@ -970,12 +953,11 @@ fn door_insertion_adds_more_door_on_walls_than_on_sky_or_trees() {
     };
     let wall = mean("building").expect("building cells among 32 images");
     for other in ["sky", "tree"] {
-        if let Some(m) = mean(other) {
-            assert!(
-                wall > m,
-                "door on building {wall:.2} px vs on {other} {m:.2} px"
-            );
-        }
+        let m = mean(other).unwrap_or_else(|| panic!("{other} cells among 32 images"));
+        assert!(
+            wall > m,
+            "door on building {wall:.2} px vs on {other} {m:.2} px"
+        );
     }
     assert!(wall > 0.0);
 }

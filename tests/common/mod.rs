@@ -25,16 +25,77 @@ pub fn scratch(name: &str) -> Scratch {
     Scratch::new(&format!("test-{name}")).unwrap()
 }
 
-/// Whether the shipped generator and segmenter are installed; says so on stderr when not, for
-/// the tests that check them to skip.
-pub fn shipped_models_installed() -> bool {
+/// Checks that the shipped models are where the library looks for them. They are part of the
+/// repository, so a missing one is a failure, never a reason to skip.
+pub fn require_shipped_models() {
     let home = gandissect::zoo::home();
-    let installed = home.join("models/world-proggan/model.json").exists()
-        && home.join("segmenters/world-seg/segmenter.json").exists();
-    if !installed {
-        eprintln!("skipped: models/world-proggan or segmenters/world-seg is not installed");
+    for card in [
+        "models/world-proggan/model.json",
+        "models/world-vgg16/model.json",
+        "segmenters/world-seg/segmenter.json",
+    ] {
+        assert!(
+            home.join(card).exists(),
+            "{} is missing: the shipped models belong to the repository",
+            home.join(card).display()
+        );
     }
-    installed
+}
+
+/// Images the shared dissection of the shipped generator covers (the painting default).
+pub const SHIPPED_DISSECTION_SAMPLES: u64 = gandissect::edit::units_source::DEFAULT_CACHE_SAMPLES;
+
+/// The cache of dissections that painting sessions on the shipped generator use, shared by
+/// every test binary of one build: a scratch directory under the target directory's `tmp/`,
+/// keyed by the build of the binary (size and modification time), so that a rebuilt library
+/// dissects again. Caches of other builds are removed.
+pub fn shipped_dissection_cache() -> PathBuf {
+    let binary = std::fs::metadata(env!("CARGO_BIN_EXE_gandissect")).expect("the binary exists");
+    let modified = binary
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let key = fnv1a(
+        format!("{}:{modified}", binary.len()).as_bytes(),
+        0xcbf2_9ce4_8422_2325,
+    );
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let name = format!("shipped-dissections-{key:016x}");
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let other = e.file_name().to_string_lossy().into_owned();
+            if other.starts_with("shipped-dissections-") && other != name {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    root.join(name)
+}
+
+/// A painting session on the shipped generator with units inserted at quantile `q`, its
+/// dissection taken from (or run once into) [`shipped_dissection_cache`].
+pub fn shipped_session(q: f64) -> gandissect::edit::Session {
+    require_shipped_models();
+    let mut o = gandissect::edit::SessionOptions::new("world-proggan");
+    o.value_quantile = q;
+    o.dissection.cache_root = shipped_dissection_cache();
+    o.dissection.samples = SHIPPED_DISSECTION_SAMPLES;
+    gandissect::edit::Session::open(&o).expect("a session on the shipped generator")
+}
+
+/// The dissection of the shipped generator's layer4 that [`shipped_session`] uses.
+pub fn shipped_dissection() -> gandissect::dissect::DissectResult {
+    let s = shipped_session(gandissect::edit::plan::DEFAULT_VALUE_QUANTILE);
+    let dir = gandissect::edit::units_source::cache_dir(
+        &s.options.dissection.cache_root,
+        &s.options.model,
+        &s.weights_digest,
+        &s.catalog.layer,
+        &s.options.segmenter,
+        s.options.dissection.samples,
+    );
+    gandissect::dissect::DissectResult::load(&dir).expect("the shared dissection")
 }
 
 /// The crate's root directory.
