@@ -408,3 +408,16 @@ fn classify_dissect_bad_input_is_explained() {
         assert!(text(&o).contains(want), "{extra:?}: {}", text(&o));
     }
 }
+
+/// An attack traced after a ReLU groups its units by the ranking of the conv layer before it.
+#[test]
+fn a_post_relu_trace_is_ranked_at_its_conv_layer() {
+    use gandissect::attack::{AttackOptions, Method};
+    let mut o = AttackOptions::new("beach", Method::Pgd(Default::default()), 4, Device::Cpu);
+    assert_eq!(o.layer, "relu5_3");
+    assert_eq!(o.ranking_layer(), "conv5_3");
+    o.layer = "relu4_2".into();
+    assert_eq!(o.ranking_layer(), "conv4_2");
+    o.layer = "conv5_1".into();
+    assert_eq!(o.ranking_layer(), "conv5_1");
+}

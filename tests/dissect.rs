@@ -8,7 +8,8 @@ use gandissect::cut::Cut;
 use gandissect::dissect::compare::label_agreement;
 use gandissect::dissect::upsample::upsample;
 use gandissect::dissect::{
-    DissectOptions, DissectResult, MergeOptions, Outcome, Shard, Sketch, merge, run,
+    DissectOptions, DissectResult, Labeller, MergeOptions, Model, Outcome, Shard, Sketch, merge,
+    run, run_with,
 };
 use gandissect::nets::layered::LayeredNet;
 use gandissect::nets::proggan::ProGan;
@@ -292,6 +293,41 @@ fn resume_after_interruption_and_a_failed_save_equals_one_run() {
 
 /// Two runs of the same dissection into one directory at once (two users of one cache): the
 /// second waits for the first, then finds its statistics and finishes with the same result.
+/// A dissection of models loaded by the caller equals one that loads them by name, bit for bit,
+/// and hands the models back; settings it cannot honour are refused.
+#[test]
+fn loaded_models_dissect_like_named_ones() {
+    let dir = scratch("loaded");
+    let model = tiny_generator(&dir, 3);
+    let seg = tiny_segmenter(&dir, None);
+    let (by_name, loaded) = (dir.join("by-name"), dir.join("loaded"));
+    let a = finished(run(&options(&model, &seg, &by_name)).unwrap());
+    let opts = options(&model, &seg, &loaded);
+    let mut m = Model::load(&model, opts.stream, Device::Cpu).unwrap();
+    let mut l = Labeller::load(&seg, &m, Device::Cpu).unwrap();
+    let b = finished(run_with(&opts, &mut m, &mut l).unwrap());
+    assert_eq!(a.layers, b.layers);
+    assert_eq!(a.settings, b.settings);
+    use gandissect::dissect::stats_paths::{pass1_merged, pass2_merged};
+    let layers = ["layer2", "layer4"];
+    assert_same_stats(&pass1_merged(&by_name), &pass1_merged(&loaded), &layers, 1);
+    let q = opts.quantile;
+    assert_same_stats(
+        &pass2_merged(&by_name, q),
+        &pass2_merged(&loaded, q),
+        &layers,
+        2,
+    );
+    // the models come back, and a second run reads the finished statistics
+    let again = finished(run_with(&opts, &mut m, &mut l).unwrap());
+    assert_eq!(again.layers, b.layers);
+    assert!(m.into_generator().is_some());
+
+    let mut m = Model::load(&model, 2, Device::Cpu).unwrap();
+    let e = run_with(&opts, &mut m, &mut l).unwrap_err().to_string();
+    assert!(e.contains("latent stream 2"), "{e}");
+}
+
 #[test]
 fn concurrent_runs_into_one_directory_wait_for_each_other() {
     let dir = scratch("concurrent");

@@ -761,6 +761,38 @@ fn edit_command_end_to_end_on_random_generator() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stderr(&again).contains("using the saved effect ranking"));
 
+    // a batch ranks its removals the same way, from the same saved ranking
+    std::fs::write(
+        dir.join("effect.jsonl"),
+        format!(
+            "{{\"seed\": 7, \"edits\": [{{\"op\": \"remove\", \"concept\": \"{a}\", \"mask\": \"left.png\"}}], \"out\": \"e.png\"}}\n"
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["batch".to_string(), p("effect.jsonl")];
+    args.extend(base.iter().map(|s| s.to_string()));
+    args.extend(
+        [
+            "--k",
+            "3",
+            "--rank",
+            "effect",
+            "--rank-samples",
+            "2",
+            "--dissect-cache",
+            &cache,
+            "--out",
+            &p("be"),
+        ]
+        .map(String::from),
+    );
+    let o = gandissect(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("using the saved effect ranking"));
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("be/e.json")).unwrap()).unwrap();
+    assert_eq!(record["strokes"][0]["units"], ranking["order"]);
+
     // effect-ranking images that overlap the measured ones are refused
     let mut args = vec!["ablate"];
     args.extend_from_slice(&base);
