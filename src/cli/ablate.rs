@@ -3,10 +3,32 @@
 
 use super::painting::{PaintModelArgs, RankArgs};
 use super::{Context, Run, parse_list};
+
+/// Numbers of units, written `0,2,4`.
+#[derive(Clone)]
+struct UnitCounts(Vec<usize>);
+
+impl std::str::FromStr for UnitCounts {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(Self(parse_list(
+            s,
+            "--k",
+            "give unit counts like 0,2,4,8,20,30",
+        )?))
+    }
+}
+
+impl std::fmt::Display for UnitCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let items: Vec<String> = self.0.iter().map(usize::to_string).collect();
+        f.write_str(&items.join(","))
+    }
+}
 use anyhow::Result;
 use clap::Args;
 use gandissect::edit::ablation::{
-    AblationOptions, DEFAULT_BATCH, DEFAULT_SAMPLES, run_ablation, write_ablation,
+    AblationOptions, DEFAULT_BATCH, DEFAULT_KS, DEFAULT_SAMPLES, run_ablation, write_ablation,
 };
 use gandissect::edit::plan::DEFAULT_VALUE_QUANTILE;
 use std::path::PathBuf;
@@ -17,8 +39,8 @@ pub struct AblateArgs {
     #[arg(long)]
     concept: String,
     /// Numbers of top units to zero, comma-separated.
-    #[arg(long, default_value = "0,2,4,8,20,30")]
-    k: String,
+    #[arg(long, default_value_t = UnitCounts(DEFAULT_KS.to_vec()))]
+    k: UnitCounts,
     /// Images (ids 0..N).
     #[arg(long, default_value_t = DEFAULT_SAMPLES)]
     samples: u64,
@@ -40,7 +62,7 @@ pub struct AblateArgs {
 impl Run for AblateArgs {
     fn run(self, ctx: &Context) -> Result<()> {
         let opts = AblationOptions {
-            ks: parse_list(&self.k, "--k", "give unit counts like 0,2,4,8,20,30")?,
+            ks: self.k.0,
             samples: self.samples,
             batch: self.batch,
             ranking: self.rank.ranking(&self.concept),

@@ -25,7 +25,7 @@ pub struct PaintModelArgs {
     #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
     pub segmenter: String,
     /// The layer edited.
-    #[arg(long, default_value = "layer4")]
+    #[arg(long, default_value = gandissect::edit::DEFAULT_LAYER)]
     pub layer: String,
     /// A dissection directory of the model at the layer (default: one run once and cached).
     #[arg(long)]

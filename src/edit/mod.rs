@@ -34,6 +34,9 @@ use anyhow::Result;
 use std::path::Path;
 use tch::Device;
 
+/// The layer edited by default: layer4 of a netdissect ProGAN (8×8 in a 64×64 generator).
+pub const DEFAULT_LAYER: &str = "layer4";
+
 /// Everything needed to paint: where the models and the dissection come from.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
@@ -60,7 +63,7 @@ impl SessionOptions {
         Self {
             model: model.to_string(),
             segmenter: crate::segment::DEFAULT_SEGMENTER.to_string(),
-            layer: "layer4".into(),
+            layer: DEFAULT_LAYER.into(),
             value_quantile: plan::DEFAULT_VALUE_QUANTILE,
             dissection: DissectionSource::default(),
             stream: crate::zsample::DEFAULT_STREAM_SEED,
