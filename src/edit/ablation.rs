@@ -132,6 +132,7 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
     if opts.samples < 2 || opts.batch == 0 {
         bail!("ablation needs --samples of at least 2 and --batch of at least 1");
     }
+    crate::zsample::check_id_range("--samples", 0, opts.samples)?;
     if opts.ks.is_empty() {
         bail!("no k given; use e.g. --k 0,2,4,8,20,30");
     }
