@@ -423,6 +423,10 @@ pub fn run(opts: &DissectOptions) -> Result<Outcome> {
         &stats_paths::lock(&opts.out, opts.shard),
         &format!("shard {} of {}", opts.shard, opts.out.display()),
     )?;
+    // what a run killed before its renames left behind
+    for dir in [opts.out.clone(), opts.out.join("stats")] {
+        crate::fsutil::remove_stale_temps(&dir)?;
+    }
     let device = opts.device;
     let mut model = Model::load(&opts.model, opts.stream, device)?;
     if let Some(src) = &opts.images {
