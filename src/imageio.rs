@@ -138,9 +138,38 @@ pub fn decode_image(
             m = limits.max_side
         );
     }
+    check_png_chunks(bytes).with_context(why)?;
     let mut reader = reader()?;
     reader.limits(limits.image_limits());
-    reader.decode().with_context(why)
+    // a decoder's own bug on a crafted file ends as this file's error, not the process's
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.decode()));
+    match decoded {
+        Ok(result) => result.with_context(why),
+        Err(_) => Err(anyhow::anyhow!("the image decoder failed on it")).with_context(why),
+    }
+}
+
+/// Refuses PNG chunks that decoders mishandle: a palette whose length is not a whole number
+/// of RGB entries (at most 256). Files that are not PNG pass unchecked.
+fn check_png_chunks(bytes: &[u8]) -> Result<()> {
+    let Some(mut rest) = bytes.strip_prefix(b"\x89PNG\r\n\x1a\n".as_slice()) else {
+        return Ok(());
+    };
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let kind = &rest[4..8];
+        if kind == b"PLTE" && (len % 3 != 0 || len == 0 || len > 768) {
+            bail!("its palette has {len} bytes, not 1 to 256 RGB entries");
+        }
+        if kind == b"IDAT" || kind == b"IEND" {
+            break;
+        }
+        let Some(next) = rest.get(12usize.saturating_add(len)..) else {
+            break;
+        };
+        rest = next;
+    }
+    Ok(())
 }
 
 /// Opens an image file (a regular file: FIFOs and devices are refused) within `limits`, with an
