@@ -58,9 +58,8 @@ impl Latents {
 /// Reads latent vectors from `.npy` (float32/float64, `[N, z]` or `[z]`) or `.safetensors` (a
 /// tensor named `z`, or the only tensor), checking the latent size.
 pub fn read_z_file(path: &Path, dim: i64) -> Result<Tensor> {
-    if !path.exists() {
-        bail!("latent file {} does not exist", path.display());
-    }
+    // a FIFO or a device would make the readers below wait or read without end
+    drop(crate::fsutil::open_regular(path, "latent file")?);
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let z = match ext {
         "npy" => Tensor::read_npy(path)

@@ -158,7 +158,7 @@ fn check_png_chunks(bytes: &[u8]) -> Result<()> {
     while rest.len() >= 12 {
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         let kind = &rest[4..8];
-        if kind == b"PLTE" && (len % 3 != 0 || len == 0 || len > 768) {
+        if kind == b"PLTE" && (!len.is_multiple_of(3) || len == 0 || len > 768) {
             bail!("its palette has {len} bytes, not 1 to 256 RGB entries");
         }
         if kind == b"IDAT" || kind == b"IEND" {

@@ -58,6 +58,8 @@ impl Run {
 /// Runs the binary with `args` and collects its output and its own resource usage (`wait4` on
 /// its pid, so tests running in parallel do not mix their numbers). A run still going after
 /// five minutes is killed, so a hang fails the test instead of stalling the suite.
+// the child is reaped by wait4 below, not by `Child::wait`, so that its own rusage comes back
+#[allow(clippy::zombie_processes)]
 fn gandissect(args: &[&str]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gandissect"))
         .args(args)
@@ -99,6 +101,12 @@ fn gandissect(args: &[&str]) -> Run {
     watchdog.join().unwrap();
     assert_eq!(rc, pid, "wait4 failed");
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    // the numbers docs/reliability.md quotes (`-- --nocapture` shows them)
+    eprintln!(
+        "{:?}: exit {code:?}, peak resident memory {} MB",
+        args.first().copied().unwrap_or(""),
+        usage.ru_maxrss / 1024
+    );
     Run {
         code,
         stdout: out.join().unwrap(),

@@ -49,6 +49,9 @@ impl TensorReader for PthFile {
     }
 }
 
+/// A tensor as a file lists it: name, dtype, shape.
+type Described = (String, Kind, Vec<i64>);
+
 /// Largest safetensors header read: far more than any model's list of tensors needs.
 const MAX_SAFETENSORS_HEADER: u64 = 16 << 20;
 
@@ -88,7 +91,7 @@ fn safetensors_kind(dtype: Dtype) -> Option<Kind> {
 
 /// Opens a safetensors file: reads it (a regular file, its header at most 16 MiB) and checks
 /// every tensor's dtype, shape and byte range; builds no tensor.
-fn open_safetensors(path: &Path) -> Result<(SafetensorsFile, Vec<(String, Kind, Vec<i64>)>)> {
+fn open_safetensors(path: &Path) -> Result<(SafetensorsFile, Vec<Described>)> {
     use std::io::Read;
     let bad = |e: &dyn std::fmt::Display| {
         anyhow!(
@@ -147,20 +150,19 @@ impl StateDict {
     /// names, dtypes and shapes are read here; [`Self::tensor`] reads a tensor's data.
     pub fn load(path: &Path) -> Result<Self> {
         let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
-        let (reader, described): (Box<dyn TensorReader>, Vec<(String, Kind, Vec<i64>)>) =
-            if is_safetensors {
-                let (file, described) = open_safetensors(path)?;
-                (Box::new(file), described)
-            } else {
-                let file = PthFile::open(path)?;
-                let described = (0..file.len())
-                    .map(|i| {
-                        let (name, kind, shape) = file.describe(i);
-                        (name.to_string(), kind, shape.to_vec())
-                    })
-                    .collect();
-                (Box::new(file), described)
-            };
+        let (reader, described): (Box<dyn TensorReader>, Vec<Described>) = if is_safetensors {
+            let (file, described) = open_safetensors(path)?;
+            (Box::new(file), described)
+        } else {
+            let file = PthFile::open(path)?;
+            let described = (0..file.len())
+                .map(|i| {
+                    let (name, kind, shape) = file.describe(i);
+                    (name.to_string(), kind, shape.to_vec())
+                })
+                .collect();
+            (Box::new(file), described)
+        };
         let named = described
             .into_iter()
             .enumerate()

@@ -436,6 +436,62 @@ mod tests {
     }
 
     #[test]
+    fn tallies_that_make_no_sense_are_refused_on_load() {
+        let l = 4;
+        let (a, lab) = batch(2, 3, 1, (5, 5), l, 3);
+        let mut tally = IouTally::new(l as usize, Device::Cpu).unwrap();
+        tally.add(&a, &lab).unwrap();
+        let load = |edit: &dyn Fn(&str, Tensor) -> Tensor| {
+            let tensors: NamedTensors = tally
+                .to_tensors("iou")
+                .into_iter()
+                .map(|(n, t)| {
+                    let t = edit(&n, t.copy());
+                    (n, t)
+                })
+                .collect();
+            IouTally::from_tensors(&tensors, "iou", Device::Cpu)
+        };
+        assert!(load(&|_, t| t).is_ok());
+        let err = |r: Result<IouTally>| r.err().expect("refused").to_string();
+        // an intersection a million times its marginals (an IoU of about a million)
+        let e = err(load(&|n, t| {
+            if n == "iou.intersection" {
+                t * 1_000_000 + 1
+            } else {
+                t
+            }
+        }));
+        assert!(
+            e.contains("more pixels for a unit and a label") && e.contains("delete it"),
+            "{e}"
+        );
+        let e = err(load(&|n, t| {
+            if n == "iou.active_pixels" {
+                t - 1_000_000
+            } else {
+                t
+            }
+        }));
+        assert!(
+            e.contains("negative count") && e.contains("delete it"),
+            "{e}"
+        );
+        // a label count that disagrees with its tensor is refused before any allocation
+        let e = err(load(&|n, t| {
+            if n == "iou.state" {
+                Tensor::from_slice(&[1i64 << 40, 3, 75])
+            } else {
+                t
+            }
+        }));
+        assert!(
+            e.contains("label counts but its state says 1099511627776"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_input_is_refused() {
         let mut tally = IouTally::new(4, Device::Cpu).unwrap();
         assert!(tally.iou().is_err());
