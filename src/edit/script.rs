@@ -29,7 +29,7 @@ use std::path::{Component, Path, PathBuf};
 pub const DEFAULT_BATCH: usize = 16;
 
 /// Largest script read (a line per scene; far beyond any batch).
-const MAX_SCRIPT_BYTES: u64 = 1 << 30;
+const MAX_SCRIPT_BYTES: u64 = 256 << 20;
 
 /// The manifests every run writes into the output directory.
 pub const MANIFESTS: [&str; 2] = ["manifest.jsonl", "manifest.json"];

@@ -29,6 +29,10 @@ use tch::{Device, Kind, Tensor};
 /// Deepest nesting of dicts and lists followed when collecting tensors.
 const MAX_DEPTH: usize = 64;
 
+/// Tensors of one storage may hold at most this many times its bytes (weights tied between a
+/// few names), plus a MiB for small shared storages.
+const MAX_SHARING: usize = 4;
+
 /// Longest flattened tensor name accepted.
 const MAX_KEY_LEN: usize = 4096;
 
@@ -124,6 +128,8 @@ impl PthFile {
             }
         }
         let mut tensors = Vec::with_capacity(leaves.len());
+        // bytes the tensors of each storage will hold once read, against the bytes it holds
+        let mut claimed: HashMap<&str, (usize, usize)> = HashMap::new();
         for (key, leaf) in &leaves {
             let storage = leaf.storage();
             let stored = source.storage_len(&storage.key).ok_or_else(|| {
@@ -134,8 +140,24 @@ impl PthFile {
             })?;
             let planned = plan_tensor(key, leaf, stored)
                 .map_err(|detail| corrupted(path, format!("tensor '{key}': {detail}")))?;
+            let numel = planned.size.iter().product::<i64>() as usize;
+            let entry = claimed.entry(storage.key.as_str()).or_insert((0, stored));
+            entry.0 = entry
+                .0
+                .saturating_add(numel * storage.kind.elt_size_in_bytes());
             tensors.push(planned);
         }
+        for (storage, (held, stored)) in &claimed {
+            if *held > stored.saturating_mul(MAX_SHARING).saturating_add(1 << 20) {
+                bail!(
+                    "{}: its tensors read the {stored} bytes of storage {storage} into {held} bytes, \
+                     more than {MAX_SHARING} copies of it; a checkpoint ties a weight to a few \
+                     names at most, so the file is crafted or corrupted",
+                    path.display()
+                );
+            }
+        }
+        drop(claimed);
         drop(leaves);
         drop(root);
         Ok(PthFile {
@@ -587,6 +609,49 @@ mod tests {
         let bytes = f32_bytes(&[1.0, 2.0]);
         let t = materialize(&leaf(Kind::Float, 0, &[2], &[0]), &bytes).unwrap();
         assert_eq!(Vec::<f32>::try_from(t).unwrap(), vec![1.0, 1.0]);
+    }
+
+    /// A zip checkpoint of one float storage of `numel` elements and `names` tensors that all
+    /// view the whole of it.
+    fn shared_storage_zip(numel: usize, names: usize) -> Vec<u8> {
+        use std::io::Write;
+        let mut pickle = b"\x80\x02}".to_vec();
+        for i in 0..names {
+            let key = format!("w{i}");
+            pickle.extend(b"X");
+            pickle.extend((key.len() as u32).to_le_bytes());
+            pickle.extend(key.as_bytes());
+            // _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', numel), 0, (numel,), (1,), False)
+            pickle.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage");
+            pickle.extend(b"ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpu");
+            pickle.extend(b"J");
+            pickle.extend((numel as i32).to_le_bytes());
+            pickle.extend(b"tQK\x00(J");
+            pickle.extend((numel as i32).to_le_bytes());
+            pickle.extend(b"t(K\x01t\x89tRs");
+        }
+        pickle.extend(b".");
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let stored =
+            zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("archive/data.pkl", stored).unwrap();
+        zip.write_all(&pickle).unwrap();
+        zip.start_file("archive/data/0", stored).unwrap();
+        zip.write_all(&vec![0u8; numel * 4]).unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn one_storage_read_into_many_tensors_is_refused_before_reading() {
+        // tied weights read fine
+        let mut file = PthFile::from_bytes("tied.pth", shared_storage_zip(1 << 20, 2)).unwrap();
+        assert_eq!(file.read(1).unwrap().size(), [1 << 20]);
+        // forty names for one 4 MB storage would make 160 MB of tensors from it
+        let err = PthFile::from_bytes("many.pth", shared_storage_zip(1 << 20, 40))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("more than 4 copies of it"), "{err}");
     }
 
     #[test]
