@@ -136,15 +136,19 @@ impl OutputPlan {
     /// Resolves `relative` inside the output directory through the parts that exist, refusing
     /// a path that leaves it or ends in a symbolic link.
     fn resolve(&self, relative: &Path) -> Result<PathBuf> {
+        if relative.as_os_str().is_empty()
+            || relative
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            bail!(
+                "'{}' must be a relative path inside the output directory",
+                relative.display()
+            );
+        }
         let mut resolved = self.root.clone();
-        let mut parts = relative.components().peekable();
-        while let Some(part) = parts.next() {
-            let Component::Normal(name) = part else {
-                bail!(
-                    "'{}' must stay inside the output directory",
-                    relative.display()
-                );
-            };
+        let mut parts = relative.iter().peekable();
+        while let Some(name) = parts.next() {
             let next = resolved.join(name);
             let meta = match std::fs::symlink_metadata(&next) {
                 Ok(meta) => meta,
@@ -187,7 +191,8 @@ impl OutputPlan {
     }
 
     /// Claims the four files of the scene `out` (relative to the output directory) for `line`,
-    /// refusing them when one leaves the directory or is already claimed.
+    /// refusing them when one leaves the directory (by `..`, as an absolute path or through a
+    /// symbolic link) or is already claimed.
     pub fn claim_scene(&mut self, out: &str, line: usize) -> Result<ScenePaths> {
         let paths = ScenePaths::for_image(Path::new(out))?;
         let mut resolved = Vec::with_capacity(4);
@@ -473,4 +478,40 @@ fn tally_effects<'a>(summary: &mut BatchSummary, records: impl Iterator<Item = &
     }
     summary.mean_removed_fraction =
         (!fractions.is_empty()).then(|| fractions.iter().sum::<f64>() / fractions.len() as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_claimed_once_and_inside_the_directory() {
+        let dir = crate::scratch::ScratchDir::new("script-plan").unwrap();
+        let mut plan = OutputPlan::new(&dir).unwrap();
+        let root = dir.canonicalize().unwrap();
+        let paths = plan.claim_scene("a.png", 1).unwrap();
+        assert_eq!(paths.original, root.join("a-original.png"));
+        let err = |r: Result<ScenePaths>| r.err().expect("refused").to_string();
+        let e = err(plan.claim_scene("a-compare.png", 2));
+        assert!(e.contains("-compare picture of line 1's scene"), "{e}");
+        let e = err(plan.claim_scene("manifest.png", 3));
+        assert!(e.contains("the batch's manifest.json"), "{e}");
+        for escape in ["new/../../x.png", "/tmp/x.png", "../x.png"] {
+            let e = err(plan.claim_scene(escape, 4));
+            assert!(e.contains("inside the output directory"), "{escape}: {e}");
+        }
+        // a refused scene claims nothing
+        assert!(plan.claim_scene("b.png", 5).is_ok());
+        assert!(plan.claim_scene("sub/a.png", 6).is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_comments_are_skipped() {
+        let lines = parse_script(
+            "\u{feff}# scenes\n\n{\"seed\": 1, \"edits\": [], \"out\": \"a.png\"}\nnot json\n",
+        );
+        let numbers: Vec<usize> = lines.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [3, 4]);
+        assert!(lines[0].1.is_ok() && lines[1].1.is_err());
+    }
 }
