@@ -491,7 +491,7 @@ mod tests {
         let root = dir.canonicalize().unwrap();
         let paths = plan.claim_scene("a.png", 1).unwrap();
         assert_eq!(paths.original, root.join("a-original.png"));
-        let err = |r: Result<ScenePaths>| r.err().expect("refused").to_string();
+        let err = |r: Result<ScenePaths>| r.expect_err("refused").to_string();
         let e = err(plan.claim_scene("a-compare.png", 2));
         assert!(e.contains("-compare picture of line 1's scene"), "{e}");
         let e = err(plan.claim_scene("manifest.png", 3));
