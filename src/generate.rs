@@ -58,9 +58,8 @@ impl Latents {
 /// Reads latent vectors from `.npy` (float32/float64, `[N, z]` or `[z]`) or `.safetensors` (a
 /// tensor named `z`, or the only tensor), checking the latent size.
 pub fn read_z_file(path: &Path, dim: i64) -> Result<Tensor> {
-    if !path.exists() {
-        bail!("latent file {} does not exist", path.display());
-    }
+    // a FIFO or a device would make the readers below wait or read without end
+    drop(crate::fsutil::open_regular(path, "latent file")?);
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let z = match ext {
         "npy" => Tensor::read_npy(path)
@@ -99,7 +98,7 @@ pub fn read_z_file(path: &Path, dim: i64) -> Result<Tensor> {
 }
 
 /// Generates the images, writes `<out>/<name>.png` for each (and `grid.png` if `grid_cols` is
-/// set), and returns the written paths.
+/// set), and returns the written paths. A batch or grid of 0 is refused.
 pub fn generate(
     g: &ProGan,
     latents: &Latents,
@@ -110,7 +109,12 @@ pub fn generate(
     if latents.is_empty() {
         bail!("no images to generate");
     }
-    let batch = batch.max(1);
+    if batch == 0 {
+        bail!("--batch must be at least 1 image per forward pass");
+    }
+    if grid_cols == Some(0) {
+        bail!("--grid must be at least 1 column");
+    }
     let bar = progress::bar(latents.len() as u64, "generating");
     let mut written = Vec::new();
     let mut all = Vec::new();

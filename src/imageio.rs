@@ -89,22 +89,118 @@ pub fn grid(images: &[RgbImage], cols: usize, pad: u32) -> RgbImage {
     out
 }
 
-/// Opens an image file with an error that names the file and the reason.
-pub fn open_image(path: &Path) -> Result<DynamicImage> {
-    if !path.exists() {
-        bail!("image {} does not exist; check the path", path.display());
+/// How large an image file may decode, for a picture that will be used at a given size: a
+/// side may be up to 64 times the side it is used at (at least 4096 pixels, at most 8192),
+/// and the decoder may allocate at most 600 MB. A file larger than that is refused from its
+/// header, before any pixel is decoded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DecodeLimits {
+    /// Largest width or height accepted.
+    pub max_side: u32,
+    /// Largest allocation the decoder may make, in bytes.
+    pub max_alloc: u64,
+}
+
+impl DecodeLimits {
+    /// The limits for an image used at `width` × `height` pixels (after resizing).
+    pub fn for_use(width: u32, height: u32) -> Self {
+        let used = width.max(height).max(1);
+        Self {
+            max_side: used.saturating_mul(64).clamp(4096, 8192),
+            max_alloc: 600_000_000,
+        }
     }
-    image::open(path).with_context(|| {
-        format!(
-            "cannot read {} as an image (PNG or JPEG); the file may be corrupted",
-            path.display()
-        )
-    })
+
+    fn image_limits(&self) -> image::Limits {
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(self.max_side);
+        limits.max_image_height = Some(self.max_side);
+        limits.max_alloc = Some(self.max_alloc);
+        limits
+    }
+}
+
+/// Largest image file read: a PNG or JPEG within [`DecodeLimits`] is far smaller.
+const MAX_IMAGE_FILE: u64 = 256 << 20;
+
+/// Decodes a PNG or JPEG held in memory within `limits`; `name` and `what` ("mask",
+/// "picture") name it in errors. The size is checked from the header first, so an image too
+/// large is refused with its size before anything is decoded.
+pub fn decode_image(
+    bytes: &[u8],
+    name: &str,
+    what: &str,
+    limits: DecodeLimits,
+) -> Result<DynamicImage> {
+    let why = || {
+        format!("cannot read {what} {name} as an image (PNG or JPEG); the file may be corrupted")
+    };
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .with_context(why)
+    };
+    let (w, h) = reader()?.into_dimensions().with_context(why)?;
+    if w.max(h) > limits.max_side {
+        bail!(
+            "{what} {name} is {w}×{h} pixels, larger than the {m}×{m} accepted for what it is used \
+             at; scale it down",
+            m = limits.max_side
+        );
+    }
+    check_png_chunks(bytes).with_context(why)?;
+    let mut reader = reader()?;
+    reader.limits(limits.image_limits());
+    // a decoder's own bug on a crafted file ends as this file's error, not the process's
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.decode()));
+    match decoded {
+        Ok(result) => result.with_context(why),
+        Err(_) => Err(anyhow::anyhow!("the image decoder failed on it")).with_context(why),
+    }
+}
+
+/// Refuses PNG chunks that decoders mishandle: a palette whose length is not a whole number
+/// of RGB entries (at most 256). Files that are not PNG pass unchecked.
+fn check_png_chunks(bytes: &[u8]) -> Result<()> {
+    let Some(mut rest) = bytes.strip_prefix(b"\x89PNG\r\n\x1a\n".as_slice()) else {
+        return Ok(());
+    };
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let kind = &rest[4..8];
+        if kind == b"PLTE" && (!len.is_multiple_of(3) || len == 0 || len > 768) {
+            bail!("its palette has {len} bytes, not 1 to 256 RGB entries");
+        }
+        if kind == b"IDAT" || kind == b"IEND" {
+            break;
+        }
+        let Some(next) = rest.get(12usize.saturating_add(len)..) else {
+            break;
+        };
+        rest = next;
+    }
+    Ok(())
+}
+
+/// Opens an image file (a regular file: FIFOs and devices are refused) within `limits`, with an
+/// error that names the file and the reason.
+pub fn open_image_limited(path: &Path, what: &str, limits: DecodeLimits) -> Result<DynamicImage> {
+    let bytes = crate::fsutil::read_regular(path, what, MAX_IMAGE_FILE)?;
+    decode_image(&bytes, &path.display().to_string(), what, limits)
+}
+
+/// Opens an image file with an error that names the file and the reason, within the limits of
+/// an image used at up to 1024 pixels per side.
+pub fn open_image(path: &Path) -> Result<DynamicImage> {
+    open_image_limited(path, "image", DecodeLimits::for_use(1024, 1024))
 }
 
 /// Reads an RGB image, resized to `size` (width, height) with a bilinear filter if given.
 pub fn read_rgb(path: &Path, size: Option<(u32, u32)>) -> Result<RgbImage> {
-    let img = open_image(path)?;
+    let img = match size {
+        Some((w, h)) => open_image_limited(path, "image", DecodeLimits::for_use(w, h))?,
+        None => open_image(path)?,
+    };
     let img = match size {
         Some((w, h)) if img.dimensions() != (w, h) => img.resize_exact(w, h, FilterType::Triangle),
         _ => img,
@@ -115,32 +211,50 @@ pub fn read_rgb(path: &Path, size: Option<(u32, u32)>) -> Result<RgbImage> {
 /// Reads a mask image as an `[H, W]` float tensor in [0, 1] at the given image size.
 ///
 /// The alpha channel is the mask when the file has one that is not fully opaque; otherwise
-/// the luminance is. A mask of any size is resized to `(height, width)`, but its aspect ratio
-/// must match unless `stretch` is set.
+/// the luminance is. A mask of any size within [`DecodeLimits::for_use`] of the image is
+/// resized to `(height, width)`, but its aspect ratio must match unless `stretch` is set.
+/// FIFOs and devices are refused.
 pub fn read_mask(path: &Path, height: u32, width: u32, stretch: bool) -> Result<Tensor> {
-    let img = open_image(path)?;
+    let bytes = crate::fsutil::read_regular(path, "mask", MAX_IMAGE_FILE)?;
+    mask_from_bytes(&bytes, &path.display().to_string(), height, width, stretch)
+}
+
+/// [`read_mask`] for a mask file held in memory (`name` names it in errors).
+pub fn mask_from_bytes(
+    bytes: &[u8],
+    name: &str,
+    height: u32,
+    width: u32,
+    stretch: bool,
+) -> Result<Tensor> {
+    if height == 0 || width == 0 {
+        bail!(
+            "a mask is read for an image of {width}×{height} pixels; the image size must be positive"
+        );
+    }
+    let img = decode_image(bytes, name, "mask", DecodeLimits::for_use(width, height))?;
     let (mw, mh) = img.dimensions();
     let aspect = |w: u32, h: u32| w as f64 / h as f64;
     if !stretch && (aspect(mw, mh) / aspect(width, height) - 1.0).abs() > 0.01 {
         bail!(
-            "mask {} is {mw}×{mh} but the image is {width}×{height}: the aspect ratios differ; \
-             paint the mask at the image's aspect ratio or pass --stretch",
-            path.display()
+            "mask {name} is {mw}×{mh} but the image is {width}×{height}: the aspect ratios differ; \
+             paint the mask at the image's aspect ratio or pass --stretch"
         );
     }
-    let values: Vec<f32> = if img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p[3] < 255)
-    {
-        img.to_rgba8()
-            .pixels()
-            .map(|p| p[3] as f32 / 255.0)
-            .collect()
-    } else {
-        img.to_luma8()
-            .pixels()
-            .map(|p| p[0] as f32 / 255.0)
-            .collect()
-    };
-    let m = Tensor::from_slice(&values).view([1, 1, mh as i64, mw as i64]);
+    let has_alpha = img.color().has_alpha();
+    let pixels = img.to_luma_alpha8();
+    drop(img);
+    let use_alpha = has_alpha && pixels.pixels().any(|p| p[1] < 255);
+    let channel: Vec<u8> = pixels
+        .pixels()
+        .map(|p| if use_alpha { p[1] } else { p[0] })
+        .collect();
+    drop(pixels);
+    let m = Tensor::from_slice(&channel)
+        .view([1, 1, mh as i64, mw as i64])
+        .to_kind(Kind::Float)
+        / 255.0;
+    drop(channel);
     let m = if (mw, mh) == (width, height) {
         m
     } else {
@@ -190,6 +304,59 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A grayscale PNG of `w` × `h` declared in its header, with a few bytes of pixel data
+    /// that stop far short of that size.
+    fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = |kind: &[u8], data: &[u8]| {
+            let mut body = kind.to_vec();
+            body.extend(data);
+            png.extend((data.len() as u32).to_be_bytes());
+            png.extend(&body);
+            png.extend(crc32(&body).to_be_bytes());
+        };
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend(h.to_be_bytes());
+        ihdr.extend([8, 0, 0, 0, 0]); // 8-bit gray, deflate, no filter, no interlace
+        chunk(b"IHDR", &ihdr);
+        chunk(b"IDAT", &[0x78, 0x01]);
+        chunk(b"IEND", &[]);
+        png
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn masks_larger_than_their_use_are_refused_from_the_header() {
+        assert_eq!(DecodeLimits::for_use(64, 64).max_side, 4096);
+        assert_eq!(DecodeLimits::for_use(256, 256).max_side, 8192);
+        let err = mask_from_bytes(&png_header_only(20_000, 20_000), "huge.png", 64, 64, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("20000×20000") && err.contains("4096×4096") && err.contains("huge.png"),
+            "{err}"
+        );
+        // within the limits, the missing pixel data is the error
+        let err = mask_from_bytes(&png_header_only(64, 64), "cut.png", 64, 64, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read mask cut.png"), "{err}");
     }
 
     #[test]

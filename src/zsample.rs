@@ -19,6 +19,7 @@ const N: usize = 624;
 const M: usize = 397;
 
 /// The Mersenne Twister MT19937.
+#[derive(Clone)]
 pub struct Mt19937 {
     state: [u32; N],
     index: usize,
@@ -72,6 +73,7 @@ impl Mt19937 {
 }
 
 /// numpy's legacy normal sampler: Marsaglia's polar method over [`Mt19937`].
+#[derive(Clone)]
 pub struct LegacyNormal {
     mt: Mt19937,
     cached: Option<f64>,
@@ -104,51 +106,147 @@ impl LegacyNormal {
     }
 }
 
+/// The largest image id: rows beyond it would take minutes to reach; use `--z FILE` instead.
+pub const MAX_ID: u64 = 50_000_000;
+
+/// Rows between two saved positions of a [`ZStream`].
+const SNAPSHOT_EVERY: u64 = 4096;
+
+/// One latent stream (seed and row length) drawn in order, with its generator's state saved
+/// every few thousand rows: drawing any rows costs time linear in the largest id drawn so far
+/// once, plus at most a few thousand rows per call, whatever order the calls come in.
+pub struct ZStream {
+    dim: usize,
+    /// The generator positioned at the start of row `row`.
+    rng: LegacyNormal,
+    row: u64,
+    /// The generator at the start of rows 0, SNAPSHOT_EVERY, 2·SNAPSHOT_EVERY, … reached so far.
+    snapshots: Vec<LegacyNormal>,
+    /// Rows generated since the stream was made (skipped or kept), for tests and timings.
+    pub rows_generated: u64,
+}
+
+impl ZStream {
+    /// The stream with seed `seed` cut into rows of `dim` values.
+    pub fn new(seed: u32, dim: usize) -> Self {
+        let rng = LegacyNormal::new(seed);
+        Self {
+            dim,
+            snapshots: vec![rng.clone()],
+            rng,
+            row: 0,
+            rows_generated: 0,
+        }
+    }
+
+    /// Moves to the start of row `id`, from the nearest saved position at or before it.
+    fn seek(&mut self, id: u64) {
+        if id < self.row {
+            let k = (id / SNAPSHOT_EVERY) as usize;
+            self.rng = self.snapshots[k].clone();
+            self.row = k as u64 * SNAPSHOT_EVERY;
+        }
+        while self.row < id {
+            self.next_row(None);
+        }
+    }
+
+    /// Draws the current row into `dst` (or skips it) and saves a snapshot at its boundary.
+    fn next_row(&mut self, dst: Option<&mut [f32]>) {
+        match dst {
+            Some(dst) => {
+                for v in dst.iter_mut() {
+                    *v = self.rng.next_normal() as f32;
+                }
+            }
+            None => {
+                for _ in 0..self.dim {
+                    self.rng.next_normal();
+                }
+            }
+        }
+        self.row += 1;
+        self.rows_generated += 1;
+        if self.row.is_multiple_of(SNAPSHOT_EVERY)
+            && self.snapshots.len() as u64 == self.row / SNAPSHOT_EVERY
+        {
+            self.snapshots.push(self.rng.clone());
+        }
+    }
+
+    /// Rows `ids` as `[ids.len() · dim]` values, row after row.
+    pub fn rows(&mut self, ids: &[u64]) -> Result<Vec<f32>> {
+        if let Some(&big) = ids.iter().find(|&&i| i > MAX_ID) {
+            bail!("image id {big} is too large (at most {MAX_ID}); use a smaller id or --z FILE");
+        }
+        let dim = self.dim;
+        let mut order: Vec<(u64, usize)> = ids.iter().copied().zip(0..).collect();
+        order.sort_unstable();
+        let mut out = vec![0f32; ids.len() * dim];
+        let mut previous: Option<(u64, usize)> = None;
+        for (id, pos) in order {
+            if let Some((prev_id, prev_pos)) = previous.filter(|p| p.0 == id) {
+                // a repeated id: copy the row already drawn
+                out.copy_within(prev_pos * dim..(prev_pos + 1) * dim, pos * dim);
+                previous = Some((prev_id, prev_pos));
+                continue;
+            }
+            self.seek(id);
+            self.next_row(Some(&mut out[pos * dim..(pos + 1) * dim]));
+            previous = Some((id, pos));
+        }
+        Ok(out)
+    }
+}
+
+/// The streams drawn from in this process, by seed and row length.
+static STREAMS: std::sync::Mutex<Vec<((u32, usize), ZStream)>> = std::sync::Mutex::new(Vec::new());
+
 /// The first `n` latent vectors of the stream with seed `seed`, as a `[n, dim]` float32 tensor.
 pub fn z_dataset(seed: u32, n: usize, dim: usize, device: Device) -> Result<Tensor> {
     z_rows(seed, &(0..n as u64).collect::<Vec<_>>(), dim, device)
 }
 
 /// Rows `ids` of the stream with seed `seed` (image ids), as a `[ids.len(), dim]` tensor.
-/// Drawing row *i* costs generating the *i* rows before it; ids up to about a million are fine.
+/// The process keeps each stream it draws from ([`ZStream`]), so batch after batch of a long
+/// id range costs time linear in the largest id, once per process.
 pub fn z_rows(seed: u32, ids: &[u64], dim: usize, device: Device) -> Result<Tensor> {
     if dim == 0 {
         bail!("latent size must be positive");
     }
-    const MAX_ID: u64 = 50_000_000;
-    if let Some(&big) = ids.iter().find(|&&i| i > MAX_ID) {
-        bail!("image id {big} is too large (at most {MAX_ID}); use a smaller id or --z FILE");
-    }
-    let mut order: Vec<(u64, usize)> = ids.iter().copied().zip(0..).collect();
-    order.sort_unstable();
-    let mut out = vec![0f32; ids.len() * dim];
-    let mut rng = LegacyNormal::new(seed);
-    let mut row = 0u64;
-    for (id, pos) in order {
-        while row < id {
-            for _ in 0..dim {
-                rng.next_normal();
+    let values = {
+        let mut streams = STREAMS.lock().unwrap_or_else(|p| p.into_inner());
+        let i = match streams.iter().position(|(key, _)| *key == (seed, dim)) {
+            Some(i) => i,
+            None => {
+                streams.push(((seed, dim), ZStream::new(seed, dim)));
+                streams.len() - 1
             }
-            row += 1;
-        }
-        if row == id {
-            let dst = &mut out[pos * dim..(pos + 1) * dim];
-            for v in dst.iter_mut() {
-                *v = rng.next_normal() as f32;
-            }
-            row += 1;
-        } else {
-            // A repeated id: copy the row already drawn.
-            let first = ids.iter().position(|&i| i == id).unwrap();
-            let (src, dst) = (first * dim, pos * dim);
-            let row_copy: Vec<f32> = out[src..src + dim].to_vec();
-            out[dst..dst + dim].copy_from_slice(&row_copy);
-        }
-    }
-    Ok(Tensor::from_slice(&out)
+        };
+        streams[i].1.rows(ids)?
+    };
+    Ok(Tensor::from_slice(&values)
         .view([ids.len() as i64, dim as i64])
         .to_kind(Kind::Float)
         .to_device(device))
+}
+
+/// Most ids one list may hold: enough for any dissection or batch of images.
+pub const MAX_IDS: u64 = 10_000_000;
+
+/// Refuses `count` images starting at id `first` when they are more than [`MAX_IDS`] or reach
+/// past [`MAX_ID`]; `option` names the flag to fix.
+pub fn check_id_range(option: &str, first: u64, count: u64) -> Result<()> {
+    if count > MAX_IDS {
+        bail!("{option} {count} is more than can be held (at most {MAX_IDS} images); give fewer");
+    }
+    if first.saturating_add(count) > MAX_ID + 1 {
+        bail!(
+            "{option} {count} from id {first} reaches past the largest image id {MAX_ID}; give fewer \
+             or start lower"
+        );
+    }
+    Ok(())
 }
 
 /// Parses image ids: `7`, `0..16` (end exclusive), `0..=15`, or a comma-separated mix.
@@ -160,20 +258,35 @@ pub fn parse_ids(spec: &str) -> Result<Vec<u64>> {
                 "cannot read '{part}' as ids: use N, A..B, A..=B or a comma-separated list"
             )
         };
-        if let Some((a, b)) = part.split_once("..") {
+        let (a, end) = if let Some((a, b)) = part.split_once("..") {
             let a: u64 = a.trim().parse().map_err(|_| bad())?;
-            let (b, inclusive) = match b.strip_prefix('=') {
-                Some(b) => (b.trim().parse::<u64>().map_err(|_| bad())?, true),
-                None => (b.trim().parse::<u64>().map_err(|_| bad())?, false),
+            let end = match b.strip_prefix('=') {
+                Some(b) => b
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad())?
+                    .saturating_add(1),
+                None => b.trim().parse::<u64>().map_err(|_| bad())?,
             };
-            let end = if inclusive { b + 1 } else { b };
             if end <= a {
                 bail!("the id range '{part}' is empty");
             }
-            ids.extend(a..end);
+            (a, end)
         } else {
-            ids.push(part.parse().map_err(|_| bad())?);
+            let id: u64 = part.parse().map_err(|_| bad())?;
+            (id, id.saturating_add(1))
+        };
+        if end - 1 > MAX_ID {
+            bail!(
+                "'{part}' reaches image id {}, beyond the largest id {MAX_ID}; use smaller ids or \
+                 --z FILE",
+                end - 1
+            );
         }
+        if ids.len() as u64 + (end - a) > MAX_IDS {
+            bail!("'{spec}' names more than {MAX_IDS} images; give fewer ids (or several runs)");
+        }
+        ids.extend(a..end);
     }
     if ids.is_empty() {
         bail!("no ids given in '{spec}'");
@@ -212,6 +325,44 @@ mod tests {
         )
         .unwrap();
         assert!(mean.abs() < 0.02, "mean {mean}");
+    }
+
+    #[test]
+    fn a_long_id_range_in_batches_draws_each_row_once() {
+        let ids: Vec<u64> = (100_000..100_064).collect();
+        let mut stream = ZStream::new(1, 4);
+        let mut rows = Vec::new();
+        for batch in ids.chunks(8) {
+            rows.extend(stream.rows(batch).unwrap());
+        }
+        // every row up to the last id once, not the whole prefix again for every batch
+        assert_eq!(stream.rows_generated, 100_064);
+        let mut fresh = ZStream::new(1, 4);
+        assert_eq!(fresh.rows(&ids).unwrap(), rows);
+        // going back costs at most the rows since a saved position
+        let before = stream.rows_generated;
+        let again = stream.rows(&[100_000]).unwrap();
+        assert_eq!(again, rows[..4]);
+        assert!(stream.rows_generated - before <= SNAPSHOT_EVERY);
+        assert_eq!(
+            stream.rows(&[3, 3]).unwrap()[..4],
+            fresh.rows(&[3]).unwrap()[..]
+        );
+    }
+
+    #[test]
+    fn impossible_id_lists_are_refused_before_allocating() {
+        let err = parse_ids("0..18446744073709551615")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("beyond the largest id"), "{err}");
+        let err = parse_ids("0..=18446744073709551615")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("beyond the largest id"), "{err}");
+        let err = parse_ids("0..9000000,0..9000000").unwrap_err().to_string();
+        assert!(err.contains("more than 10000000 images"), "{err}");
+        assert_eq!(parse_ids("49999999..=50000000").unwrap().len(), 2);
     }
 
     #[test]

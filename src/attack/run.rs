@@ -202,6 +202,7 @@ pub fn attack(
     if opts.samples == 0 {
         bail!("nothing to attack: give --samples above 0");
     }
+    crate::zsample::check_id_range("--samples", 0, opts.samples as u64)?;
     clf.conv_cut(&opts.layer)?;
     let sel = select_images(clf, target, opts.first_seed, opts.samples, opts.device)?;
     let mut notes: Vec<String> = clf.check_images(&sel.images)?.into_iter().collect();

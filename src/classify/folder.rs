@@ -4,7 +4,7 @@
 //! (`filename,class` per line) naming each picture's class.
 
 use crate::dissect::ImageSource;
-use crate::imageio::{from_rgb_images, open_image};
+use crate::imageio::{from_rgb_images, open_image_limited};
 use anyhow::{Context, Result, bail};
 use image::imageops::FilterType;
 use image::{ColorType, ImageDecoder, ImageReader};
@@ -116,7 +116,11 @@ impl ImageFolder {
                 self.files.len()
             )
         })?;
-        let img = open_image(path)?;
+        let img = open_image_limited(
+            path,
+            "picture",
+            crate::imageio::DecodeLimits::for_use(self.side, self.side),
+        )?;
         let (w, h) = (img.width(), img.height());
         let s = w.min(h);
         let img = img.crop_imm((w - s) / 2, (h - s) / 2, s, s);
@@ -166,8 +170,8 @@ fn header(path: &Path) -> Result<(u32, u32, ColorType)> {
             path.display()
         )
     };
-    let decoder = ImageReader::open(path)
-        .with_context(why)?
+    let file = crate::fsutil::open_regular(path, "picture")?;
+    let decoder = ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .with_context(why)?
         .into_decoder()

@@ -103,6 +103,8 @@ pub fn write_unit_images(
         }
     }
     let units_dir = dir.join(&result.layer).join("units");
+    // what a run killed while writing these pictures left behind
+    crate::fsutil::remove_stale_temps(&units_dir)?;
     let mut written = Vec::with_capacity(result.units.len());
     for u in &result.units {
         let strip: Vec<RgbImage> = u

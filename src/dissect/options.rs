@@ -107,6 +107,14 @@ impl DissectOptions {
         if self.samples == 0 {
             bail!("--samples must be at least 1 (the number of images to dissect over)");
         }
+        if self.samples > crate::zsample::MAX_IDS {
+            bail!(
+                "--samples {} is more than a dissection can hold (at most {} images, whose ids \
+                 alone take memory); give fewer samples",
+                self.samples,
+                crate::zsample::MAX_IDS
+            );
+        }
         if self.batch == 0 || self.topk == 0 || self.save_every == 0 || self.report_images == 0 {
             bail!(
                 "--batch, --topk, the save interval and the report image count must be at least 1"

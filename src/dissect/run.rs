@@ -57,11 +57,16 @@ pub fn run_with(
 }
 
 /// One process per shard and directory: another run of the same shard waits, then resumes.
+/// Once the lock is held, removes what a run killed before its renames left behind.
 fn lock(opts: &DissectOptions) -> Result<crate::fsutil::FileLock> {
-    crate::fsutil::lock_file(
+    let lock = crate::fsutil::lock_file(
         &stats_paths::lock(&opts.out, opts.shard),
         &format!("shard {} of {}", opts.shard, opts.out.display()),
-    )
+    )?;
+    for dir in [opts.out.clone(), opts.out.join("stats")] {
+        crate::fsutil::remove_stale_temps(&dir)?;
+    }
+    Ok(lock)
 }
 
 /// Everything the statistics of this run depend on.

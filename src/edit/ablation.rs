@@ -124,6 +124,7 @@ impl AblationOptions {
         if self.samples < 2 || self.batch == 0 {
             bail!("ablation needs --samples of at least 2 and --batch of at least 1");
         }
+        crate::zsample::check_id_range("--samples", 0, self.samples)?;
         if self.ks.is_empty() {
             bail!("no k given; use e.g. --k 0,2,4,8,20,30");
         }

@@ -99,6 +99,7 @@ pub fn run_context(session: &Session, opts: &ContextOptions) -> Result<ContextRe
     if opts.samples == 0 {
         bail!("--samples must be at least 1 image");
     }
+    crate::zsample::check_id_range("--samples", 0, opts.samples)?;
     let concept = session.segmenter.label_id(&opts.concept)? as i64;
     let top = session.catalog.top_units(&opts.concept, opts.k)?;
     let units: Vec<usize> = top.iter().map(|u| u.0).collect();

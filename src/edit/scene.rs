@@ -27,6 +27,15 @@ pub struct ScenePaths {
     pub record: PathBuf,
 }
 
+/// What each file of a scene is, for messages: the edited image, the original, the
+/// side-by-side, the record.
+pub const SCENE_FILE_ROLES: [&str; 4] = [
+    "image",
+    "-original picture",
+    "-compare picture",
+    ".json record",
+];
+
 impl ScenePaths {
     /// The files that go with the edited image `image` (which must end in `.png`).
     pub fn for_image(image: &Path) -> Result<Self> {
@@ -44,6 +53,11 @@ impl ScenePaths {
             compare: sibling("-compare.png"),
             record: sibling(".json"),
         })
+    }
+
+    /// The four files, in the order of [`SCENE_FILE_ROLES`].
+    pub fn files(&self) -> [&Path; 4] {
+        [&self.image, &self.original, &self.compare, &self.record]
     }
 }
 
@@ -76,6 +90,19 @@ pub fn write_scene(
     model: &str,
     layer: &str,
 ) -> Result<Value> {
+    write_scene_for(outcome, strokes, paths, model, layer, None)
+}
+
+/// [`write_scene`], recording under `request` what was asked for (a script line and its
+/// options), so that a later run can tell whether the scene on disk still answers it.
+pub fn write_scene_for(
+    outcome: &SceneOutcome,
+    strokes: &[PlannedStroke],
+    paths: &ScenePaths,
+    model: &str,
+    layer: &str,
+    request: Option<&Value>,
+) -> Result<Value> {
     if let Some(dir) = paths.image.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -94,7 +121,10 @@ pub fn write_scene(
         &paths.compare,
         &side_by_side(&images[0], &images[1], &region, COMPARE_SCALE),
     )?;
-    let record = scene_record(outcome, paths, model, layer);
+    let mut record = scene_record(outcome, paths, model, layer);
+    if let Some(request) = request {
+        record["request"] = request.clone();
+    }
     write_json(&paths.record, &record)?;
     Ok(record)
 }

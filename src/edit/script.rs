@@ -3,26 +3,39 @@
 //! A line is `{"seed": 7, "edits": [{"op": "remove", "concept": "tree", "mask":
 //! "masks/left.png"}], "out": "scene7.png"}` (optionally `"force": true` per scene and
 //! `"units": [..]` per edit); mask paths are relative to the script, `out` to the output
-//! directory. Blank lines and lines starting with `#` are skipped. A scene is complete when its
-//! record (`<stem>.json`, written last and atomically) exists; a re-run skips complete scenes.
-//! A bad line is reported with its number and the other lines go on.
+//! directory. Blank lines and lines starting with `#` are skipped, and so is a UTF-8 byte-order
+//! mark. A scene is complete when its record (`<stem>.json`, written last and atomically)
+//! exists and records the same request (the line and the options); a re-run skips complete
+//! scenes and paints a changed line again, with a note. A bad line is reported with its number
+//! and the other lines go on.
+//!
+//! Scripts are written by other programs, so their paths are checked before anything is
+//! painted ([`OutputPlan`]): no two files of a run (each scene's four files and the two
+//! manifests) may be the same file, and no file may resolve outside the output directory, by
+//! `..` or through a symbolic link.
 
 use super::Session;
 use super::paint::ScenePlan;
 use super::plan::{Action, PlanOptions};
-use super::scene::{ScenePaths, write_scene};
+use super::scene::{SCENE_FILE_ROLES, ScenePaths, write_scene_for};
 use crate::fsutil::{atomic_write, write_json};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 /// Scenes per forward pass by default.
 pub const DEFAULT_BATCH: usize = 16;
 
+/// Largest script read (a line per scene; far beyond any batch).
+const MAX_SCRIPT_BYTES: u64 = 256 << 20;
+
+/// The manifests every run writes into the output directory.
+pub const MANIFESTS: [&str; 2] = ["manifest.jsonl", "manifest.json"];
+
 /// One scene of a script.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptScene {
     /// Image id.
@@ -37,7 +50,7 @@ pub struct ScriptScene {
 }
 
 /// One stroke of a script scene.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptEdit {
     /// `remove` or `add`.
@@ -74,14 +87,173 @@ pub fn parse_line(text: &str) -> Result<ScriptScene> {
 
 /// The script's scenes by line number (from 1), each parsed or with its error.
 pub fn read_script(path: &Path) -> Result<Vec<(usize, Result<ScriptScene>)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the edit script {}", path.display()))?;
-    Ok(text
-        .lines()
+    let bytes = crate::fsutil::read_regular(path, "edit script", MAX_SCRIPT_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the edit script {} is not UTF-8 text (byte {} is not); save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(parse_script(&text))
+}
+
+/// [`read_script`] for a script held in memory: a leading byte-order mark is skipped.
+pub fn parse_script(text: &str) -> Vec<(usize, Result<ScriptScene>)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .map(|(i, l)| (i + 1, parse_line(l)))
-        .collect())
+        .collect()
+}
+
+/// Where a run's files go: every file claimed so far (resolved through symbolic links) with
+/// what claimed it, inside one output directory.
+pub struct OutputPlan {
+    /// The output directory, resolved.
+    root: PathBuf,
+    claimed: HashMap<PathBuf, String>,
+}
+
+impl OutputPlan {
+    /// A plan for the existing directory `out`, with its manifests claimed.
+    pub fn new(out: &Path) -> Result<Self> {
+        let root = out
+            .canonicalize()
+            .with_context(|| format!("cannot resolve the output directory {}", out.display()))?;
+        let mut plan = Self {
+            root,
+            claimed: HashMap::new(),
+        };
+        for name in MANIFESTS {
+            let file = plan.resolve(Path::new(name))?;
+            plan.claimed.insert(file, format!("the batch's {name}"));
+        }
+        Ok(plan)
+    }
+
+    /// Resolves `relative` inside the output directory through the parts that exist, refusing
+    /// a path that leaves it or ends in a symbolic link.
+    fn resolve(&self, relative: &Path) -> Result<PathBuf> {
+        if relative.as_os_str().is_empty()
+            || relative
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            bail!(
+                "'{}' must be a relative path inside the output directory",
+                relative.display()
+            );
+        }
+        let mut resolved = self.root.clone();
+        let mut parts = relative.iter().peekable();
+        while let Some(name) = parts.next() {
+            let next = resolved.join(name);
+            let meta = match std::fs::symlink_metadata(&next) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    // the rest does not exist yet: it is created inside `resolved`
+                    resolved = next;
+                    resolved.extend(parts);
+                    return Ok(resolved);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot inspect {}", next.display()));
+                }
+            };
+            if meta.file_type().is_symlink() {
+                if parts.peek().is_none() {
+                    bail!(
+                        "{} is a symbolic link; a result is written as a file of its own, so remove \
+                         the link or choose another out",
+                        next.display()
+                    );
+                }
+                let target = next
+                    .canonicalize()
+                    .with_context(|| format!("{} is a broken symbolic link", next.display()))?;
+                if !target.starts_with(&self.root) {
+                    bail!(
+                        "{} is a symbolic link to {}, outside the output directory {}; results are \
+                         written only inside it",
+                        next.display(),
+                        target.display(),
+                        self.root.display()
+                    );
+                }
+                resolved = target;
+            } else {
+                resolved = next;
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Claims the four files of the scene `out` (relative to the output directory) for `line`,
+    /// refusing them when one leaves the directory (by `..`, as an absolute path or through a
+    /// symbolic link) or is already claimed.
+    pub fn claim_scene(&mut self, out: &str, line: usize) -> Result<ScenePaths> {
+        let paths = ScenePaths::for_image(Path::new(out))?;
+        let mut resolved = Vec::with_capacity(4);
+        for (file, role) in paths.files().into_iter().zip(SCENE_FILE_ROLES) {
+            let target = self.resolve(file)?;
+            if let Some(owner) = self.claimed.get(&target) {
+                bail!(
+                    "out '{out}' would write its {role} {}, which is {owner}; give the scene \
+                     another name",
+                    file.display()
+                );
+            }
+            if let Some(earlier) = resolved.iter().position(|p| p == &target) {
+                bail!(
+                    "out '{out}' would write its {role} and its {} to the same file {}",
+                    SCENE_FILE_ROLES[earlier],
+                    file.display()
+                );
+            }
+            resolved.push(target);
+        }
+        for (target, role) in resolved.iter().zip(SCENE_FILE_ROLES) {
+            let owner = if role == "image" {
+                format!("already written by line {line}")
+            } else {
+                format!("the {role} of line {line}'s scene")
+            };
+            self.claimed.insert(target.clone(), owner);
+        }
+        let file = |i: usize| resolved[i].clone();
+        Ok(ScenePaths {
+            image: file(0),
+            original: file(1),
+            compare: file(2),
+            record: file(3),
+        })
+    }
+
+    /// The directories the claimed files are in.
+    pub fn directories(&self) -> BTreeSet<PathBuf> {
+        self.claimed
+            .keys()
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect()
+    }
+}
+
+/// What a scene's record must hold for the scene to count as done: its line as parsed, and
+/// the options that change how it is painted.
+fn request_of(scene: &ScriptScene, opts: &BatchOptions, session: &Session) -> Value {
+    json!({
+        "line": scene,
+        "k": opts.plan.k,
+        "units": opts.plan.units,
+        "pooling": format!("{:?}", opts.plan.pooling),
+        "stretch": opts.stretch,
+        "force": opts.force,
+        "value_quantile": session.options.value_quantile,
+        "model": session.model,
+        "layer": session.catalog.layer,
+    })
 }
 
 /// How to run a script.
@@ -156,22 +328,27 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
         ..Default::default()
     };
     let mut records: BTreeMap<usize, Value> = BTreeMap::new();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let mut pending: Vec<(usize, ScenePaths, ScenePlan)> = Vec::new();
+    let mut outputs = OutputPlan::new(&opts.out)?;
+    let mut pending: Vec<(usize, ScenePaths, ScenePlan, Value)> = Vec::new();
     let painter = session.painter()?;
     for (line, parsed) in lines {
-        let result = (|| -> Result<Option<(ScenePaths, ScenePlan)>> {
+        let result = (|| -> Result<Option<(ScenePaths, ScenePlan, Value)>> {
             let scene = parsed?;
-            if let Some(first) = seen.insert(scene.out.clone(), line) {
-                bail!("out '{}' is already written by line {first}", scene.out);
-            }
-            let paths = ScenePaths::for_image(&opts.out.join(&scene.out))?;
-            if paths.record.exists() && paths.image.exists() {
-                let text = std::fs::read_to_string(&paths.record)?;
-                if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                    records.insert(line, v);
+            let paths = outputs.claim_scene(&scene.out, line)?;
+            let request = request_of(&scene, opts, session);
+            if let Some(record) = finished_record(&paths)? {
+                if record.get("request") == Some(&request) {
+                    records.insert(line, record);
                     return Ok(None);
                 }
+                summary.warnings.push(LineError {
+                    line,
+                    error: format!(
+                        "{} was painted for another version of this line or other options; \
+                         painting it again",
+                        scene.out
+                    ),
+                });
             }
             let mut strokes = Vec::with_capacity(scene.edits.len());
             for (j, e) in scene.edits.iter().enumerate() {
@@ -201,10 +378,11 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
                     strokes,
                     force: scene.force || opts.force,
                 },
+                request,
             )))
         })();
         match result {
-            Ok(Some((paths, plan))) => pending.push((line, paths, plan)),
+            Ok(Some((paths, plan, request))) => pending.push((line, paths, plan, request)),
             Ok(None) => summary.already_done += 1,
             Err(e) => summary.failed.push(LineError {
                 line,
@@ -215,16 +393,21 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
     let bar = opts
         .progress
         .then(|| crate::progress::bar(pending.len() as u64, "scenes"));
+    // what a run killed before its renames left behind
+    for dir in outputs.directories() {
+        crate::fsutil::remove_stale_temps(&dir)?;
+    }
     for chunk in pending.chunks(opts.batch) {
-        let scenes: Vec<&ScenePlan> = chunk.iter().map(|(_, _, p)| p).collect();
+        let scenes: Vec<&ScenePlan> = chunk.iter().map(|(_, _, p, _)| p).collect();
         let outcomes = painter.paint(&scenes)?;
-        for ((line, paths, plan), outcome) in chunk.iter().zip(outcomes) {
-            let record = write_scene(
+        for ((line, paths, plan, request), outcome) in chunk.iter().zip(outcomes) {
+            let record = write_scene_for(
                 &outcome,
                 &plan.strokes,
                 paths,
                 &session.model,
                 &session.catalog.layer,
+                Some(request),
             )?;
             records.insert(*line, record);
             summary.painted += 1;
@@ -259,6 +442,19 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
     Ok(summary)
 }
 
+/// The record of a scene whose record and image both exist, or `None` (a record that does not
+/// parse counts as missing: the scene is painted again).
+fn finished_record(paths: &ScenePaths) -> Result<Option<Value>> {
+    if !(paths.record.is_file() && paths.image.is_file()) {
+        return Ok(None);
+    }
+    let text = match crate::fsutil::read_regular(&paths.record, "scene record", 64 << 20) {
+        Ok(bytes) => bytes,
+        Err(_) => return Ok(None),
+    };
+    Ok(serde_json::from_slice::<Value>(&text).ok())
+}
+
 fn tally_effects<'a>(summary: &mut BatchSummary, records: impl Iterator<Item = &'a Value>) {
     let mut fractions = Vec::new();
     for record in records {
@@ -282,4 +478,40 @@ fn tally_effects<'a>(summary: &mut BatchSummary, records: impl Iterator<Item = &
     }
     summary.mean_removed_fraction =
         (!fractions.is_empty()).then(|| fractions.iter().sum::<f64>() / fractions.len() as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_claimed_once_and_inside_the_directory() {
+        let dir = crate::scratch::ScratchDir::new("script-plan").unwrap();
+        let mut plan = OutputPlan::new(&dir).unwrap();
+        let root = dir.canonicalize().unwrap();
+        let paths = plan.claim_scene("a.png", 1).unwrap();
+        assert_eq!(paths.original, root.join("a-original.png"));
+        let err = |r: Result<ScenePaths>| r.expect_err("refused").to_string();
+        let e = err(plan.claim_scene("a-compare.png", 2));
+        assert!(e.contains("-compare picture of line 1's scene"), "{e}");
+        let e = err(plan.claim_scene("manifest.png", 3));
+        assert!(e.contains("the batch's manifest.json"), "{e}");
+        for escape in ["new/../../x.png", "/tmp/x.png", "../x.png"] {
+            let e = err(plan.claim_scene(escape, 4));
+            assert!(e.contains("inside the output directory"), "{escape}: {e}");
+        }
+        // a refused scene claims nothing
+        assert!(plan.claim_scene("b.png", 5).is_ok());
+        assert!(plan.claim_scene("sub/a.png", 6).is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_comments_are_skipped() {
+        let lines = parse_script(
+            "\u{feff}# scenes\n\n{\"seed\": 1, \"edits\": [], \"out\": \"a.png\"}\nnot json\n",
+        );
+        let numbers: Vec<usize> = lines.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [3, 4]);
+        assert!(lines[0].1.is_ok() && lines[1].1.is_err());
+    }
 }

@@ -141,6 +141,7 @@ pub fn rank_by_effect(painter: &Painter, opts: &EffectOptions, k: usize) -> Resu
     let concept = segmenter.label_id(&opts.concept)? as i64;
     let cut = painter.cut();
     let _guard = tch::no_grad_guard();
+    crate::zsample::check_id_range("--rank-samples", opts.first_id, opts.samples)?;
     let ids: Vec<u64> = (opts.first_id..opts.first_id.saturating_add(opts.samples)).collect();
     // drawn at once: a latent row costs drawing every row before it
     let latents = painter.latents(&ids)?;

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use tch::{Device, Kind, Tensor};
 
 use super::check;
-use super::store::{NamedTensors, Statistic, fetch_i64s, fetch_shaped};
+use super::store::{NamedTensors, Statistic, check_counts, damaged, fetch_i64s, fetch_shaped};
 
 /// Largest number of f32 elements one chunk of the tally may allocate (128 MiB).
 const CHUNK_ELEMENTS: i64 = 1 << 25;
@@ -247,33 +247,56 @@ impl Statistic for IouTally {
 
     fn from_tensors(tensors: &NamedTensors, prefix: &str, device: Device) -> Result<Self> {
         let state = fetch_i64s(tensors, &format!("{prefix}.state"), 3)?;
+        let name = |part: &str| format!("{prefix}.{part}");
+        // the label count is checked against the stored tensor before anything is allocated
+        let stored = super::store::fetch(tensors, &name("label_pixels"))?;
+        if stored.size() != [state[0]] {
+            return Err(damaged(format!(
+                "{} holds {:?} label counts but its state says {}",
+                name("label_pixels"),
+                stored.size(),
+                state[0]
+            )));
+        }
         let mut tally = IouTally::new(state[0].max(0) as usize, device)?;
         let l = tally.labels;
-        tally.label_pixels = fetch_shaped(
-            tensors,
-            &format!("{prefix}.label_pixels"),
-            Kind::Int64,
-            &[l],
-            device,
-        )?;
+        tally.label_pixels =
+            fetch_shaped(tensors, &name("label_pixels"), Kind::Int64, &[l], device)?;
+        check_counts(&tally.label_pixels, &name("label_pixels"))?;
+        if state[2] < 0 {
+            return Err(damaged(format!(
+                "{} has a negative pixel total",
+                name("state")
+            )));
+        }
         tally.total = state[2];
         if state[1] >= 0 {
             let c = state[1];
             tally.columns = Some(c);
-            tally.intersection = Some(fetch_shaped(
-                tensors,
-                &format!("{prefix}.intersection"),
-                Kind::Int64,
-                &[l, c],
-                device,
-            )?);
-            tally.active = Some(fetch_shaped(
-                tensors,
-                &format!("{prefix}.active_pixels"),
-                Kind::Int64,
-                &[c],
-                device,
-            )?);
+            let intersection =
+                fetch_shaped(tensors, &name("intersection"), Kind::Int64, &[l, c], device)?;
+            let active = fetch_shaped(tensors, &name("active_pixels"), Kind::Int64, &[c], device)?;
+            check_counts(&intersection, &name("intersection"))?;
+            check_counts(&active, &name("active_pixels"))?;
+            let over_label = intersection.gt_tensor(&tally.label_pixels.unsqueeze(1));
+            let over_active = intersection.gt_tensor(&active.unsqueeze(0));
+            if bool::try_from(over_label.logical_or(&over_active).any())? {
+                return Err(damaged(format!(
+                    "{} counts more pixels for a unit and a label than the unit or the label has \
+                     alone",
+                    name("intersection")
+                )));
+            }
+            let total = tally.total;
+            let beyond = |t: &Tensor| t.numel() > 0 && t.max().int64_value(&[]) > total;
+            if beyond(&active) || beyond(&tally.label_pixels) {
+                return Err(damaged(format!(
+                    "{} counts more pixels than its total of {total}",
+                    prefix
+                )));
+            }
+            tally.intersection = Some(intersection);
+            tally.active = Some(active);
         }
         Ok(tally)
     }
@@ -410,6 +433,65 @@ mod tests {
             .sum(Kind::Int64)
             .int64_value(&[]);
         assert_eq!(single.intersection().unwrap().int64_value(&[3, 17]), direct);
+    }
+
+    #[test]
+    fn tallies_that_make_no_sense_are_refused_on_load() {
+        let l = 4;
+        let (a, lab) = batch(2, 3, 1, (5, 5), l, 3);
+        let mut tally = IouTally::new(l as usize, Device::Cpu).unwrap();
+        tally.add(&a, &lab).unwrap();
+        let load = |edit: &dyn Fn(&str, Tensor) -> Tensor| {
+            let tensors: NamedTensors = tally
+                .to_tensors("iou")
+                .into_iter()
+                .map(|(n, t)| {
+                    let t = edit(&n, t.copy());
+                    (n, t)
+                })
+                .collect();
+            IouTally::from_tensors(&tensors, "iou", Device::Cpu)
+        };
+        assert!(load(&|_, t| t).is_ok());
+        let err = |r: Result<IouTally>| match r {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e.to_string(),
+        };
+        // an intersection a million times its marginals (an IoU of about a million)
+        let e = err(load(&|n, t| {
+            if n == "iou.intersection" {
+                t * 1_000_000 + 1
+            } else {
+                t
+            }
+        }));
+        assert!(
+            e.contains("more pixels for a unit and a label") && e.contains("delete it"),
+            "{e}"
+        );
+        let e = err(load(&|n, t| {
+            if n == "iou.active_pixels" {
+                t - 1_000_000
+            } else {
+                t
+            }
+        }));
+        assert!(
+            e.contains("negative count") && e.contains("delete it"),
+            "{e}"
+        );
+        // a label count that disagrees with its tensor is refused before any allocation
+        let e = err(load(&|n, t| {
+            if n == "iou.state" {
+                Tensor::from_slice(&[1i64 << 40, 3, 75])
+            } else {
+                t
+            }
+        }));
+        assert!(
+            e.contains("label counts but its state says 1099511627776"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Saving and loading statistics: named tensors in a safetensors file whose `__metadata__`
-//! carries a JSON header of the settings the statistics were computed with.
+//! carries a JSON header of the settings the statistics were computed with and a SHA-256
+//! checksum over the tensors. A file whose tensors do not match their checksum is refused on
+//! load, and each statistic's loader checks its counts for sense (no negative count, no
+//! intersection larger than its marginals), so damaged statistics never turn into results.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -8,6 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 /// Tensors by name, as read back from a statistics file.
@@ -20,6 +24,22 @@ pub trait Statistic: Sized {
     /// Rebuilds a statistic from the tensors written by [`Statistic::to_tensors`] under
     /// `prefix`, placing its state on `device`.
     fn from_tensors(tensors: &NamedTensors, prefix: &str, device: Device) -> Result<Self>;
+}
+
+/// The error for statistics whose values make no sense: `what` says which, and the fix is to
+/// delete the file.
+pub(crate) fn damaged(what: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("{what}; the statistics file is damaged: delete it and run again")
+}
+
+/// Refuses a count tensor `name` holding a negative value.
+pub(crate) fn check_counts(t: &Tensor, name: &str) -> Result<()> {
+    if t.numel() > 0 && t.min().int64_value(&[]) < 0 {
+        return Err(damaged(format!(
+            "statistics tensor {name} holds a negative count"
+        )));
+    }
+    Ok(())
 }
 
 /// The tensor `name` from `tensors`, or an error naming what is missing.
@@ -73,6 +93,25 @@ const SETTINGS_KEY: &str = "settings";
 const FORMAT_KEY: &str = "format";
 /// The format tag of statistics files.
 const FORMAT: &str = "gandissect-stats-1";
+/// The metadata key holding the checksum over the tensors.
+const CHECKSUM_KEY: &str = "sha256";
+
+/// SHA-256 over the tensors in name order: each name, dtype, shape and raw bytes.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+    let mut hash = Sha256::new();
+    for (name, dtype, shape, bytes) in tensors {
+        hash.update((name.len() as u64).to_le_bytes());
+        hash.update(name.as_bytes());
+        hash.update(format!("{dtype:?}").as_bytes());
+        hash.update((shape.len() as u64).to_le_bytes());
+        for &d in shape {
+            hash.update((d as u64).to_le_bytes());
+        }
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 impl StatsFile {
     /// An empty set of statistics for `settings`, which must be a JSON object (layer, sample
@@ -121,8 +160,14 @@ impl StatsFile {
                 TensorBytes::new(t).with_context(|| format!("cannot save {name}"))?,
             ));
         }
+        let sum = checksum(
+            views
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.dtype, v.shape.as_slice(), v.bytes.as_slice())),
+        );
         let metadata = HashMap::from([
             (FORMAT_KEY.to_string(), FORMAT.to_string()),
+            (CHECKSUM_KEY.to_string(), sum),
             (
                 SETTINGS_KEY.to_string(),
                 Value::Object(self.settings.clone()).to_string(),
@@ -143,8 +188,14 @@ impl StatsFile {
 
     /// Reads a statistics file whatever its settings (for tools that merge or inspect files).
     pub fn load_any(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read statistics file {}", path.display()))?;
+        let bytes = {
+            use std::io::Read;
+            let mut file = crate::fsutil::open_regular(path, "statistics file")?;
+            let mut bytes = Vec::with_capacity(file.metadata()?.len() as usize);
+            file.read_to_end(&mut bytes)
+                .with_context(|| format!("cannot read statistics file {}", path.display()))?;
+            bytes
+        };
         let parsed = SafeTensors::deserialize(&bytes).map_err(|e| {
             anyhow!(
                 "{} is not a safetensors file ({e:?}); delete it or point elsewhere",
@@ -172,8 +223,29 @@ impl StatsFile {
                 path.display()
             );
         };
+        let mut views = parsed.tensors();
+        views.sort_by(|a, b| a.0.cmp(&b.0));
+        let sum = checksum(
+            views
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
+        );
+        match meta.get(CHECKSUM_KEY) {
+            Some(stored) if *stored == sum => {}
+            Some(_) => {
+                bail!(
+                    "{} does not match its checksum: its statistics were changed or damaged after \
+                     they were written; delete it and run again",
+                    path.display()
+                )
+            }
+            None => bail!(
+                "{} has no checksum (an older or foreign statistics file); delete it and run again",
+                path.display()
+            ),
+        }
         let mut tensors = NamedTensors::new();
-        for (name, view) in parsed.tensors() {
+        for (name, view) in views {
             let kind = kind_of(view.dtype()).with_context(|| format!("in {}", path.display()))?;
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             let t = Tensor::f_from_data_size(view.data(), &shape, kind)

@@ -5,9 +5,11 @@
 //! the storage's raw elements.
 
 use super::pickle::{self, PickleError, Value};
-use super::{StorageSource, corrupted, pickle_error};
+use super::{Opened, StorageSource, corrupted, pickle_error};
 use anyhow::{Result, anyhow, bail};
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 use tch::Kind;
@@ -17,19 +19,25 @@ const MAGIC_NUMBER: i128 = 0x1950a86a20f9469cfc6c;
 /// The only legacy protocol version there is.
 const PROTOCOL_VERSION: i64 = 1001;
 
-/// A legacy checkpoint read into memory: its pickled object and where each storage's bytes are.
+/// A legacy checkpoint read into memory: its bytes and where each storage's bytes are.
 pub(super) struct LegacyCheckpoint {
-    /// The pickled object.
-    pub root: Value,
     data: Vec<u8>,
     storages: HashMap<String, Range<usize>>,
 }
 
 impl LegacyCheckpoint {
-    /// Reads the file and checks its header, object and storage records.
-    pub fn open(path: &Path) -> Result<LegacyCheckpoint> {
-        let data = std::fs::read(path)
+    /// Reads the (opened, regular) file and checks its header, object and storage records.
+    pub fn open(path: &Path, mut file: std::fs::File) -> Result<Opened<LegacyCheckpoint>> {
+        use std::io::Seek;
+        file.rewind()?;
+        let mut data = Vec::with_capacity(file.metadata()?.len() as usize);
+        file.read_to_end(&mut data)
             .map_err(|err| anyhow!("cannot read checkpoint {}: {err}", path.display()))?;
+        Self::from_bytes(path, data)
+    }
+
+    /// Checks the header, object and storage records of a checkpoint held in memory.
+    pub fn from_bytes(path: &Path, data: Vec<u8>) -> Result<Opened<LegacyCheckpoint>> {
         let not_torch = || {
             anyhow!(
                 "{} is a Python pickle but not a PyTorch checkpoint (it lacks the torch.save magic \
@@ -84,7 +92,7 @@ impl LegacyCheckpoint {
                 )
             })?;
             let header = data
-                .get(pos..pos + 8)
+                .get(pos..pos.saturating_add(8))
                 .ok_or_else(|| corrupted(path, format!("the data of storage {key} is cut off")))?;
             let count = u64::from_le_bytes(header.try_into().expect("8 bytes"));
             let len = usize::try_from(count)
@@ -107,10 +115,10 @@ impl LegacyCheckpoint {
                 ));
             }
         }
-        Ok(LegacyCheckpoint {
+        Ok(Opened {
             root: object.value,
-            data,
-            storages,
+            created: object.created,
+            source: LegacyCheckpoint { data, storages },
         })
     }
 }
@@ -121,6 +129,7 @@ fn storage_keys(value: &Value) -> Option<Vec<String>> {
     };
     items
         .borrow()
+        .0
         .iter()
         .map(|item| match item {
             Value::Str(key) => Some(key.clone()),
@@ -133,7 +142,7 @@ fn storage_keys(value: &Value) -> Option<Vec<String>> {
 /// Refuses files whose system information says they were written big-endian.
 fn check_little_endian(path: &Path, sys_info: &Value) -> Result<()> {
     if let Value::Dict(entries) = sys_info {
-        let big_endian = entries.borrow().iter().any(
+        let big_endian = entries.borrow().0.iter().any(
             |(k, v)| matches!((k, v), (Value::Str(k), Value::Bool(false)) if k == "little_endian"),
         );
         if big_endian {
@@ -148,11 +157,19 @@ fn check_little_endian(path: &Path, sys_info: &Value) -> Result<()> {
 }
 
 impl StorageSource for LegacyCheckpoint {
-    fn storage(&mut self, key: &str) -> Result<&[u8]> {
+    fn storage_len(&self, key: &str) -> Option<usize> {
+        self.storages.get(key).map(|r| r.len())
+    }
+
+    fn storage_prefix(&mut self, key: &str, len: usize) -> Result<Cow<'_, [u8]>> {
         let range = self
             .storages
             .get(key)
             .ok_or_else(|| anyhow!("storage {key} has no data"))?;
-        Ok(&self.data[range.clone()])
+        let bytes = &self.data[range.clone()];
+        let prefix = bytes
+            .get(..len)
+            .ok_or_else(|| anyhow!("storage {key} holds {} bytes, not {len}", bytes.len()))?;
+        Ok(Cow::Borrowed(prefix))
     }
 }

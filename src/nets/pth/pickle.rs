@@ -59,8 +59,9 @@ pub(crate) enum Global {
 }
 
 /// A value on the unpickler's stack. Lists and dicts are shared and mutable, as in Python, so
-/// that items added after memoisation are seen by every reference.
-#[derive(Debug, Clone)]
+/// that items added after memoisation are seen by every reference. Containers are dropped
+/// without recursion ([`Items`], [`Pairs`]), so that no nesting depth can overflow the stack.
+#[derive(Clone)]
 pub(crate) enum Value {
     None,
     Bool(bool),
@@ -69,12 +70,81 @@ pub(crate) enum Value {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
-    Tuple(Rc<Vec<Value>>),
-    List(Rc<RefCell<Vec<Value>>>),
-    Dict(Rc<RefCell<Vec<(Value, Value)>>>),
+    Tuple(Rc<Items>),
+    List(Rc<RefCell<Items>>),
+    Dict(Rc<RefCell<Pairs>>),
     Global(Global),
     Storage(Rc<StorageRef>),
     Tensor(Rc<TensorRef>),
+}
+
+/// The items of a tuple or list; dropping them never recurses.
+#[derive(Default)]
+pub(crate) struct Items(pub Vec<Value>);
+
+/// The entries of a dict, in insertion order; dropping them never recurses.
+#[derive(Default)]
+pub(crate) struct Pairs(pub Vec<(Value, Value)>);
+
+impl Drop for Items {
+    fn drop(&mut self) {
+        drop_iteratively(std::mem::take(&mut self.0));
+    }
+}
+
+impl Drop for Pairs {
+    fn drop(&mut self) {
+        let flat = std::mem::take(&mut self.0)
+            .into_iter()
+            .flat_map(|(k, v)| [k, v])
+            .collect();
+        drop_iteratively(flat);
+    }
+}
+
+/// Drops values with an explicit work list: a container whose last reference goes has its
+/// items moved to the list before it is freed, so it frees nothing nested itself.
+fn drop_iteratively(mut pending: Vec<Value>) {
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Tuple(items) => {
+                if let Ok(mut items) = Rc::try_unwrap(items) {
+                    pending.append(&mut items.0);
+                }
+            }
+            Value::List(items) => {
+                if let Ok(items) = Rc::try_unwrap(items) {
+                    pending.append(&mut items.into_inner().0);
+                }
+            }
+            Value::Dict(pairs) => {
+                if let Ok(pairs) = Rc::try_unwrap(pairs) {
+                    let mut pairs = pairs.into_inner();
+                    for (k, v) in pairs.0.drain(..) {
+                        pending.push(k);
+                        pending.push(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for Value {
+    /// The type and, for containers, the length only: a value may nest without bound.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::BigInt(v) => write!(f, "{v}"),
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Tuple(items) => write!(f, "tuple of {}", items.0.len()),
+            Value::List(items) => write!(f, "list of {}", items.borrow().0.len()),
+            Value::Dict(pairs) => write!(f, "dict of {}", pairs.borrow().0.len()),
+            other => f.write_str(other.type_name()),
+        }
+    }
 }
 
 impl Value {
@@ -96,13 +166,15 @@ impl Value {
         }
     }
 
-    /// The items of a tuple or list.
-    fn sequence(&self) -> Option<Vec<Value>> {
-        match self {
-            Value::Tuple(items) => Some(items.as_ref().clone()),
-            Value::List(items) => Some(items.borrow().clone()),
-            _ => None,
-        }
+    /// The items of a tuple or list, paid for from `budget`.
+    fn sequence(&self, budget: &mut Budget) -> Result<Option<Vec<Value>>> {
+        let items = match self {
+            Value::Tuple(items) => items.0.clone(),
+            Value::List(items) => items.borrow().0.clone(),
+            _ => return Ok(None),
+        };
+        budget.spend(items.len())?;
+        Ok(Some(items))
     }
 
     fn as_int(&self, what: &str) -> Result<i64> {
@@ -116,8 +188,8 @@ impl Value {
         }
     }
 
-    fn as_ints(&self, what: &str) -> Result<Vec<i64>> {
-        let items = self.sequence().ok_or_else(|| {
+    fn as_ints(&self, what: &str, budget: &mut Budget) -> Result<Vec<i64>> {
+        let items = self.sequence(budget)?.ok_or_else(|| {
             corrupt(format!(
                 "{what} is a {} where a tuple was expected",
                 self.type_name()
@@ -175,8 +247,8 @@ fn storage_kind(name: &str) -> Option<Kind> {
 /// Turns a persistent id `('storage', type, key, location, numel[, view_metadata])` into a
 /// storage reference. The sixth element exists in legacy files: `None` or
 /// `(view_key, offset, numel)` for a window into the storage `key`.
-fn storage_from_pid(pid: &Value) -> Result<StorageRef> {
-    let items = pid.sequence().ok_or_else(|| {
+fn storage_from_pid(pid: &Value, budget: &mut Budget) -> Result<StorageRef> {
+    let items = pid.sequence(budget)?.ok_or_else(|| {
         corrupt(format!(
             "a persistent id is a {}, not a tuple",
             pid.type_name()
@@ -216,9 +288,12 @@ fn storage_from_pid(pid: &Value) -> Result<StorageRef> {
     let view = match items.get(5) {
         None | Some(Value::None) => None,
         Some(meta) => {
-            let meta = meta.sequence().filter(|m| m.len() == 3).ok_or_else(|| {
-                corrupt(format!("storage view metadata is a {}", meta.type_name()))
-            })?;
+            let meta = meta
+                .sequence(budget)?
+                .filter(|m| m.len() == 3)
+                .ok_or_else(|| {
+                    corrupt(format!("storage view metadata is a {}", meta.type_name()))
+                })?;
             Some((
                 meta[1].as_int("a view offset")?,
                 meta[2].as_int("a view size")?,
@@ -230,7 +305,7 @@ fn storage_from_pid(pid: &Value) -> Result<StorageRef> {
 
 /// Builds a tensor from the arguments of `_rebuild_tensor` / `_rebuild_tensor_v2`:
 /// `(storage, storage_offset, size, stride, ...)`.
-fn rebuild_tensor(args: &[Value]) -> Result<Value> {
+fn rebuild_tensor(args: &[Value], budget: &mut Budget) -> Result<Value> {
     if args.len() < 4 {
         return Err(corrupt(format!(
             "a tensor is rebuilt from {} arguments, expected at least 4",
@@ -247,8 +322,8 @@ fn rebuild_tensor(args: &[Value]) -> Result<Value> {
         }
     };
     let offset = args[1].as_int("a storage offset")?;
-    let size = args[2].as_ints("a tensor size")?;
-    let stride = args[3].as_ints("a tensor stride")?;
+    let size = args[2].as_ints("a tensor size", budget)?;
+    let stride = args[3].as_ints("a tensor stride", budget)?;
     Ok(Value::Tensor(Rc::new(TensorRef {
         storage,
         offset,
@@ -258,24 +333,24 @@ fn rebuild_tensor(args: &[Value]) -> Result<Value> {
 }
 
 /// Applies a callable global to its arguments (the REDUCE opcode).
-fn call(global: Global, args: &[Value]) -> Result<Value> {
+fn call(global: Global, args: &[Value], budget: &mut Budget) -> Result<Value> {
     match global {
         Global::OrderedDict => {
             let mut entries = Vec::new();
             if let Some(items) = args.first() {
                 let items = items
-                    .sequence()
+                    .sequence(budget)?
                     .ok_or_else(|| corrupt("OrderedDict items are not a list"))?;
                 for item in items {
-                    match item.sequence().as_deref() {
+                    match item.sequence(budget)?.as_deref() {
                         Some([k, v]) => entries.push((k.clone(), v.clone())),
                         _ => return Err(corrupt("an OrderedDict item is not a (key, value) pair")),
                     }
                 }
             }
-            Ok(Value::Dict(Rc::new(RefCell::new(entries))))
+            Ok(Value::Dict(Rc::new(RefCell::new(Pairs(entries)))))
         }
-        Global::RebuildTensor | Global::RebuildTensorV2 => rebuild_tensor(args),
+        Global::RebuildTensor | Global::RebuildTensorV2 => rebuild_tensor(args, budget),
         Global::RebuildParameter | Global::RebuildParameterWithState => match args.first() {
             Some(tensor @ Value::Tensor(_)) => Ok(tensor.clone()),
             Some(other) => Err(corrupt(format!(
@@ -296,6 +371,38 @@ fn call(global: Global, args: &[Value]) -> Result<Value> {
     }
 }
 
+/// The work a pickle may cause, in values stored or copied: a fixed multiple of its length, so
+/// that memo references (which cost a few bytes each) cannot multiply the work without bound.
+pub(crate) struct Budget {
+    left: usize,
+}
+
+/// Values stored or copied per byte of pickle that a checkpoint of tensors never exceeds.
+const WORK_PER_BYTE: usize = 4;
+
+impl Budget {
+    /// The budget of a pickle of `len` bytes.
+    pub fn for_len(len: usize) -> Budget {
+        Budget {
+            left: len.saturating_mul(WORK_PER_BYTE).saturating_add(4096),
+        }
+    }
+
+    /// Takes `n` units, or fails once the budget is spent.
+    pub fn spend(&mut self, n: usize) -> Result<()> {
+        match self.left.checked_sub(n) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(corrupt(
+                "its objects refer to each other so often (memo references repeated) that reading \
+                 them would take far more work than its size justifies; the file is crafted or corrupted",
+            )),
+        }
+    }
+}
+
 /// One pickle read from a buffer.
 pub(crate) struct Loaded {
     /// The pickled object.
@@ -304,6 +411,8 @@ pub(crate) struct Loaded {
     pub end: usize,
     /// Every storage the pickle refers to, in the order they appear.
     pub storages: Vec<Rc<StorageRef>>,
+    /// Values the pickle created: a bound on the work of walking the object honestly.
+    pub created: usize,
 }
 
 /// Reads one pickle starting at `data[start]`; several pickles written one after the other can
@@ -316,12 +425,15 @@ pub(crate) fn load(data: &[u8], start: usize) -> Result<Loaded> {
         marks: Vec::new(),
         memo: HashMap::new(),
         storages: Vec::new(),
+        budget: Budget::for_len(data.len().saturating_sub(start)),
+        created: 0,
     };
     let value = machine.run()?;
     Ok(Loaded {
         value,
         end: machine.pos,
-        storages: machine.storages,
+        storages: std::mem::take(&mut machine.storages),
+        created: machine.created,
     })
 }
 
@@ -332,6 +444,8 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     storages: Vec<Rc<StorageRef>>,
+    budget: Budget,
+    created: usize,
 }
 
 impl<'a> Machine<'a> {
@@ -428,7 +542,8 @@ impl<'a> Machine<'a> {
             items.push(self.pop()?);
         }
         items.reverse();
-        self.stack.push(Value::Tuple(Rc::new(items)));
+        self.budget.spend(n)?;
+        self.stack.push(Value::Tuple(Rc::new(Items(items))));
         Ok(())
     }
 
@@ -450,12 +565,13 @@ impl<'a> Machine<'a> {
         if !items.len().is_multiple_of(2) {
             return Err(corrupt("a dict is given an odd number of keys and values"));
         }
+        self.budget.spend(items.len())?;
         match self.top()? {
             Value::Dict(dict) => {
                 let mut dict = dict.borrow_mut();
                 let mut items = items.into_iter();
                 while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                    dict.push((k, v));
+                    dict.0.push((k, v));
                 }
                 Ok(())
             }
@@ -467,9 +583,10 @@ impl<'a> Machine<'a> {
     }
 
     fn append(&mut self, items: Vec<Value>) -> Result<()> {
+        self.budget.spend(items.len())?;
         match self.top()? {
             Value::List(list) => {
-                list.borrow_mut().extend(items);
+                list.borrow_mut().0.extend(items);
                 Ok(())
             }
             other => Err(corrupt(format!(
@@ -483,6 +600,7 @@ impl<'a> Machine<'a> {
         loop {
             let at = self.pos;
             let opcode = self.u8()?;
+            self.created += 1;
             match opcode {
                 0x80 => {
                     // PROTO
@@ -503,7 +621,8 @@ impl<'a> Machine<'a> {
                 b'(' => self.marks.push(self.stack.len()),
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(Rc::new(items)));
+                    self.budget.spend(items.len())?;
+                    self.stack.push(Value::Tuple(Rc::new(Items(items))));
                 }
                 0x85 => self.tuple(1)?,
                 0x86 => self.tuple(2)?,
@@ -609,7 +728,7 @@ impl<'a> Machine<'a> {
                         }
                     };
                     let result = match callable {
-                        Value::Global(global) => call(global, &args)?,
+                        Value::Global(global) => call(global, &args.0, &mut self.budget)?,
                         other => return Err(corrupt(format!("a {} is called", other.type_name()))),
                     };
                     self.stack.push(result);
@@ -683,7 +802,7 @@ impl<'a> Machine<'a> {
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    let storage = Rc::new(storage_from_pid(&pid)?);
+                    let storage = Rc::new(storage_from_pid(&pid, &mut self.budget)?);
                     self.storages.push(storage.clone());
                     self.stack.push(Value::Storage(storage));
                 }
@@ -750,10 +869,10 @@ mod tests {
         let Value::Tuple(items) = value else {
             panic!("expected a tuple")
         };
-        let Value::Dict(dict) = &items[1] else {
+        let Value::Dict(dict) = &items.0[1] else {
             panic!("expected a dict")
         };
-        assert_eq!(dict.borrow().len(), 1);
+        assert_eq!(dict.borrow().0.len(), 1);
     }
 
     #[test]
