@@ -18,7 +18,12 @@ fn main() -> Result<()> {
     let mean = [0.0, 9.2, 28.7, 49.2, 62.7, 66.2];
     let ci = [0.0, 1.6, 4.8, 8.0, 10.0, 10.8];
     let by_effect = [0.0, 17.4, 34.5, 56.7, 75.4, 80.3];
-    let pts = |v: &[f64]| ks.iter().copied().zip(v.iter().copied()).collect::<Vec<_>>();
+    let pts = |v: &[f64]| {
+        ks.iter()
+            .copied()
+            .zip(v.iter().copied())
+            .collect::<Vec<_>>()
+    };
     let lo: Vec<f64> = mean.iter().zip(ci).map(|(m, c)| m - c).collect();
     let hi: Vec<f64> = mean.iter().zip(ci).map(|(m, c)| m + c).collect();
     let line = LineChart::new(
@@ -89,19 +94,44 @@ fn main() -> Result<()> {
                 .collect()
         })
         .collect();
-    let heat = HeatMap::new("Similarity of concept units", &names, &names, values.clone())
-        .diverging()
-        .labels("correlation", "concept", "concept")
-        .show_values()
-        .render()?;
+    let heat = HeatMap::new(
+        "Similarity of concept units",
+        &names,
+        &names,
+        values.clone(),
+    )
+    .diverging()
+    .labels("correlation", "concept", "concept")
+    .show_values()
+    .render()?;
     let tree = Dendrogram::new(
         6,
         vec![
-            Merge { a: 4, b: 5, height: 0.2 },
-            Merge { a: 1, b: 2, height: 0.35 },
-            Merge { a: 0, b: 3, height: 0.6 },
-            Merge { a: 7, b: 8, height: 0.8 },
-            Merge { a: 6, b: 9, height: 1.1 },
+            Merge {
+                a: 4,
+                b: 5,
+                height: 0.2,
+            },
+            Merge {
+                a: 1,
+                b: 2,
+                height: 0.35,
+            },
+            Merge {
+                a: 0,
+                b: 3,
+                height: 0.6,
+            },
+            Merge {
+                a: 7,
+                b: 8,
+                height: 0.8,
+            },
+            Merge {
+                a: 6,
+                b: 9,
+                height: 1.1,
+            },
         ],
     )?;
     let clustered = HeatMap::new("Concepts clustered by unit overlap", &names, &names, values)
@@ -110,9 +140,13 @@ fn main() -> Result<()> {
         .row_tree(tree.clone())
         .column_tree(tree.clone())
         .render()?;
-    let dendrogram =
-        DendrogramChart::new("Concepts clustered by unit overlap", tree, &names, "distance (1 − r)")
-            .render()?;
+    let dendrogram = DendrogramChart::new(
+        "Concepts clustered by unit overlap",
+        tree,
+        &names,
+        "distance (1 − r)",
+    )
+    .render()?;
 
     let all: Vec<(&str, &Figure)> = vec![
         ("line", &line),

@@ -232,14 +232,22 @@ pub fn selectivity_analysis(
 }
 
 fn rho(r: Option<f64>) -> String {
-    r.map_or("Spearman ρ: n/a".into(), |r| format!("Spearman ρ = {r:.3}"))
+    r.map_or("Spearman ρ: n/a".into(), |r| {
+        format!("Spearman ρ = {r:.3}")
+    })
 }
 
 /// Units labelled by name in the scatter plots: the most important ones.
 const LABELLED: usize = 5;
 
 /// A scatter of `xs` against the report's importance, the most important units labelled.
-fn importance_scatter(report: &SelectivityReport, title: &str, x: Axis, xs: &[f64], r: Option<f64>) -> Result<Figure> {
+fn importance_scatter(
+    report: &SelectivityReport,
+    title: &str,
+    x: Axis,
+    xs: &[f64],
+    r: Option<f64>,
+) -> Result<Figure> {
     let y_label = match report.importance_measure {
         ImportanceMeasure::AccuracyDrop => "accuracy drop when ablated alone (fraction of images)",
         ImportanceMeasure::LogProbDrop => "log-probability drop when ablated alone (nats)",
@@ -247,10 +255,18 @@ fn importance_scatter(report: &SelectivityReport, title: &str, x: Axis, xs: &[f6
     let mut top: Vec<usize> = (0..report.importance.len()).collect();
     top.sort_by(|&a, &b| report.importance[b].total_cmp(&report.importance[a]));
     top.truncate(LABELLED);
-    let points = xs.iter().zip(&report.importance).enumerate().map(|(u, (&x, &y))| {
-        let p = Point::new(x, y);
-        if top.contains(&u) { p.label(&format!("unit {u}")) } else { p }
-    });
+    let points = xs
+        .iter()
+        .zip(&report.importance)
+        .enumerate()
+        .map(|(u, (&x, &y))| {
+            let p = Point::new(x, y);
+            if top.contains(&u) {
+                p.label(&format!("unit {u}"))
+            } else {
+                p
+            }
+        });
     Scatter::new(title, x, Axis::linear(y_label))
         .points(points)
         .note(&format!("{} units", xs.len()))
@@ -276,7 +292,10 @@ pub fn write_selectivity(report: &SelectivityReport, dir: &Path) -> Result<Vec<P
     if let Some(iou) = &report.iou {
         let fig = importance_scatter(
             report,
-            &format!("{}: IoU of the best concept against importance", report.layer),
+            &format!(
+                "{}: IoU of the best concept against importance",
+                report.layer
+            ),
             Axis::linear("IoU with the unit's best concept"),
             iou,
             report.spearman_iou_importance,

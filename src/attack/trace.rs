@@ -195,7 +195,10 @@ pub fn trace(
 pub fn trace_chart(t: &TraceReport, target: &str) -> Result<Figure> {
     let bar = |label: &str, g: &MeanCi| Bar::new(label, g.mean).interval(g.lo, g.hi);
     BarChart::new(
-        &format!("Attack towards {target}: change of each unit's peak activation at {}", t.layer),
+        &format!(
+            "Attack towards {target}: change of each unit's peak activation at {}",
+            t.layer
+        ),
         "units",
         Axis::linear("mean |Δ peak activation|"),
     )

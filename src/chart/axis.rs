@@ -128,8 +128,16 @@ impl Axis {
                         (lo, hi) = (lo - 0.5, hi + 0.5);
                     }
                     let pad = (hi - lo) * 0.05;
-                    let lo = if from_zero && lo == 0.0 { 0.0 } else { lo - pad };
-                    let hi = if from_zero && hi == 0.0 { 0.0 } else { hi + pad };
+                    let lo = if from_zero && lo == 0.0 {
+                        0.0
+                    } else {
+                        lo - pad
+                    };
+                    let hi = if from_zero && hi == 0.0 {
+                        0.0
+                    } else {
+                        hi + pad
+                    };
                     (lo, hi)
                 });
                 let ticks = self.ticks.clone().unwrap_or_else(|| nice_ticks(lo, hi));
@@ -222,7 +230,10 @@ pub fn number(v: f64, step: f64) -> String {
         3
     };
     let s = format!("{v:.decimals$}");
-    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
         return s.trim_start_matches('-').to_string();
     }
     s.replace('-', "\u{2212}")

@@ -125,7 +125,10 @@ impl BarChart {
     /// Draws the chart.
     pub fn render(&self) -> Result<Figure> {
         if self.bars.is_empty() {
-            bail!("a bar chart needs at least one bar ('{}' has none)", self.title);
+            bail!(
+                "a bar chart needs at least one bar ('{}' has none)",
+                self.title
+            );
         }
         let names: Vec<String> = self.bars.iter().map(|b| b.label.clone()).collect();
         let mut ys: Vec<f64> = self.bars.iter().map(|b| b.value).collect();
@@ -136,7 +139,11 @@ impl BarChart {
         }
         if self.show_values {
             // room for the value written above the tallest bar
-            let hi = ys.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+            let hi = ys
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, f64::max);
             ys.push(hi * 1.08);
         }
         let axes = Axes::new(
@@ -172,7 +179,10 @@ impl BarChart {
                     corners,
                     style::rgb(colour).filled(),
                 ))))?;
-                occupied.rect(chart.backend_coord(&corners[0]), chart.backend_coord(&corners[1]));
+                occupied.rect(
+                    chart.backend_coord(&corners[0]),
+                    chart.backend_coord(&corners[1]),
+                );
                 let mut end = b.value;
                 if let Some((lo, hi)) = b.interval {
                     let s = style::rgb(INK).stroke_width(1);
@@ -182,9 +192,14 @@ impl BarChart {
                         [(x - cap, lo), (x + cap, lo)],
                         [(x - cap, hi), (x + cap, hi)],
                     ] {
-                        drawn(chart.draw_series(std::iter::once(PathElement::new(seg.to_vec(), s))))?;
+                        drawn(
+                            chart.draw_series(std::iter::once(PathElement::new(seg.to_vec(), s))),
+                        )?;
                     }
-                    occupied.rect(chart.backend_coord(&(x - cap, lo)), chart.backend_coord(&(x + cap, hi)));
+                    occupied.rect(
+                        chart.backend_coord(&(x - cap, lo)),
+                        chart.backend_coord(&(x + cap, hi)),
+                    );
                     end = if b.value >= 0.0 { hi } else { lo };
                 }
                 if self.show_values {
@@ -194,7 +209,11 @@ impl BarChart {
                         number(b.value, 0.01)
                     };
                     let (px, py) = chart.backend_coord(&(x, end));
-                    let (dy, v) = if b.value >= 0.0 { (-3, VPos::Bottom) } else { (3, VPos::Top) };
+                    let (dy, v) = if b.value >= 0.0 {
+                        (-3, VPos::Bottom)
+                    } else {
+                        (3, VPos::Top)
+                    };
                     let s = style::text(TICK_SIZE, MUTED).pos(Pos::new(HPos::Center, v));
                     drawn(root.draw(&Text::new(text, (px, py + dy), s)))?;
                     occupied.rect((px - 10, py + dy), (px + 10, py + dy * 5));

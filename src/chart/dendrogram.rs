@@ -135,9 +135,15 @@ impl Dendrogram {
                     let along = slot(leaf);
                     let t = h / top;
                     if upright {
-                        (along.round() as i32, (y1 as f64 - t * (y1 - y0) as f64).round() as i32)
+                        (
+                            along.round() as i32,
+                            (y1 as f64 - t * (y1 - y0) as f64).round() as i32,
+                        )
                     } else {
-                        ((x1 as f64 - t * (x1 - x0) as f64).round() as i32, along.round() as i32)
+                        (
+                            (x1 as f64 - t * (x1 - x0) as f64).round() as i32,
+                            along.round() as i32,
+                        )
                     }
                 })
                 .collect();

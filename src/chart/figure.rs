@@ -107,7 +107,12 @@ impl Figure {
 
     /// Writes `STEM.svg` and `STEM.png` (atomically); returns both paths.
     pub fn save(&self, stem: &Path) -> Result<(PathBuf, PathBuf)> {
-        let (svg, png) = (stem.with_extension("svg"), stem.with_extension("png"));
+        let with = |ext: &str| {
+            let mut name = stem.as_os_str().to_owned();
+            name.push(ext);
+            PathBuf::from(name)
+        };
+        let (svg, png) = (with(".svg"), with(".png"));
         atomic_write(&svg, self.svg()?.as_bytes())?;
         save_png(&png, &self.png()?)?;
         Ok((svg, png))
@@ -280,7 +285,13 @@ pub(crate) fn frame<'a, 'b>(root: &'a Root<'b>, title: &str, axes: &Axes) -> Res
         .iter()
         .map(|l| font::text_width(l, TICK_SIZE))
         .fold(0.0f32, f32::max);
-    let y_area = (y_tick_w + 14.0 + if axes.y_label.is_empty() { 0.0 } else { LABEL_SIZE + 12.0 }) as u32;
+    let y_area = (y_tick_w
+        + 14.0
+        + if axes.y_label.is_empty() {
+            0.0
+        } else {
+            LABEL_SIZE + 12.0
+        }) as u32;
     let turn = axes.x.categorical && upright(&axes.x, w as f32 - y_area as f32 - 30.0);
     let x_tick_h = if turn {
         axes.x
@@ -292,7 +303,13 @@ pub(crate) fn frame<'a, 'b>(root: &'a Root<'b>, title: &str, axes: &Axes) -> Res
     } else {
         TICK_SIZE * 1.3
     };
-    let x_area = (x_tick_h + 12.0 + if axes.x_label.is_empty() { 0.0 } else { LABEL_SIZE + 12.0 }) as u32;
+    let x_area = (x_tick_h
+        + 12.0
+        + if axes.x_label.is_empty() {
+            0.0
+        } else {
+            LABEL_SIZE + 12.0
+        }) as u32;
     let mut chart = drawn(
         ChartBuilder::on(root)
             .margin_top(8)
@@ -304,7 +321,13 @@ pub(crate) fn frame<'a, 'b>(root: &'a Root<'b>, title: &str, axes: &Axes) -> Res
             .y_label_area_size(y_area)
             .build_cartesian_2d(Ticked::new(&axes.x), Ticked::new(&axes.y)),
     )?;
-    let x_fmt = |v: &f64| if turn { String::new() } else { axes.x.label_at(*v) };
+    let x_fmt = |v: &f64| {
+        if turn {
+            String::new()
+        } else {
+            axes.x.label_at(*v)
+        }
+    };
     let y_fmt = |v: &f64| axes.y.label_at(*v);
     drawn(
         chart
@@ -377,8 +400,10 @@ impl Occupancy {
             let t = i as f64 / n as f64;
             let x = a.0 as f64 + (b.0 - a.0) as f64 * t;
             let y = a.1 as f64 + (b.1 - a.1) as f64 * t;
-            self.cells
-                .insert(((x as i32).div_euclid(self.cell), (y as i32).div_euclid(self.cell)));
+            self.cells.insert((
+                (x as i32).div_euclid(self.cell),
+                (y as i32).div_euclid(self.cell),
+            ));
         }
     }
 
@@ -427,18 +452,24 @@ pub(crate) fn legend(
     let w = 16 + if has_swatch { SWATCH + 8 } else { 0 } + text_w;
     let h = 8 + ROW * entries.len() as i32;
     let inset = 8;
-    let candidates = [
-        (xr.end - inset - w, yr.start + inset),
-        (xr.start + inset, yr.start + inset),
-        (xr.end - inset - w, yr.end - inset - h),
-        (xr.start + inset, yr.end - inset - h),
-        (xr.end - inset - w, (yr.start + yr.end - h) / 2),
-    ];
+    // corners first (upper right preferred on ties), then positions along the top, bottom and
+    // middle of the plot
+    let (left, right) = (xr.start + inset, (xr.end - inset - w).max(xr.start + inset));
+    let (top, bottom) = (yr.start + inset, (yr.end - inset - h).max(yr.start + inset));
+    let middle = (top + bottom) / 2;
+    let mut candidates = vec![(right, top), (left, top), (right, bottom), (left, bottom)];
+    for y in [top, bottom, middle] {
+        let mut x = right;
+        while x > left {
+            candidates.push((x, y));
+            x -= 12;
+        }
+    }
     let (x0, y0) = candidates
         .iter()
         .copied()
         .min_by_key(|&(x, y)| occupied.count(x, y, x + w, y + h))
-        .unwrap_or(candidates[0]);
+        .unwrap_or((right, top));
     drawn(root.draw(&Rectangle::new(
         [(x0, y0), (x0 + w, y0 + h)],
         style::fill([255, 255, 255], 0.88),
@@ -452,7 +483,11 @@ pub(crate) fn legend(
         let sx = x0 + 8;
         draw_swatch(root, *swatch, sx, cy)?;
         let tx = if has_swatch { sx + SWATCH + 8 } else { sx };
-        let colour = if matches!(swatch, Swatch::None) { MUTED } else { INK };
+        let colour = if matches!(swatch, Swatch::None) {
+            MUTED
+        } else {
+            INK
+        };
         let style = style::text(TICK_SIZE, colour).pos(Pos::new(HPos::Left, VPos::Center));
         drawn(root.draw(&Text::new(text.clone(), (tx, cy), style)))?;
     }
@@ -493,11 +528,9 @@ fn draw_swatch(root: &Root<'_>, swatch: Swatch, x: i32, cy: i32) -> Result<()> {
             [(x + 4, cy - 6), (x + SWATCH - 4, cy + 6)],
             style::rgb(c).filled(),
         )))?,
-        Swatch::Marker(c) => drawn(root.draw(&Circle::new(
-            (x + SWATCH / 2, cy),
-            4,
-            style::fill(c, 0.75),
-        )))?,
+        Swatch::Marker(c) => {
+            drawn(root.draw(&Circle::new((x + SWATCH / 2, cy), 4, style::fill(c, 0.75))))?
+        }
         Swatch::ErrorBar => {
             let s = style::rgb(INK).stroke_width(1);
             let m = x + SWATCH / 2;

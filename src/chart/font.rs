@@ -54,7 +54,9 @@ pub fn font() -> &'static FontRef<'static> {
 
 /// The ab_glyph scale at which one em is `size` pixels (CSS `font-size: size px`).
 pub fn scale(size: f32) -> PxScale {
-    let per_em = FONT.units_per_em().expect("the embedded font has units per em");
+    let per_em = FONT
+        .units_per_em()
+        .expect("the embedded font has units per em");
     PxScale::from(size * FONT.height_unscaled() / per_em)
 }
 
@@ -87,9 +89,14 @@ pub fn subset_for(text: &str) -> Result<Vec<u8>> {
     let provider = file
         .table_provider(0)
         .map_err(|e| anyhow!("reading the embedded font: {e}"))?;
-    subset(&provider, &ids, &SubsetProfile::Minimal, CmapTarget::Unicode)
-        .map_err(|e| anyhow!("{e:?}"))
-        .context("cutting the embedded font down to a chart's glyphs")
+    subset(
+        &provider,
+        &ids,
+        &SubsetProfile::Minimal,
+        CmapTarget::Unicode,
+    )
+    .map_err(|e| anyhow!("{e:?}"))
+    .context("cutting the embedded font down to a chart's glyphs")
 }
 
 /// A CSS `@font-face` rule that defines [`FAMILY`] as the embedded font cut down to the

@@ -121,7 +121,10 @@ impl HeatMap {
     fn check(&self) -> Result<()> {
         let (r, c) = (self.rows.len(), self.columns.len());
         if r == 0 || c == 0 {
-            bail!("a heat map needs at least one row and one column ('{}' has {r}×{c})", self.title);
+            bail!(
+                "a heat map needs at least one row and one column ('{}' has {r}×{c})",
+                self.title
+            );
         }
         if self.values.len() != r || self.values.iter().any(|row| row.len() != c) {
             bail!(
@@ -129,11 +132,17 @@ impl HeatMap {
                 self.values.iter().map(Vec::len).collect::<Vec<_>>()
             );
         }
-        for (tree, n, what) in [(&self.row_tree, r, "rows"), (&self.column_tree, c, "columns")] {
+        for (tree, n, what) in [
+            (&self.row_tree, r, "rows"),
+            (&self.column_tree, c, "columns"),
+        ] {
             if let Some(t) = tree
                 && t.leaves() != n
             {
-                bail!("the dendrogram of the {what} has {} leaves for {n} {what}", t.leaves());
+                bail!(
+                    "the dendrogram of the {what} has {} leaves for {n} {what}",
+                    t.leaves()
+                );
             }
         }
         Ok(())
@@ -144,9 +153,20 @@ impl HeatMap {
         if let Some(r) = self.range {
             return r;
         }
-        let finite = self.values.iter().flatten().copied().filter(|v| v.is_finite());
-        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-        if lo.is_finite() { self.scale.range(lo, hi) } else { self.scale.range(0.0, 1.0) }
+        let finite = self
+            .values
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        if lo.is_finite() {
+            self.scale.range(lo, hi)
+        } else {
+            self.scale.range(0.0, 1.0)
+        }
     }
 
     /// The colour of one value.
@@ -174,7 +194,12 @@ impl HeatMap {
         let (r, c) = (self.rows.len(), self.columns.len());
         let cell = (560 / c as i32).min(440 / r as i32).clamp(3, 40);
         let label_step = |n: usize| {
-            if cell >= 12 { 1 } else { (13.0 / cell as f64).ceil() as usize }.min(n.max(1))
+            if cell >= 12 {
+                1
+            } else {
+                (13.0 / cell as f64).ceil() as usize
+            }
+            .min(n.max(1))
         };
         let steps = (label_step(r), label_step(c));
         let widest = |labels: &[String], step: usize| {
@@ -190,14 +215,24 @@ impl HeatMap {
             .columns
             .iter()
             .any(|l| text_width(l, TICK_SIZE) > cell as f32 * steps.1 as f32 * 0.92);
-        let col_h = if upright_columns { widest(&self.columns, steps.1) + 8 } else { 18 };
+        let col_h = if upright_columns {
+            widest(&self.columns, steps.1) + 8
+        } else {
+            18
+        };
         let row_labels_right = self.row_tree.is_some();
         let left_label = if self.row_label.is_empty() { 0 } else { 22 };
         let left = 10
             + left_label
             + if self.row_tree.is_some() { TREE + 4 } else { 0 }
             + if row_labels_right { 0 } else { row_w };
-        let top = 10 + (TITLE_SIZE * 1.6) as i32 + if self.column_tree.is_some() { TREE + 4 } else { 0 };
+        let top = 10
+            + (TITLE_SIZE * 1.6) as i32
+            + if self.column_tree.is_some() {
+                TREE + 4
+            } else {
+                0
+            };
         let (gw, gh) = (cell * c as i32, cell * r as i32);
         let right_labels = if row_labels_right { row_w } else { 0 };
         let bar_x = left + gw + right_labels + 16;
@@ -209,7 +244,12 @@ impl HeatMap {
             .fold(0.0f32, f32::max)
             .ceil() as i32;
         let bar_label_x = bar_x + 14 + 6 + tick_w + 8;
-        let width = bar_label_x + if self.value_label.is_empty() { 0 } else { LABEL_SIZE as i32 + 12 };
+        let width = bar_label_x
+            + if self.value_label.is_empty() {
+                0
+            } else {
+                LABEL_SIZE as i32 + 12
+            };
         let bottom = col_h + if self.column_label.is_empty() { 0 } else { 24 } + 10;
         let height = top + gh + bottom;
         let title_w = text_width(&self.title, TITLE_SIZE) as i32 + 20;
@@ -217,8 +257,14 @@ impl HeatMap {
             size: (width.max(title_w).max(200) as u32, height.max(140) as u32),
             grid: (left, top),
             cell,
-            row_order: self.row_tree.as_ref().map_or((0..r).collect(), Dendrogram::leaf_order),
-            column_order: self.column_tree.as_ref().map_or((0..c).collect(), Dendrogram::leaf_order),
+            row_order: self
+                .row_tree
+                .as_ref()
+                .map_or((0..r).collect(), Dendrogram::leaf_order),
+            column_order: self
+                .column_tree
+                .as_ref()
+                .map_or((0..c).collect(), Dendrogram::leaf_order),
             bar: (bar_x, top, 14, bar_h),
             bar_label_x,
             tree_band: TREE,
@@ -240,7 +286,11 @@ impl HeatMap {
         let cell = l.cell;
         let (r, c) = (self.rows.len() as i32, self.columns.len() as i32);
         let title = style::text(TITLE_SIZE, INK).pos(Pos::new(HPos::Center, VPos::Top));
-        drawn(root.draw(&Text::new(self.title.clone(), (l.size.0 as i32 / 2, 8), title)))?;
+        drawn(root.draw(&Text::new(
+            self.title.clone(),
+            (l.size.0 as i32 / 2, 8),
+            title,
+        )))?;
         for (ri, &row) in l.row_order.iter().enumerate() {
             for (ci, &col) in l.column_order.iter().enumerate() {
                 let v = self.values[row][col];
@@ -298,7 +348,11 @@ impl HeatMap {
             let s = style::text(LABEL_SIZE, INK)
                 .transform(FontTransform::Rotate270)
                 .pos(Pos::new(HPos::Center, VPos::Top));
-            drawn(root.draw(&Text::new(self.row_label.clone(), (8, gy + r * cell / 2), s)))?;
+            drawn(root.draw(&Text::new(
+                self.row_label.clone(),
+                (8, gy + r * cell / 2),
+                s,
+            )))?;
         }
         // trees
         if let Some(t) = &self.column_tree {

@@ -183,7 +183,10 @@ impl LineChart {
                     4,
                     s,
                 ))))?;
-                occupied.segment(chart.backend_coord(&(x_lo, y)), chart.backend_coord(&(x_hi, y)));
+                occupied.segment(
+                    chart.backend_coord(&(x_lo, y)),
+                    chart.backend_coord(&(x_hi, y)),
+                );
                 entries.push((
                     Swatch::Line {
                         colour: GREY,
@@ -202,7 +205,8 @@ impl LineChart {
                         let lower = run.clone().rev().map(|j| pos(l.points[j].0, iv.lo[j]));
                         let poly: Vec<(f64, f64)> = upper.chain(lower).collect();
                         for w in poly.windows(2) {
-                            occupied.segment(chart.backend_coord(&w[0]), chart.backend_coord(&w[1]));
+                            occupied
+                                .segment(chart.backend_coord(&w[0]), chart.backend_coord(&w[1]));
                         }
                         drawn(chart.draw_series(std::iter::once(Polygon::new(
                             poly,
@@ -222,13 +226,17 @@ impl LineChart {
                             s,
                         ))))?;
                     } else {
-                        drawn(chart.draw_series(std::iter::once(PathElement::new(pts.clone(), s))))?;
+                        drawn(
+                            chart.draw_series(std::iter::once(PathElement::new(pts.clone(), s))),
+                        )?;
                     }
                     if l.markers {
-                        drawn(chart.draw_series(
-                            pts.iter()
-                                .map(|p| Circle::new(*p, MARKER, style::rgb(colour).filled())),
-                        ))?;
+                        drawn(
+                            chart.draw_series(
+                                pts.iter()
+                                    .map(|p| Circle::new(*p, MARKER, style::rgb(colour).filled())),
+                            ),
+                        )?;
                     }
                 }
                 if !l.label.is_empty() {
@@ -249,7 +257,6 @@ impl LineChart {
             }
             entries.extend(self.notes.iter().map(|n| (Swatch::None, n.clone())));
             legend(root, &chart, &entries, &occupied)?;
-            let _ = &mut chart;
             Ok(())
         })
     }

@@ -83,6 +83,6 @@ pub fn sentence_case(s: &str) -> String {
 }
 
 pub use style::{
-    Colour, ColourScale, GREY, HEIGHT, INK, LABEL_SIZE, PALETTE, PNG_SCALE, TICK_SIZE,
-    TITLE_SIZE, WIDTH,
+    Colour, ColourScale, GREY, HEIGHT, INK, LABEL_SIZE, PALETTE, PNG_SCALE, TICK_SIZE, TITLE_SIZE,
+    WIDTH,
 };

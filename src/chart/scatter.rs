@@ -3,7 +3,7 @@
 
 use super::axis::Axis;
 use super::figure::{Axes, Figure, Occupancy, Swatch, drawn, figure, frame, legend};
-use super::style::{self, HEIGHT, INK, MUTED, PALETTE, TICK_SIZE, WIDTH};
+use super::style::{self, HEIGHT, MUTED, PALETTE, TICK_SIZE, WIDTH};
 use anyhow::Result;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -130,7 +130,6 @@ impl Scatter {
                     occupied.rect((px + 5, py - 16), (px + 5 + w, py - 3));
                 }
             }
-            let _ = INK;
             let mut entries: Vec<(Swatch, String)> = groups
                 .iter()
                 .enumerate()

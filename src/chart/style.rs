@@ -89,7 +89,11 @@ const DIVERGING: [Colour; 7] = [
 impl ColourScale {
     /// The colour of `t` in [0, 1] along the scale (clamped).
     pub fn at(self, t: f64) -> Colour {
-        let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+        let t = if t.is_finite() {
+            t.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         match self {
             ColourScale::Sequential => {
                 let c = ViridisRGB::get_color(t as f32);

@@ -2,7 +2,9 @@ use super::*;
 use image::RgbImage;
 
 fn close(a: [u8; 3], b: [u8; 3], tol: i32) -> bool {
-    a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() <= tol)
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| (*x as i32 - y as i32).abs() <= tol)
 }
 
 /// Pixels of `img` within `tol` of colour `c`.
@@ -24,7 +26,10 @@ fn elements(svg: &str, tag: &str) -> Vec<std::collections::HashMap<String, Strin
         let mut attrs = std::collections::HashMap::new();
         for part in after[..end].split("\" ") {
             if let Some((k, v)) = part.split_once("=\"") {
-                attrs.insert(k.trim().to_string(), v.trim_end_matches(['"', '/']).to_string());
+                attrs.insert(
+                    k.trim().to_string(),
+                    v.trim_end_matches(['"', '/']).to_string(),
+                );
             }
         }
         out.push(attrs);
@@ -39,7 +44,10 @@ fn ticks_are_round_and_cover_the_range() {
     let t = nice_ticks(0.5, 1.0);
     assert_eq!(t.first().copied(), Some(0.5));
     assert!((t.last().unwrap() - 1.0).abs() < 1e-9, "{t:?}");
-    let labels: Vec<String> = nice_ticks(0.0, 1.0).iter().map(|v| number(*v, 0.2)).collect();
+    let labels: Vec<String> = nice_ticks(0.0, 1.0)
+        .iter()
+        .map(|v| number(*v, 0.2))
+        .collect();
     assert_eq!(labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
     assert_eq!(number(0.25, 0.25), "0.25");
     assert_eq!(number(-3.0, 1.0), "\u{2212}3");
@@ -90,7 +98,11 @@ fn intervals_are_shaded_between_their_ends() {
         Axis::linear("k").range(0.0, 2.0),
         Axis::linear("v").range(0.0, 10.0),
     )
-    .line(Line::new("mean", &[(0.0, 5.0), (2.0, 5.0)]).interval(&[2.0, 2.0], &[8.0, 8.0], "99% interval"))
+    .line(Line::new("mean", &[(0.0, 5.0), (2.0, 5.0)]).interval(
+        &[2.0, 2.0],
+        &[8.0, 8.0],
+        "99% interval",
+    ))
     .render()
     .unwrap();
     let png = fig.png().unwrap();
@@ -106,10 +118,18 @@ fn intervals_are_shaded_between_their_ends() {
     };
     let shaded = column(band, 6);
     let line = column(blue, 10);
-    assert!(shaded.len() > 300 && !line.is_empty(), "{} {}", shaded.len(), line.len());
+    assert!(
+        shaded.len() > 300 && !line.is_empty(),
+        "{} {}",
+        shaded.len(),
+        line.len()
+    );
     let (top, bottom) = (shaded[0], *shaded.last().unwrap());
     let mid = line.iter().sum::<f64>() / line.len() as f64;
-    assert!(((top + bottom) / 2.0 - mid).abs() < 3.0, "{top} {bottom} {mid}");
+    assert!(
+        ((top + bottom) / 2.0 - mid).abs() < 3.0,
+        "{top} {bottom} {mid}"
+    );
     assert!(fig.text().iter().any(|t| t == "99% interval"));
 }
 
@@ -129,7 +149,10 @@ fn negative_bars_go_below_the_axis() {
         .bar(Bar::new("down", -1.0))
         .render()
         .unwrap();
-    let hex = format!("#{:02X}{:02X}{:02X}", PALETTE[0][0], PALETTE[0][1], PALETTE[0][2]);
+    let hex = format!(
+        "#{:02X}{:02X}{:02X}",
+        PALETTE[0][0], PALETTE[0][1], PALETTE[0][2]
+    );
     let bars: Vec<(f64, f64, f64, f64)> = elements(&fig.inline_svg(), "rect")
         .into_iter()
         .filter(|a| a.get("fill").is_some_and(|f| f.eq_ignore_ascii_case(&hex)))
@@ -155,7 +178,12 @@ fn negative_bars_go_below_the_axis() {
             .collect()
     };
     let (above, below) = (rows_in(up), rows_in(down));
-    assert!(above.len() > 2000 && below.len() > 1000, "{} {}", above.len(), below.len());
+    assert!(
+        above.len() > 2000 && below.len() > 1000,
+        "{} {}",
+        above.len(),
+        below.len()
+    );
     assert!(above.iter().all(|y| *y <= zero + 0.5));
     assert!(below.iter().all(|y| *y >= zero - 0.5));
 }
@@ -167,7 +195,8 @@ fn heat_map_cells_take_the_colour_of_their_value() {
     let values: Vec<Vec<f64>> = (0..3)
         .map(|r| (0..4).map(|c| (r * 4 + c) as f64 / 11.0).collect())
         .collect();
-    let map = HeatMap::new("Known matrix", &rows, &cols, values.clone()).labels("value", "row", "column");
+    let map =
+        HeatMap::new("Known matrix", &rows, &cols, values.clone()).labels("value", "row", "column");
     let fig = map.render().unwrap();
     let png = fig.png().unwrap();
     let l = map.layout();
@@ -194,18 +223,58 @@ fn dendrograms_order_leaves_and_refuse_bad_trees() {
     let tree = Dendrogram::new(
         4,
         vec![
-            Merge { a: 0, b: 2, height: 0.1 },
-            Merge { a: 1, b: 3, height: 0.3 },
-            Merge { a: 4, b: 5, height: 0.9 },
+            Merge {
+                a: 0,
+                b: 2,
+                height: 0.1,
+            },
+            Merge {
+                a: 1,
+                b: 3,
+                height: 0.3,
+            },
+            Merge {
+                a: 4,
+                b: 5,
+                height: 0.9,
+            },
         ],
     )
     .unwrap();
     assert_eq!(tree.leaf_order(), [0, 2, 1, 3]);
-    let err = Dendrogram::new(3, vec![Merge { a: 0, b: 3, height: 1.0 }, Merge { a: 1, b: 2, height: 1.0 }])
-        .unwrap_err();
+    let err = Dendrogram::new(
+        3,
+        vec![
+            Merge {
+                a: 0,
+                b: 3,
+                height: 1.0,
+            },
+            Merge {
+                a: 1,
+                b: 2,
+                height: 1.0,
+            },
+        ],
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("does not exist yet"), "{err}");
-    let err = Dendrogram::new(3, vec![Merge { a: 0, b: 1, height: 1.0 }, Merge { a: 0, b: 3, height: 2.0 }])
-        .unwrap_err();
+    let err = Dendrogram::new(
+        3,
+        vec![
+            Merge {
+                a: 0,
+                b: 1,
+                height: 1.0,
+            },
+            Merge {
+                a: 0,
+                b: 3,
+                height: 2.0,
+            },
+        ],
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("already joined"), "{err}");
     // a heat map ordered by it puts the rows in leaf order
     let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
@@ -214,7 +283,10 @@ fn dendrograms_order_leaves_and_refuse_bad_trees() {
     let fig = map.render().unwrap();
     let text = fig.text();
     let pos = |s: &str| text.iter().position(|t| t == s).unwrap();
-    assert!(pos("a") < pos("c") && pos("c") < pos("b") && pos("b") < pos("d"), "{text:?}");
+    assert!(
+        pos("a") < pos("c") && pos("c") < pos("b") && pos("b") < pos("d"),
+        "{text:?}"
+    );
     let l = map.layout();
     let png = fig.png().unwrap();
     let cell_colour = |slot: i32| {
@@ -223,30 +295,57 @@ fn dendrograms_order_leaves_and_refuse_bad_trees() {
         png.get_pixel(x as u32, y as u32).0
     };
     // the second row drawn is leaf 2 ("c", value 2 of 0..3)
-    assert!(close(cell_colour(1), ColourScale::Sequential.at(2.0 / 3.0), 2));
-    let chart = DendrogramChart::new("Tree", tree, &names, "distance").render().unwrap();
+    assert!(close(
+        cell_colour(1),
+        ColourScale::Sequential.at(2.0 / 3.0),
+        2
+    ));
+    let chart = DendrogramChart::new("Tree", tree, &names, "distance")
+        .render()
+        .unwrap();
     assert!(chart.text().iter().any(|t| t == "distance"));
 }
 
 #[test]
 fn svg_text_is_present_and_set_in_the_embedded_font() {
-    let fig = Scatter::new("Selectivity against importance", Axis::linear("selectivity index"), Axis::linear("accuracy drop"))
-        .points([Point::new(0.1, 0.2), Point::new(0.8, 0.5).label("unit 12")])
-        .note("Spearman ρ = 0.41")
-        .render()
-        .unwrap();
+    let fig = Scatter::new(
+        "Selectivity against importance",
+        Axis::linear("selectivity index"),
+        Axis::linear("accuracy drop"),
+    )
+    .points([Point::new(0.1, 0.2), Point::new(0.8, 0.5).label("unit 12")])
+    .note("Spearman ρ = 0.41")
+    .render()
+    .unwrap();
     let text = fig.text();
-    for want in ["Selectivity against importance", "selectivity index", "accuracy drop", "unit 12", "Spearman ρ = 0.41"] {
-        assert!(text.iter().any(|t| t == want), "{want} missing from {text:?}");
+    for want in [
+        "Selectivity against importance",
+        "selectivity index",
+        "accuracy drop",
+        "unit 12",
+        "Spearman ρ = 0.41",
+    ] {
+        assert!(
+            text.iter().any(|t| t == want),
+            "{want} missing from {text:?}"
+        );
     }
     let svg = fig.svg().unwrap();
     assert!(svg.contains("font-family=\"DejaVu Sans\""));
     assert!(svg.contains("@font-face{font-family:'DejaVu Sans';src:url(data:font/ttf;base64,"));
     // the embedded subset is small and holds the glyphs used
-    let b64 = svg.split("base64,").nth(1).unwrap().split(')').next().unwrap();
+    let b64 = svg
+        .split("base64,")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     assert!(b64.len() < 60_000, "{} bytes of font", b64.len());
     use base64::Engine;
-    let subset = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let subset = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     let face = ab_glyph::FontRef::try_from_slice(&subset).unwrap();
     use ab_glyph::Font;
     for c in "Sρ=12".chars() {
@@ -263,10 +362,17 @@ fn no_chart_falls_back_to_a_system_font() {
     assert_eq!(faces.len(), 1);
     assert_eq!(faces[0].families[0].0, font::FAMILY);
     // plotters knows only the registered family: another one is an error, not a fallback
-    let fig = BarChart::new("t", "x", Axis::linear("y")).bar(Bar::new("a", 1.0)).render().unwrap();
+    let fig = BarChart::new("t", "x", Axis::linear("y"))
+        .bar(Bar::new("a", 1.0))
+        .render()
+        .unwrap();
     use plotters::style::{FontFamily, FontStyle};
     assert!(!fig.text().is_empty());
-    let missing = plotters::style::FontDesc::new(FontFamily::Name("Liberation Sans"), 12.0, FontStyle::Normal);
+    let missing = plotters::style::FontDesc::new(
+        FontFamily::Name("Liberation Sans"),
+        12.0,
+        FontStyle::Normal,
+    );
     assert!(missing.box_size("x").is_err(), "a system font was found");
     // the PNG renderer draws text in the embedded font, and draws nothing for a family it does
     // not hold: had it looked at the system's fonts (this machine may have DejaVu, Liberation),
@@ -284,8 +390,17 @@ fn no_chart_falls_back_to_a_system_font() {
     assert_eq!(ink("sans-serif"), 0);
     // and nothing in the build links a font finder (fontconfig, font-kit, freetype)
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
-    for name in ["font-kit", "fontconfig", "freetype", "yeslogic-fontconfig-sys", "servo-fontconfig"] {
-        assert!(!lock.contains(&format!("name = \"{name}\"")), "{name} is in Cargo.lock");
+    for name in [
+        "font-kit",
+        "fontconfig",
+        "freetype",
+        "yeslogic-fontconfig-sys",
+        "servo-fontconfig",
+    ] {
+        assert!(
+            !lock.contains(&format!("name = \"{name}\"")),
+            "{name} is in Cargo.lock"
+        );
     }
 }
 
@@ -299,7 +414,54 @@ fn captions_are_drawn_in_the_embedded_font() {
     assert!(img.pixels().any(|p| p.0[0] > 40 && p.0[0] < 215));
     // ink stays inside the measured width
     let w = text::width("church 12", 12.0);
-    assert!(img.enumerate_pixels().all(|(x, _, p)| p.0[0] == 255 || x <= 2 + w + 1));
+    assert!(
+        img.enumerate_pixels()
+            .all(|(x, _, p)| p.0[0] == 255 || x <= 2 + w + 1)
+    );
     // lowercase letters are narrower than capitals (a real font, not a fixed-width bitmap)
     assert!(text::width("iiii", 12.0) < text::width("MMMM", 12.0) / 2);
+}
+
+#[test]
+fn figures_save_svg_and_png_and_pages_define_the_font_once() {
+    let dir = crate::scratch::ScratchDir::new("chart-save").unwrap();
+    let a = BarChart::new("Alpha", "x", Axis::linear("y"))
+        .bar(Bar::new("qq", 1.0))
+        .render()
+        .unwrap();
+    let b = BarChart::new("Beta", "x", Axis::linear("y"))
+        .bar(Bar::new("zz", 2.0))
+        .render()
+        .unwrap();
+    let (svg, png) = a.save(&dir.join("alpha.v2")).unwrap();
+    assert_eq!(svg.file_name().unwrap(), "alpha.v2.svg");
+    let img = image::open(&png).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (2 * a.size().0, 2 * a.size().1)
+    );
+    // the file is the standalone SVG, and it draws like the figure
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(text, a.svg().unwrap());
+    assert_eq!(rasterize(&text, PNG_SCALE).unwrap(), a.png().unwrap());
+    // a page of both: one @font-face with the glyphs of both, charts without their own
+    let css = page_font_css(&[&a, &b], "").unwrap();
+    assert_eq!(css.matches("@font-face").count(), 1);
+    assert!(!a.inline_svg().contains("@font-face"));
+    let b64 = css
+        .split("base64,")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    use base64::Engine;
+    let subset = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let face = ab_glyph::FontRef::try_from_slice(&subset).unwrap();
+    use ab_glyph::Font;
+    for c in "AlphaBetaqz".chars() {
+        assert_ne!(face.glyph_id(c).0, 0, "{c} missing from the page's font");
+    }
 }

@@ -355,7 +355,10 @@ pub fn write_summary(summary: &DissectSummary, dir: &Path) -> Result<()> {
     write_json(&dir.join("summary.json"), summary)?;
     let chart = summary_chart(summary)?;
     chart.save(&dir.join("summary"))?;
-    atomic_write(&dir.join("summary.html"), summary_html(summary, &chart)?.as_bytes())?;
+    atomic_write(
+        &dir.join("summary.html"),
+        summary_html(summary, &chart)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -394,7 +397,10 @@ pub fn summary_chart(summary: &DissectSummary) -> Result<Figure> {
         .collect();
     chart
         .line(Line::new("all categories", &all).colour(GREY).dashed())
-        .note(&format!("IoU > {} at the {} quantile", summary.miniou, summary.quantile))
+        .note(&format!(
+            "IoU > {} at the {} quantile",
+            summary.miniou, summary.quantile
+        ))
         .render()
 }
 

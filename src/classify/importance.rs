@@ -198,14 +198,43 @@ pub fn curves_chart(c: &ClassCurves, units: i64) -> Result<Figure> {
     };
     let (remove, keep) = (PALETTE[1], PALETTE[0]);
     LineChart::new(
-        &format!("{}: balanced accuracy with its top-k of {units} units removed or kept", c.class),
+        &format!(
+            "{}: balanced accuracy with its top-k of {units} units removed or kept",
+            c.class
+        ),
         Axis::log2("units removed or kept (k, log scale)").ticks(&ks),
         Axis::linear("balanced accuracy"),
     )
-    .line(Line::new("remove top-k: this class", &take(&c.remove_top, |p| p.class_accuracy)).colour(remove))
-    .line(Line::new("remove top-k: other classes", &take(&c.remove_top, |p| p.others_mean)).colour(remove).dashed())
-    .line(Line::new("keep top-k: this class", &take(&c.keep_top, |p| p.class_accuracy)).colour(keep))
-    .line(Line::new("keep top-k: other classes", &take(&c.keep_top, |p| p.others_mean)).colour(keep).dashed())
+    .line(
+        Line::new(
+            "remove top-k: this class",
+            &take(&c.remove_top, |p| p.class_accuracy),
+        )
+        .colour(remove),
+    )
+    .line(
+        Line::new(
+            "remove top-k: other classes",
+            &take(&c.remove_top, |p| p.others_mean),
+        )
+        .colour(remove)
+        .dashed(),
+    )
+    .line(
+        Line::new(
+            "keep top-k: this class",
+            &take(&c.keep_top, |p| p.class_accuracy),
+        )
+        .colour(keep),
+    )
+    .line(
+        Line::new(
+            "keep top-k: other classes",
+            &take(&c.keep_top, |p| p.others_mean),
+        )
+        .colour(keep)
+        .dashed(),
+    )
     .reference("this class, nothing removed", c.baseline.class_accuracy)
     .render()
 }

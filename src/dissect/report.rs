@@ -57,7 +57,7 @@ pub fn bar_chart(layer: &LayerResult) -> Result<Option<Figure>> {
     if bars.is_empty() {
         return Ok(None);
     }
-    let width = (140 + 24 * bars.len() as u32).clamp(520, 1400);
+    let width = (140 + 44 * bars.len() as u32).clamp(520, 1400);
     let mut chart = BarChart::new(
         &format!("{}: interpretable units per concept", layer.layer),
         "concept",

@@ -281,7 +281,11 @@ pub fn write_ablation(
 /// The removal curve: percent of the concept's pixels removed against the number of units
 /// zeroed, with its 99% interval shaded.
 pub fn ablation_chart(result: &AblationResult) -> Result<crate::chart::Figure> {
-    let ranking = if result.ranking == "iou" { "IoU" } else { result.ranking.as_str() };
+    let ranking = if result.ranking == "iou" {
+        "IoU"
+    } else {
+        result.ranking.as_str()
+    };
     let title = sentence_case(&format!(
         "{} pixels removed by zeroing the top units by {ranking} at {}",
         result.concept, result.layer
@@ -291,8 +295,16 @@ pub fn ablation_chart(result: &AblationResult) -> Result<crate::chart::Figure> {
         .iter()
         .map(|p| (p.k as f64, 100.0 * p.removed))
         .collect();
-    let lo: Vec<f64> = result.points.iter().map(|p| 100.0 * (p.removed - p.ci99)).collect();
-    let hi: Vec<f64> = result.points.iter().map(|p| 100.0 * (p.removed + p.ci99)).collect();
+    let lo: Vec<f64> = result
+        .points
+        .iter()
+        .map(|p| 100.0 * (p.removed - p.ci99))
+        .collect();
+    let hi: Vec<f64> = result
+        .points
+        .iter()
+        .map(|p| 100.0 * (p.removed + p.ci99))
+        .collect();
     LineChart::new(
         &title,
         Axis::linear("units zeroed (k)"),

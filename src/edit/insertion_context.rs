@@ -269,7 +269,8 @@ pub fn context_chart(r: &ContextResult) -> Result<Figure> {
     ));
     for row in r.rows.iter().filter(|row| row.count >= r.min_count) {
         let half = 2.58 * row.std / (row.count as f64).sqrt();
-        chart = chart.bar(Bar::new(&row.context, row.mean).interval(row.mean - half, row.mean + half));
+        chart =
+            chart.bar(Bar::new(&row.context, row.mean).interval(row.mean - half, row.mean + half));
     }
     chart.render()
 }

@@ -189,7 +189,14 @@ fn contact_sheet(scenes: &[(Scene, RgbImage, RgbImage)]) -> RgbImage {
         blit(&mut sheet, img, x, y);
         blit(&mut sheet, map, x + SIZE as u32 + 2, y);
         let caption = format!("{} {}", scene.seed, scene.class.name().replace('_', " "));
-        draw_text(&mut sheet, x as i32, (y + SIZE as u32) as i32, &caption, TEXT, INK);
+        draw_text(
+            &mut sheet,
+            x as i32,
+            (y + SIZE as u32) as i32,
+            &caption,
+            TEXT,
+            INK,
+        );
     }
     let per_row = (MAX_CONCEPT as u32).div_ceil(legend_rows);
     let (mut x, mut y) = (GAP, legend_top);
@@ -203,7 +210,14 @@ fn contact_sheet(scenes: &[(Scene, RgbImage, RgbImage)]) -> RgbImage {
             }
         }
         let name = CONCEPTS[id as usize];
-        draw_text(&mut sheet, (x + swatch + 3) as i32, y as i32, name, TEXT, INK);
+        draw_text(
+            &mut sheet,
+            (x + swatch + 3) as i32,
+            y as i32,
+            name,
+            TEXT,
+            INK,
+        );
         x += swatch + 3 + width(name, TEXT).max(48) + 10;
         if u32::from(id) % per_row == 0 {
             x = GAP;
