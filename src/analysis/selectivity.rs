@@ -233,7 +233,7 @@ pub fn selectivity_analysis(
 
 fn rho(r: Option<f64>) -> String {
     r.map_or("Spearman ρ: n/a".into(), |r| {
-        format!("Spearman ρ = {r:.3}")
+        format!("Spearman ρ = {r:.3}").replace('-', "\u{2212}")
     })
 }
 

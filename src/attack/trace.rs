@@ -196,7 +196,7 @@ pub fn trace_chart(t: &TraceReport, target: &str) -> Result<Figure> {
     let bar = |label: &str, g: &MeanCi| Bar::new(label, g.mean).interval(g.lo, g.hi);
     BarChart::new(
         &format!(
-            "Attack towards {target}: change of each unit's peak activation at {}",
+            "Attack towards {target}: change of peak activation at {}",
             t.layer
         ),
         "units",
@@ -207,7 +207,7 @@ pub fn trace_chart(t: &TraceReport, target: &str) -> Result<Figure> {
     .bar(bar("other units", &t.groups.rest))
     .interval_label("99% interval of the mean")
     .note(&format!("{} successful attacks", t.images))
-    .size(560, 420)
+    .size(600, 420)
     .render()
 }
 

@@ -264,6 +264,17 @@ impl Axes {
     }
 }
 
+/// The title's text size: [`TITLE_SIZE`], smaller for a title too long for the chart's width.
+pub(crate) fn title_size(title: &str, width: u32) -> f32 {
+    let room = width as f32 - 24.0;
+    let w = font::text_width(title, TITLE_SIZE);
+    if w > room {
+        (TITLE_SIZE * room / w).max(9.0)
+    } else {
+        TITLE_SIZE
+    }
+}
+
 /// Whether a categorical x axis needs its labels turned upright to fit.
 fn upright(x: &Resolved, plot_width: f32) -> bool {
     if x.labels.is_empty() {
@@ -316,7 +327,7 @@ pub(crate) fn frame<'a, 'b>(root: &'a Root<'b>, title: &str, axes: &Axes) -> Res
             .margin_right(24)
             .margin_left(8)
             .margin_bottom(6)
-            .caption(title, style::text(TITLE_SIZE, INK))
+            .caption(title, style::text(title_size(title, w), INK))
             .x_label_area_size(x_area)
             .y_label_area_size(y_area)
             .build_cartesian_2d(Ticked::new(&axes.x), Ticked::new(&axes.y)),

@@ -285,7 +285,8 @@ impl HeatMap {
         let (gx, gy) = l.grid;
         let cell = l.cell;
         let (r, c) = (self.rows.len() as i32, self.columns.len() as i32);
-        let title = style::text(TITLE_SIZE, INK).pos(Pos::new(HPos::Center, VPos::Top));
+        let title = style::text(super::figure::title_size(&self.title, l.size.0), INK)
+            .pos(Pos::new(HPos::Center, VPos::Top));
         drawn(root.draw(&Text::new(
             self.title.clone(),
             (l.size.0 as i32 / 2, 8),
