@@ -5,13 +5,12 @@
 //! dissection result is given, with IoU.
 
 use super::spearman::spearman;
-use crate::chart::{Axis, scatter};
+use crate::chart::{Axis, Figure, Point, Scatter};
 use crate::classify::Classifier;
 use crate::classify::importance::ImportanceReport;
 use crate::classify::metrics::to_rows;
 use crate::classify::sweep::ImportanceMeasure;
 use crate::fsutil::write_json;
-use crate::imageio::save_png;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -233,55 +232,76 @@ pub fn selectivity_analysis(
 }
 
 fn rho(r: Option<f64>) -> String {
-    r.map_or("spearman: n/a".into(), |r| format!("spearman = {r:.3}"))
+    r.map_or("Spearman ρ: n/a".into(), |r| {
+        format!("Spearman ρ = {r:.3}").replace('-', "\u{2212}")
+    })
 }
 
-fn range(v: &[f64]) -> (f64, f64) {
-    let lo = v.iter().cloned().fold(f64::INFINITY, f64::min).min(0.0);
-    let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    (lo, if hi > lo { hi * 1.05 } else { lo + 1.0 })
+/// Units labelled by name in the scatter plots: the most important ones.
+const LABELLED: usize = 5;
+
+/// A scatter of `xs` against the report's importance, the most important units labelled.
+fn importance_scatter(
+    report: &SelectivityReport,
+    title: &str,
+    x: Axis,
+    xs: &[f64],
+    r: Option<f64>,
+) -> Result<Figure> {
+    let y_label = match report.importance_measure {
+        ImportanceMeasure::AccuracyDrop => "accuracy drop when ablated alone (fraction of images)",
+        ImportanceMeasure::LogProbDrop => "log-probability drop when ablated alone (nats)",
+    };
+    let mut top: Vec<usize> = (0..report.importance.len()).collect();
+    top.sort_by(|&a, &b| report.importance[b].total_cmp(&report.importance[a]));
+    top.truncate(LABELLED);
+    let points = xs
+        .iter()
+        .zip(&report.importance)
+        .enumerate()
+        .map(|(u, (&x, &y))| {
+            let p = Point::new(x, y);
+            if top.contains(&u) {
+                p.label(&format!("unit {u}"))
+            } else {
+                p
+            }
+        });
+    Scatter::new(title, x, Axis::linear(y_label))
+        .points(points)
+        .note(&format!("{} units", xs.len()))
+        .note(&rho(r))
+        .render()
 }
 
-/// Writes `selectivity.json`, `selectivity_vs_importance.png` and, with IoU,
-/// `iou_vs_importance.png` into `dir`.
+/// Writes `selectivity.json`, `selectivity_vs_importance.svg` / `.png` and, with IoU,
+/// `iou_vs_importance.svg` / `.png` into `dir`; returns the JSON path and the PNGs.
 pub fn write_selectivity(report: &SelectivityReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = vec![dir.join("selectivity.json")];
     write_json(&written[0], report)?;
-    let (ilo, ihi) = range(&report.importance);
-    let pts: Vec<(f64, f64)> = report
-        .selectivity
-        .iter()
-        .zip(&report.importance)
-        .map(|(s, i)| (*s, *i))
-        .collect();
-    let n = format!("{} units", pts.len());
-    let y_label = format!("{} when ablated alone", report.importance_measure);
-    let img = scatter(
-        &format!("{}: class selectivity vs importance", report.layer),
-        Axis::linear("class selectivity index", 0.0, 1.0),
-        Axis::linear(&y_label, ilo, ihi),
-        &pts,
-        &[n.clone(), rho(report.spearman_selectivity_importance)],
-    );
+    let fig = importance_scatter(
+        report,
+        &format!("{}: class selectivity against importance", report.layer),
+        Axis::linear("class selectivity index"),
+        &report.selectivity,
+        report.spearman_selectivity_importance,
+    )?;
     let path = dir.join("selectivity_vs_importance.png");
-    save_png(&path, &img)?;
+    fig.save(&path.with_extension(""))?;
     written.push(path);
     if let Some(iou) = &report.iou {
-        let (xlo, xhi) = range(iou);
-        let pts: Vec<(f64, f64)> = iou
-            .iter()
-            .zip(&report.importance)
-            .map(|(a, b)| (*a, *b))
-            .collect();
-        let img = scatter(
-            &format!("{}: iou vs importance", report.layer),
-            Axis::linear("best concept iou", xlo, xhi),
-            Axis::linear(&y_label, ilo, ihi),
-            &pts,
-            &[n, rho(report.spearman_iou_importance)],
-        );
+        let fig = importance_scatter(
+            report,
+            &format!(
+                "{}: IoU of the best concept against importance",
+                report.layer
+            ),
+            Axis::linear("IoU with the unit's best concept"),
+            iou,
+            report.spearman_iou_importance,
+        )?;
         let path = dir.join("iou_vs_importance.png");
-        save_png(&path, &img)?;
+        fig.save(&path.with_extension(""))?;
         written.push(path);
     }
     Ok(written)

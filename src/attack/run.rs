@@ -5,7 +5,7 @@
 use super::cw::{CwOptions, carlini_wagner};
 use super::pgd::{PgdOptions, pgd};
 use super::trace::{TraceReport, trace, trace_chart, unit_pictures};
-use crate::chart::font::draw_text;
+use crate::chart::text::{draw_text, line_height};
 use crate::classify::Classifier;
 use crate::classify::importance::{HELDOUT_SPLIT_START, ImportanceReport};
 use crate::fsutil::write_json;
@@ -301,18 +301,22 @@ pub fn attack(
     ))
 }
 
+/// Caption text size of the attack pictures, in pixels.
+const CAPTION: f32 = 12.0;
+
 /// The tile doubled in size (nearest neighbour), with a border of `colour` and `caption` above.
 fn tile(img: &RgbImage, caption: &str, colour: [u8; 3]) -> RgbImage {
     let (w, h) = (img.width() * 2, img.height() * 2);
     let big = image::imageops::resize(img, w, h, image::imageops::FilterType::Nearest);
-    let mut out = RgbImage::from_pixel(w + 4, h + 18, Rgb([255, 255, 255]));
+    let band = line_height(CAPTION) + 2;
+    let mut out = RgbImage::from_pixel(w + 4, h + band + 4, Rgb([255, 255, 255]));
     imageproc::drawing::draw_filled_rect_mut(
         &mut out,
-        imageproc::rect::Rect::at(0, 14).of_size(w + 4, h + 4),
+        imageproc::rect::Rect::at(0, band as i32).of_size(w + 4, h + 4),
         Rgb(colour),
     );
-    image::imageops::replace(&mut out, &big, 2, 16);
-    draw_text(&mut out, 2, 2, caption, 2, [30, 30, 30]);
+    image::imageops::replace(&mut out, &big, 2, i64::from(band) + 2);
+    draw_text(&mut out, 2, 1, caption, CAPTION, [38, 38, 38]);
     out
 }
 
@@ -348,14 +352,14 @@ pub fn write_attack(
         };
         tiles.push(tile(&o[i], &p.source, colour));
         tiles.push(tile(&a[i], &p.prediction, colour));
-        tiles.push(tile(&d[i], "diff x10", colour));
+        tiles.push(tile(&d[i], "difference ×10", colour));
     }
     let path = dir.join("examples.png");
     save_png(&path, &grid(&tiles, 3, 2))?;
     written.push(path);
     if let Some(t) = &report.trace {
         let path = dir.join("trace.png");
-        save_png(&path, &trace_chart(t, &report.target))?;
+        trace_chart(t, &report.target)?.save(&path.with_extension(""))?;
         written.push(path);
         let ok: Vec<i64> = (0..report.images)
             .filter(|&i| report.per_image[i].success)
@@ -381,8 +385,8 @@ pub fn write_attack(
         for (row, us) in rows.iter().zip(&units) {
             let mut captions = vec!["original".to_string(), "adversarial".to_string()];
             for u in us {
-                captions.push(format!("u{u} before"));
-                captions.push(format!("u{u} after"));
+                captions.push(format!("unit {u} before"));
+                captions.push(format!("unit {u} after"));
             }
             for (img, cap) in row.iter().zip(&captions) {
                 tiles.push(tile(img, cap, [255, 255, 255]));

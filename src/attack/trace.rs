@@ -3,7 +3,7 @@
 //! class's most important units, the source class's most important units and the rest, with
 //! 99% confidence intervals; and pictures of the most changed units.
 
-use crate::chart::{Bar, bar_chart};
+use crate::chart::{Axis, Bar, BarChart, Figure};
 use crate::classify::Classifier;
 use crate::classify::importance::ImportanceReport;
 use crate::imageio::to_rgb_images;
@@ -192,33 +192,23 @@ pub fn trace(
 }
 
 /// A bar chart of the three groups' mean |Δ peak| with 99% intervals.
-pub fn trace_chart(t: &TraceReport, target: &str) -> RgbImage {
-    let bar = |label: &str, g: &MeanCi| Bar {
-        label: label.to_string(),
-        value: g.mean,
-        lo: g.lo,
-        hi: g.hi,
-    };
-    let bars = [
-        bar("target top-4", &t.groups.target),
-        bar("source top-4", &t.groups.source),
-        bar("other units", &t.groups.rest),
-    ];
-    let legend = vec![
-        format!("{} images", t.images),
-        format!("target: {target}"),
-        "bars: mean".to_string(),
-        "whiskers: 99% ci".to_string(),
-    ];
-    bar_chart(
+pub fn trace_chart(t: &TraceReport, target: &str) -> Result<Figure> {
+    let bar = |label: &str, g: &MeanCi| Bar::new(label, g.mean).interval(g.lo, g.hi);
+    BarChart::new(
         &format!(
-            "attack towards {target}: |change of peak activation| at {}",
+            "Attack towards {target}: change of peak activation at {}",
             t.layer
         ),
-        "mean |delta peak|",
-        &bars,
-        &legend,
+        "units",
+        Axis::linear("mean |Δ peak activation|"),
     )
+    .bar(bar(&format!("target ({target}) top-4"), &t.groups.target))
+    .bar(bar("source class top-4", &t.groups.source))
+    .bar(bar("other units", &t.groups.rest))
+    .interval_label("99% interval of the mean")
+    .note(&format!("{} successful attacks", t.images))
+    .size(600, 420)
+    .render()
 }
 
 /// One row per image: original, adversarial, then for each of its `units` the unit's activation

@@ -1,101 +1,110 @@
-//! A 3×5 pixel bitmap font drawn at an integer scale: lowercase letters (uppercase is folded),
-//! digits and the punctuation chart labels use.
+//! The one font of every chart and caption: DejaVu Sans, embedded in the binary
+//! (`assets/fonts/`, with its licence). Charts measure their text with it, the PNG renderer
+//! draws with it (from a font database that holds nothing else, so no system font can stand in),
+//! and SVG files carry a subset of it with just the glyphs they use.
 
-use image::{Rgb, RgbImage};
+use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
+use allsorts::binary::read::ReadScope;
+use allsorts::font_data::FontData;
+use allsorts::subset::{CmapTarget, SubsetProfile, subset};
+use anyhow::{Context, Result, anyhow};
+use base64::Engine;
+use std::collections::BTreeSet;
+use std::sync::{Arc, LazyLock, Once};
 
-/// Glyph rows, top to bottom; bit 2 is the left column.
-fn glyph(c: char) -> [u8; 5] {
-    match c.to_ascii_lowercase() {
-        'a' => [2, 5, 7, 5, 5],
-        'b' => [6, 5, 6, 5, 6],
-        'c' => [3, 4, 4, 4, 3],
-        'd' => [6, 5, 5, 5, 6],
-        'e' => [7, 4, 6, 4, 7],
-        'f' => [7, 4, 6, 4, 4],
-        'g' => [3, 4, 5, 5, 3],
-        'h' => [5, 5, 7, 5, 5],
-        'i' => [7, 2, 2, 2, 7],
-        'j' => [1, 1, 1, 5, 2],
-        'k' => [5, 5, 6, 5, 5],
-        'l' => [4, 4, 4, 4, 7],
-        'm' => [5, 7, 7, 5, 5],
-        'n' => [6, 5, 5, 5, 5],
-        'o' => [2, 5, 5, 5, 2],
-        'p' => [6, 5, 6, 4, 4],
-        'q' => [2, 5, 5, 6, 3],
-        'r' => [6, 5, 6, 5, 5],
-        's' => [3, 4, 2, 1, 6],
-        't' => [7, 2, 2, 2, 2],
-        'u' => [5, 5, 5, 5, 7],
-        'v' => [5, 5, 5, 5, 2],
-        'w' => [5, 5, 7, 7, 5],
-        'x' => [5, 5, 2, 5, 5],
-        'y' => [5, 5, 2, 2, 2],
-        'z' => [7, 1, 2, 4, 7],
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [6, 1, 2, 4, 7],
-        '3' => [6, 1, 2, 1, 6],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 6, 1, 6],
-        '6' => [3, 4, 7, 5, 7],
-        '7' => [7, 1, 2, 2, 2],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 6],
-        '-' => [0, 0, 7, 0, 0],
-        '+' => [0, 2, 7, 2, 0],
-        '.' => [0, 0, 0, 0, 2],
-        ',' => [0, 0, 0, 2, 4],
-        ':' => [0, 2, 0, 2, 0],
-        '%' => [5, 1, 2, 4, 5],
-        '(' => [1, 2, 2, 2, 1],
-        ')' => [4, 2, 2, 2, 4],
-        '[' => [3, 2, 2, 2, 3],
-        ']' => [6, 2, 2, 2, 6],
-        '/' => [1, 1, 2, 4, 4],
-        '=' => [0, 7, 0, 7, 0],
-        '_' => [0, 0, 0, 0, 7],
-        '<' => [1, 2, 4, 2, 1],
-        '>' => [4, 2, 1, 2, 4],
-        '|' => [2, 2, 2, 2, 2],
-        '\'' => [2, 2, 0, 0, 0],
-        _ => [0; 5],
-    }
-}
+/// The font file (DejaVu Sans 2.37, as matplotlib ships it).
+pub static FONT_DATA: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
-/// Width in pixels of `text` drawn at `scale` (4·scale per character, the last gap included).
-pub fn text_width(text: &str, scale: u32) -> u32 {
-    4 * scale * text.chars().count() as u32
-}
+/// The font's family name, as charts name it in their SVG.
+pub const FAMILY: &str = "DejaVu Sans";
 
-/// Height in pixels of a line of text at `scale`.
-pub fn text_height(scale: u32) -> u32 {
-    5 * scale
-}
+static FONT: LazyLock<FontRef<'static>> = LazyLock::new(|| {
+    FontRef::try_from_slice(FONT_DATA).expect("the embedded DejaVu Sans is a valid font")
+});
 
-/// Draws `text` with its top-left corner at `(x, y)`, clipped to the image.
-pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32, colour: [u8; 3]) {
-    let s = scale.max(1) as i64;
-    for (i, c) in text.chars().enumerate() {
-        for (dy, bits) in glyph(c).iter().enumerate() {
-            for dx in 0..3i64 {
-                if bits >> (2 - dx) & 1 == 0 {
-                    continue;
-                }
-                for sy in 0..s {
-                    for sx in 0..s {
-                        let px = x + (4 * i as i64 + dx) * s + sx;
-                        let py = y + dy as i64 * s + sy;
-                        if px >= 0
-                            && py >= 0
-                            && (px as u32) < img.width()
-                            && (py as u32) < img.height()
-                        {
-                            img.put_pixel(px as u32, py as u32, Rgb(colour));
-                        }
-                    }
-                }
-            }
+static PLOTTERS: Once = Once::new();
+
+/// Registers the embedded font with plotters under [`FAMILY`] (once per process). Plotters is
+/// built without system-font support, so a family it was not given is an error, never a
+/// fallback.
+pub(crate) fn register() {
+    PLOTTERS.call_once(|| {
+        if plotters::style::register_font(FAMILY, plotters::style::FontStyle::Normal, FONT_DATA)
+            .is_err()
+        {
+            panic!("the embedded DejaVu Sans is a valid font");
         }
-    }
+    });
+}
+
+/// A font database holding only the embedded font: the PNG renderer's sole source of glyphs.
+pub fn database() -> Arc<resvg::usvg::fontdb::Database> {
+    static DB: LazyLock<Arc<resvg::usvg::fontdb::Database>> = LazyLock::new(|| {
+        let mut db = resvg::usvg::fontdb::Database::new();
+        db.load_font_data(FONT_DATA.to_vec());
+        Arc::new(db)
+    });
+    DB.clone()
+}
+
+/// The embedded font for drawing glyphs directly.
+pub fn font() -> &'static FontRef<'static> {
+    &FONT
+}
+
+/// The ab_glyph scale at which one em is `size` pixels (CSS `font-size: size px`).
+pub fn scale(size: f32) -> PxScale {
+    let per_em = FONT
+        .units_per_em()
+        .expect("the embedded font has units per em");
+    PxScale::from(size * FONT.height_unscaled() / per_em)
+}
+
+/// Width in pixels of `text` set at `size` px (advances without kerning, as charts set text).
+pub fn text_width(text: &str, size: f32) -> f32 {
+    let f = FONT.as_scaled(scale(size));
+    text.chars().map(|c| f.h_advance(f.glyph_id(c))).sum()
+}
+
+/// Distance from the top of a line to its baseline at `size` px.
+pub fn ascent(size: f32) -> f32 {
+    FONT.as_scaled(scale(size)).ascent()
+}
+
+/// Whether the font has a glyph for `c` (characters without one show as a box).
+pub fn covers(c: char) -> bool {
+    FONT.glyph_id(c).0 != 0
+}
+
+/// The embedded font cut down to the glyphs of `text` (plus the ones every font needs), as a
+/// TrueType file a browser accepts.
+pub fn subset_for(text: &str) -> Result<Vec<u8>> {
+    let mut glyphs: BTreeSet<u16> = text.chars().map(|c| FONT.glyph_id(c).0).collect();
+    glyphs.insert(0);
+    glyphs.insert(FONT.glyph_id(' ').0);
+    let ids: Vec<u16> = glyphs.into_iter().collect();
+    let file = ReadScope::new(FONT_DATA)
+        .read::<FontData<'_>>()
+        .map_err(|e| anyhow!("reading the embedded font: {e}"))?;
+    let provider = file
+        .table_provider(0)
+        .map_err(|e| anyhow!("reading the embedded font: {e}"))?;
+    subset(
+        &provider,
+        &ids,
+        &SubsetProfile::Minimal,
+        CmapTarget::Unicode,
+    )
+    .map_err(|e| anyhow!("{e:?}"))
+    .context("cutting the embedded font down to a chart's glyphs")
+}
+
+/// A CSS `@font-face` rule that defines [`FAMILY`] as the embedded font cut down to the
+/// glyphs of `text`, inline as a data URI (it shadows any installed font of that name, so text
+/// looks the same on every machine).
+pub fn font_face_css(text: &str) -> Result<String> {
+    let data = base64::engine::general_purpose::STANDARD.encode(subset_for(text)?);
+    Ok(format!(
+        "@font-face{{font-family:'{FAMILY}';src:url(data:font/ttf;base64,{data}) format('truetype');}}"
+    ))
 }

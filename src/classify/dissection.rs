@@ -7,10 +7,9 @@
 use super::Classifier;
 use super::folder::{ImageFolder, read_labels};
 use super::metrics::{ClassCounts, to_rows};
-use crate::chart::{Axis, Series, line_chart_labelled};
+use crate::chart::{Axis, Figure, GREY, Line, LineChart, page_font_css};
 use crate::dissect::{DissectOptions, DissectResult, ImageSource, Outcome};
 use crate::fsutil::{atomic_write, write_json};
-use crate::imageio::save_png;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -349,89 +348,70 @@ pub fn labelled_accuracy(
     })
 }
 
-/// Writes `summary.json`, `summary.png` (interpretable units per layer and category) and
-/// `summary.html` (the same as a table) into `dir`.
+/// Writes `summary.json`, `summary.svg` / `summary.png` (interpretable units per layer and
+/// category) and `summary.html` (the chart inline above the same numbers as a table) into
+/// `dir`.
 pub fn write_summary(summary: &DissectSummary, dir: &Path) -> Result<()> {
     write_json(&dir.join("summary.json"), summary)?;
-    save_png(&dir.join("summary.png"), &summary_chart(summary))?;
-    atomic_write(&dir.join("summary.html"), summary_html(summary).as_bytes())?;
+    let chart = summary_chart(summary)?;
+    chart.save(&dir.join("summary"))?;
+    atomic_write(
+        &dir.join("summary.html"),
+        summary_html(summary, &chart)?.as_bytes(),
+    )?;
     Ok(())
 }
 
-const COLOURS: [[u8; 3]; 5] = [
-    [31, 119, 180],
-    [214, 39, 40],
-    [44, 160, 44],
-    [148, 103, 189],
-    [255, 127, 14],
-];
-
 /// Interpretable units per layer: one line per category and one for all of them.
-pub fn summary_chart(summary: &DissectSummary) -> image::RgbImage {
-    let n = summary.layers.len();
-    let ticks: Vec<String> = summary
-        .layers
-        .iter()
-        .map(|l| l.layer.trim_start_matches("conv").to_string())
-        .collect();
-    let mut x = Axis::linear("conv layer", 0.5, n as f64 + 0.5);
-    x.ticks = (1..=n).map(|i| i as f64).collect();
-    let top = summary
-        .layers
-        .iter()
-        .map(|l| l.interpretable)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let y = Axis::linear("interpretable units", 0.0, top * 1.1);
-    let mut series: Vec<Series> = summary
-        .categories
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Series {
-            label: c.clone(),
-            points: summary
+pub fn summary_chart(summary: &DissectSummary) -> Result<Figure> {
+    let names: Vec<String> = summary.layers.iter().map(|l| l.layer.clone()).collect();
+    let mut chart = LineChart::new(
+        &format!("{}: interpretable units by concept category", summary.model),
+        Axis::categories("conv layer", &names),
+        Axis::linear("interpretable units").range(
+            0.0,
+            summary
                 .layers
                 .iter()
-                .enumerate()
-                .map(|(j, l)| {
-                    (
-                        (j + 1) as f64,
-                        l.by_category.get(c).copied().unwrap_or(0) as f64,
-                    )
-                })
-                .collect(),
-            colour: COLOURS[i % COLOURS.len()],
-            dashed: false,
-        })
-        .collect();
-    series.push(Series {
-        label: "all".into(),
-        points: summary
+                .map(|l| l.interpretable)
+                .max()
+                .unwrap_or(1)
+                .max(1) as f64
+                * 1.08,
+        ),
+    );
+    for c in &summary.categories {
+        let points: Vec<(f64, f64)> = summary
             .layers
             .iter()
             .enumerate()
-            .map(|(j, l)| ((j + 1) as f64, l.interpretable as f64))
-            .collect(),
-        colour: [40, 40, 40],
-        dashed: true,
-    });
-    line_chart_labelled(
-        &format!("{}: interpretable units by category", summary.model),
-        x,
-        y,
-        &series,
-        &ticks,
-    )
+            .map(|(j, l)| (j as f64, l.by_category.get(c).copied().unwrap_or(0) as f64))
+            .collect();
+        chart = chart.line(Line::new(c, &points));
+    }
+    let all: Vec<(f64, f64)> = summary
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(j, l)| (j as f64, l.interpretable as f64))
+        .collect();
+    chart
+        .line(Line::new("all categories", &all).colour(GREY).dashed())
+        .note(&format!(
+            "IoU > {} at the {} quantile",
+            summary.miniou, summary.quantile
+        ))
+        .render()
 }
 
-/// The summary as an HTML table.
-pub fn summary_html(summary: &DissectSummary) -> String {
+/// The summary page: `chart` inline, then the numbers as a table.
+pub fn summary_html(summary: &DissectSummary, chart: &Figure) -> Result<String> {
     use crate::dissect::report::escape;
     let mut h = String::new();
     h.push_str(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Classifier dissection</title>",
     );
+    h.push_str(&page_font_css(&[chart], "")?);
     h.push_str("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}</style></head><body>");
     h.push_str(&format!(
         "<h1>{}: interpretable units per conv layer</h1><p>{} images ({}), segmenter {}, threshold quantile {}, IoU cut-off {}. <a href=\"report.html\">Full report</a>.</p>",
@@ -445,7 +425,8 @@ pub fn summary_html(summary: &DissectSummary) -> String {
     for note in &summary.notes {
         h.push_str(&format!("<p><em>{}</em></p>", escape(note)));
     }
-    h.push_str("<img src=\"summary.png\" alt=\"interpretable units by category\"><table><tr><th class=\"l\">layer</th><th>units</th><th>interpretable</th>");
+    h.push_str(&chart.inline_svg());
+    h.push_str("<table><tr><th class=\"l\">layer</th><th>units</th><th>interpretable</th>");
     for c in &summary.categories {
         h.push_str(&format!("<th>{}</th>", escape(c)));
     }
@@ -491,7 +472,7 @@ pub fn summary_html(summary: &DissectSummary) -> String {
         h.push_str("</table>");
     }
     h.push_str("</body></html>\n");
-    h
+    Ok(h)
 }
 
 #[cfg(test)]

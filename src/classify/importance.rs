@@ -10,9 +10,8 @@ use super::curves::{ClassCurves, ablation_curves};
 use super::model::Classifier;
 use super::ranking::{ClassRanking, rank_units};
 use super::sweep::{SingleUnitSweep, SweepOptions, single_unit_sweep, world_batches};
-use crate::chart::{Axis, PALETTE, Series, line_chart};
+use crate::chart::{Axis, Figure, Line, LineChart, PALETTE};
 use crate::fsutil::write_json;
-use crate::imageio::save_png;
 use crate::progress;
 use crate::world::SIZE;
 use anyhow::{Context, Result, bail};
@@ -192,71 +191,62 @@ pub fn importance(clf: &Classifier, opts: &ImportanceOptions) -> Result<Importan
 
 /// Draws one class's curves: its balanced accuracy and the other classes' mean, with the top-k
 /// removed and with only the top-k kept, against k (log scale), and the baseline dashed.
-pub fn curves_chart(c: &ClassCurves, units: i64) -> image::RgbImage {
+pub fn curves_chart(c: &ClassCurves, units: i64) -> Result<Figure> {
     let ks: Vec<f64> = c.remove_top.iter().map(|p| p.k as f64).collect();
-    let line = |label: &str, pts: Vec<(f64, f64)>, colour: [u8; 3], dashed: bool| Series {
-        label: label.to_string(),
-        points: pts,
-        colour,
-        dashed,
-    };
     let take = |pts: &[super::curves::CurvePoint], f: fn(&super::curves::CurvePoint) -> f64| {
         pts.iter().map(|p| (p.k as f64, f(p))).collect::<Vec<_>>()
     };
-    let (lo, hi) = (
-        ks.first().copied().unwrap_or(1.0),
-        ks.last().copied().unwrap_or(2.0),
-    );
-    let series = vec![
-        line(
-            "remove top-k: class",
-            take(&c.remove_top, |p| p.class_accuracy),
-            PALETTE[1],
-            false,
+    let (remove, keep) = (PALETTE[1], PALETTE[0]);
+    LineChart::new(
+        &format!(
+            "{}: balanced accuracy with its top-k of {units} units removed or kept",
+            c.class
         ),
-        line(
-            "remove top-k: others",
-            take(&c.remove_top, |p| p.others_mean),
-            PALETTE[3],
-            false,
-        ),
-        line(
-            "keep top-k: class",
-            take(&c.keep_top, |p| p.class_accuracy),
-            PALETTE[0],
-            false,
-        ),
-        line(
-            "keep top-k: others",
-            take(&c.keep_top, |p| p.others_mean),
-            PALETTE[4],
-            false,
-        ),
-        line(
-            "baseline: class",
-            vec![
-                (lo, c.baseline.class_accuracy),
-                (hi, c.baseline.class_accuracy),
-            ],
-            PALETTE[7],
-            true,
-        ),
-    ];
-    line_chart(
-        &format!("{}: {} of {units} units removed or kept", c.class, "top-k"),
-        Axis::log2("k (log scale)", &ks),
-        Axis::linear("balanced accuracy", 0.4, 1.0),
-        &series,
+        Axis::log2("units removed or kept (k, log scale)").ticks(&ks),
+        Axis::linear("balanced accuracy"),
     )
+    .line(
+        Line::new(
+            "remove top-k: this class",
+            &take(&c.remove_top, |p| p.class_accuracy),
+        )
+        .colour(remove),
+    )
+    .line(
+        Line::new(
+            "remove top-k: other classes",
+            &take(&c.remove_top, |p| p.others_mean),
+        )
+        .colour(remove)
+        .dashed(),
+    )
+    .line(
+        Line::new(
+            "keep top-k: this class",
+            &take(&c.keep_top, |p| p.class_accuracy),
+        )
+        .colour(keep),
+    )
+    .line(
+        Line::new(
+            "keep top-k: other classes",
+            &take(&c.keep_top, |p| p.others_mean),
+        )
+        .colour(keep)
+        .dashed(),
+    )
+    .reference("this class, nothing removed", c.baseline.class_accuracy)
+    .render()
 }
 
-/// Writes `importance.json` and `curves_<class>.png` for every class into `dir`.
+/// Writes `importance.json` and `curves_<class>.svg` / `.png` for every class into `dir`;
+/// returns the JSON path and the PNGs.
 pub fn write_importance(report: &ImportanceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = vec![dir.join("importance.json")];
     write_json(&written[0], report)?;
     for c in &report.curves {
         let path = dir.join(format!("curves_{}.png", c.class));
-        save_png(&path, &curves_chart(c, report.units))?;
+        curves_chart(c, report.units)?.save(&path.with_extension(""))?;
         written.push(path);
     }
     Ok(written)

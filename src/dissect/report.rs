@@ -1,9 +1,11 @@
 //! `report.html`: a self-contained page (no network) with, per layer, a bar chart of
-//! interpretable units per concept (inline SVG) and a sortable table of units with their top
-//! images (the per-unit PNGs, referenced by relative path).
+//! interpretable units per concept (inline SVG, its font defined once for the page) and a
+//! sortable table of units with their top images (the per-unit PNGs, referenced by relative
+//! path).
 
 use super::images::unit_file;
 use super::result::{DissectResult, LayerResult};
+use crate::chart::{Axis, Bar, BarChart, Figure, page_font_css};
 use crate::fsutil::atomic_write;
 use anyhow::Result;
 use std::fmt::Write;
@@ -29,8 +31,9 @@ fn category_rank(cat: &str) -> usize {
         .unwrap_or(CATEGORY_ORDER.len())
 }
 
-/// The inline SVG bar chart of interpretable units per concept, grouped by category.
-pub fn bar_chart(layer: &LayerResult) -> String {
+/// The bar chart of interpretable units per concept, coloured and ordered by category (most
+/// units first within each); `None` when the layer has no interpretable unit.
+pub fn bar_chart(layer: &LayerResult) -> Result<Option<Figure>> {
     let mut bars: Vec<(&str, &str, usize)> = layer
         .concepts
         .iter()
@@ -52,43 +55,25 @@ pub fn bar_chart(layer: &LayerResult) -> String {
         ))
     });
     if bars.is_empty() {
-        return "<p>No interpretable units at this cut-off.</p>".into();
+        return Ok(None);
     }
-    let (bw, gap, h, base) = (24, 6, 160.0, 190);
-    let max = bars.iter().map(|b| b.2).max().unwrap_or(1) as f64;
-    let width = bars.len() * (bw + gap) + 40;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" class=\"bars\">",
-        base + 80
-    );
-    for (i, (name, cat, n)) in bars.iter().enumerate() {
-        let x = 30 + i * (bw + gap);
-        let bh = (*n as f64 / max * h).max(1.0);
-        let _ = write!(
-            svg,
-            "<rect x=\"{x}\" y=\"{:.1}\" width=\"{bw}\" height=\"{bh:.1}\" class=\"c-{}\"><title>{} ({}): {n}</title></rect>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{n}</text>\
-             <text transform=\"translate({},{}) rotate(60)\" font-size=\"11\">{}</text>",
-            base as f64 - bh,
-            escape(cat),
-            escape(name),
-            escape(cat),
-            x + bw / 2,
-            base as f64 - bh - 3.0,
-            x + bw / 2 - 4,
-            base + 6,
-            escape(name)
-        );
+    let width = (140 + 44 * bars.len() as u32).clamp(520, 1400);
+    let mut chart = BarChart::new(
+        &format!("{}: interpretable units per concept", layer.layer),
+        "concept",
+        Axis::linear("interpretable units"),
+    )
+    .show_values()
+    .size(width, 380);
+    for (name, cat, n) in bars {
+        chart = chart.bar(Bar::new(name, n as f64).group(cat));
     }
-    svg.push_str("</svg>");
-    svg
+    chart.render().map(Some)
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}\
 th{cursor:pointer;background:#f3f3f3}th:hover{background:#e4e4e4}img{image-rendering:pixelated}\
-.c-object{fill:#4878cf}.c-part{fill:#6acc65}.c-material{fill:#d65f5f}.c-scene{fill:#b47cc7}\
-.c-texture{fill:#c4ad66}.c-color{fill:#77bedb}rect{fill:#888}\
 .no{color:#999}";
 
 const SORT_SCRIPT: &str = "document.querySelectorAll('table.units th').forEach(function(th,col){\
@@ -100,7 +85,13 @@ var r=(!isNaN(na)&&!isNaN(nc))?na-nc:a.localeCompare(c);return asc?r:-r;});\
 rows.forEach(function(r){b.appendChild(r);});});});";
 
 /// The report page for `result`, referencing unit images under `<layer>/units/`.
-pub fn render(result: &DissectResult) -> String {
+pub fn render(result: &DissectResult) -> Result<String> {
+    let charts = result
+        .layers
+        .iter()
+        .map(bar_chart)
+        .collect::<Result<Vec<_>>>()?;
+    let fonts = page_font_css(&charts.iter().flatten().collect::<Vec<_>>(), "")?;
     let mut html = String::new();
     let model = &result.settings.common.model;
     let segmenter = &result.settings.segmenter;
@@ -108,7 +99,7 @@ pub fn render(result: &DissectResult) -> String {
     let _ = write!(
         html,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Dissection of {m}</title>\
-         <style>{STYLE}</style></head><body><h1>Dissection of {m}</h1>\
+         {fonts}<style>{STYLE}</style></head><body><h1>Dissection of {m}</h1>\
          <p>{samples} images, segmenter {s}, threshold at the {q} quantile of each unit, \
          interpretable when IoU &gt; {miniou}. Click a column heading to sort.</p>",
         m = escape(model),
@@ -116,13 +107,16 @@ pub fn render(result: &DissectResult) -> String {
         q = result.quantile,
         miniou = result.miniou
     );
-    for layer in &result.layers {
+    for (layer, chart) in result.layers.iter().zip(&charts) {
         let _ = write!(
             html,
             "<h2 id=\"{l}\">{l}: {} of {} units interpretable</h2>{}",
             layer.interpretable,
             layer.units.len(),
-            bar_chart(layer),
+            chart.as_ref().map_or_else(
+                || "<p>No interpretable units at this cut-off.</p>".to_string(),
+                Figure::inline_svg
+            ),
             l = escape(&layer.layer)
         );
         html.push_str(
@@ -151,12 +145,12 @@ pub fn render(result: &DissectResult) -> String {
         html.push_str("</tbody></table>");
     }
     let _ = write!(html, "<script>{SORT_SCRIPT}</script></body></html>");
-    html
+    Ok(html)
 }
 
 /// Writes `DIR/report.html`.
 pub fn write_report(result: &DissectResult, dir: &Path) -> Result<PathBuf> {
     let path = dir.join("report.html");
-    atomic_write(&path, render(result).as_bytes())?;
+    atomic_write(&path, render(result)?.as_bytes())?;
     Ok(path)
 }

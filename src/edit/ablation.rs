@@ -13,10 +13,9 @@ use super::Session;
 pub use super::ranking::UnitRanking;
 use super::unit_effect::{EffectOptions, UnitEffects};
 use super::verdict::label_fractions;
-use crate::chart::{Axis, PALETTE, Series, line_chart};
+use crate::chart::{Axis, Line, LineChart, sentence_case};
 use crate::cut::Edit;
 use crate::fsutil::write_json;
-use crate::imageio::save_png;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -279,8 +278,8 @@ pub fn run_ablation(session: &Session, opts: &AblationOptions) -> Result<Ablatio
     })
 }
 
-/// Writes `ablate-<concept>.json` and `ablate-<concept>.png` (portion removed, %, vs k) into
-/// `dir`; returns the two paths.
+/// Writes `ablate-<concept>.json` and the chart `ablate-<concept>.svg` / `.png` (portion
+/// removed, %, vs k) into `dir`; returns the JSON and PNG paths.
 pub fn write_ablation(
     result: &AblationResult,
     dir: &Path,
@@ -288,51 +287,43 @@ pub fn write_ablation(
     let json = dir.join(format!("ablate-{}.json", result.concept));
     let png = dir.join(format!("ablate-{}.png", result.concept));
     write_json(&json, result)?;
-    let (k, pct): (Vec<f64>, Vec<(f64, f64)>) = result
+    ablation_chart(result)?.save(&png.with_extension(""))?;
+    Ok((json, png))
+}
+
+/// The removal curve: percent of the concept's pixels removed against the number of units
+/// zeroed, with its 99% interval shaded.
+pub fn ablation_chart(result: &AblationResult) -> Result<crate::chart::Figure> {
+    let ranking = if result.ranking == "iou" {
+        "IoU"
+    } else {
+        result.ranking.as_str()
+    };
+    let title = sentence_case(&format!(
+        "{} pixels removed by zeroing the top units by {ranking} at {}",
+        result.concept, result.layer
+    ));
+    let points: Vec<(f64, f64)> = result
         .points
         .iter()
-        .map(|p| (p.k as f64, (100.0 * p.removed, 100.0 * p.ci99)))
-        .unzip();
-    let band = |sign: f64| -> Vec<(f64, f64)> {
-        k.iter()
-            .zip(&pct)
-            .map(|(&x, &(m, c))| (x, m + sign * c))
-            .collect()
-    };
-    let (lo, hi) = (band(-1.0), band(1.0));
-    let ymin = lo.iter().map(|p| p.1).fold(0.0f64, f64::min);
-    let ymax = hi.iter().map(|p| p.1).fold(1.0f64, f64::max);
-    let xmax = k.iter().cloned().fold(1.0f64, f64::max);
-    let series = [
-        Series {
-            label: "removed".into(),
-            points: k.iter().zip(&pct).map(|(&x, &(m, _))| (x, m)).collect(),
-            colour: PALETTE[0],
-            dashed: false,
-        },
-        Series {
-            label: "99% interval".into(),
-            points: lo,
-            colour: PALETTE[1],
-            dashed: true,
-        },
-        Series {
-            label: String::new(),
-            points: hi,
-            colour: PALETTE[1],
-            dashed: true,
-        },
-    ];
-    let title = format!(
-        "{} pixels removed, top units by {} zeroed at {}",
-        result.concept, result.ranking, result.layer
-    );
-    let chart = line_chart(
+        .map(|p| (p.k as f64, 100.0 * p.removed))
+        .collect();
+    let lo: Vec<f64> = result
+        .points
+        .iter()
+        .map(|p| 100.0 * (p.removed - p.ci99))
+        .collect();
+    let hi: Vec<f64> = result
+        .points
+        .iter()
+        .map(|p| 100.0 * (p.removed + p.ci99))
+        .collect();
+    LineChart::new(
         &title,
-        Axis::linear("units removed", 0.0, xmax),
-        Axis::linear("percent removed", ymin, ymax),
-        &series,
-    );
-    save_png(&png, &chart)?;
-    Ok((json, png))
+        Axis::linear("units zeroed (k)"),
+        Axis::linear(&format!("{} pixels removed (%)", result.concept)),
+    )
+    .line(Line::new("mean over images", &points).interval(&lo, &hi, "99% interval"))
+    .note(&format!("{} images", result.samples))
+    .render()
 }

@@ -6,10 +6,9 @@
 //! (through [`cut::Edit`](crate::cut::Edit) with a one-cell mask per copy) at its own cell.
 
 use super::Session;
-use crate::chart::{Bar, bar_chart};
+use crate::chart::{Axis, Bar, BarChart, Figure, sentence_case};
 use crate::cut::Edit;
 use crate::fsutil::write_json;
-use crate::imageio::save_png;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -245,27 +244,42 @@ pub fn context_table(r: &ContextResult) -> String {
     s
 }
 
-/// Writes `context-<concept>.json` and `context-<concept>.png` (bars of contexts with at least
-/// `min_count` cells) into `dir`; returns the two paths.
+/// Writes `context-<concept>.json` and the chart `context-<concept>.svg` / `.png` (bars of
+/// contexts with at least `min_count` cells) into `dir`; returns the JSON and PNG paths.
 pub fn write_context(r: &ContextResult, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let json = dir.join(format!("context-{}.json", r.concept));
     let png = dir.join(format!("context-{}.png", r.concept));
     write_json(&json, r)?;
-    let bars: Vec<Bar> = r
-        .rows
-        .iter()
-        .filter(|row| row.count >= r.min_count)
-        .map(|row| Bar {
-            label: row.context.clone(),
-            value: row.mean,
-            lo: (row.mean - row.std).max(0.0),
-            hi: row.mean + row.std,
-        })
-        .collect();
-    let title = format!("added {} pixels by context at {}", r.concept, r.layer);
-    let legend = ["mean per cell".to_string(), "error bars: 1 sd".to_string()];
-    save_png(&png, &bar_chart(&title, "pixels", &bars, &legend))?;
+    context_chart(r)?.save(&png.with_extension(""))?;
     Ok((json, png))
+}
+
+/// Mean concept pixels added per cell by the context the cell showed, with the 99% interval
+/// of each mean (2.58 standard errors), for contexts with at least `min_count` cells.
+pub fn context_chart(r: &ContextResult) -> Result<Figure> {
+    let title = sentence_case(&format!(
+        "{} pixels added by inserting {} units into one cell, by what the cell showed ({})",
+        r.concept,
+        r.units.len(),
+        r.layer
+    ));
+    let mut chart = BarChart::new(
+        &title,
+        "context at the cell's centre",
+        Axis::linear(&format!("{} pixels added per cell", r.concept)),
+    )
+    .interval_label("99% interval of the mean")
+    .note(&format!(
+        "{} images, {} cells each",
+        r.samples,
+        r.rows.iter().map(|row| row.count).sum::<u64>() / r.samples.max(1)
+    ));
+    for row in r.rows.iter().filter(|row| row.count >= r.min_count) {
+        let half = 2.58 * row.std / (row.count as f64).sqrt();
+        chart =
+            chart.bar(Bar::new(&row.context, row.mean).interval(row.mean - half, row.mean + half));
+    }
+    chart.render()
 }
 
 #[cfg(test)]

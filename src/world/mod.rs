@@ -10,7 +10,6 @@
 mod buildings;
 mod class;
 pub mod concepts;
-mod font;
 mod light;
 mod raster;
 mod samples;

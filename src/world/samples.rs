@@ -1,8 +1,8 @@
 //! Looking at the world: colourised label maps, statistics over seed ranges, and sample files
 //! (images, label maps, a contact sheet and a JSON summary).
 
-use super::font::{draw_text, text_width};
 use super::{CONCEPTS, MAX_CONCEPT, SIZE, Scene, SceneClass, concept_category, palette, render};
+use crate::chart::text::{draw_text, line_height, width};
 use crate::fsutil::{atomic_write_with, write_json};
 use anyhow::{Context, Result, bail};
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -155,7 +155,9 @@ fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
 /// Geometry of the contact sheet.
 const COLUMNS: u32 = 8;
 const GAP: u32 = 4;
-const CAPTION: u32 = 8;
+/// Caption text size in pixels.
+const TEXT: f32 = 10.0;
+const CAPTION: u32 = 14;
 const CELL_W: u32 = 2 * SIZE as u32 + 2;
 const CELL_H: u32 = SIZE as u32 + CAPTION;
 const BACKGROUND: [u8; 3] = [30, 30, 34];
@@ -175,10 +177,11 @@ fn contact_sheet(scenes: &[(Scene, RgbImage, RgbImage)]) -> RgbImage {
     let cols = n.clamp(1, COLUMNS);
     let rows = n.div_ceil(cols);
     let legend_rows = 2;
-    let width = GAP + cols * (CELL_W + GAP);
+    let row_h = line_height(TEXT) + 3;
+    let sheet_w = GAP + cols * (CELL_W + GAP);
     let legend_top = GAP + rows * (CELL_H + GAP);
-    let height = legend_top + legend_rows * 10 + GAP;
-    let mut sheet = RgbImage::from_pixel(width.max(300), height, Rgb(BACKGROUND));
+    let height = legend_top + legend_rows * row_h + GAP;
+    let mut sheet = RgbImage::from_pixel(sheet_w.max(300), height, Rgb(BACKGROUND));
     for (i, (scene, img, map)) in scenes.iter().enumerate() {
         let (c, r) = (i as u32 % cols, i as u32 / cols);
         let x = GAP + c * (CELL_W + GAP);
@@ -186,24 +189,39 @@ fn contact_sheet(scenes: &[(Scene, RgbImage, RgbImage)]) -> RgbImage {
         blit(&mut sheet, img, x, y);
         blit(&mut sheet, map, x + SIZE as u32 + 2, y);
         let caption = format!("{} {}", scene.seed, scene.class.name().replace('_', " "));
-        draw_text(&mut sheet, x, y + SIZE as u32 + 2, &caption, INK);
+        draw_text(
+            &mut sheet,
+            x as i32,
+            (y + SIZE as u32) as i32,
+            &caption,
+            TEXT,
+            INK,
+        );
     }
     let per_row = (MAX_CONCEPT as u32).div_ceil(legend_rows);
     let (mut x, mut y) = (GAP, legend_top);
     for id in 1..=MAX_CONCEPT {
-        for dy in 0..7 {
-            for dx in 0..7 {
+        let swatch = row_h - 5;
+        for dy in 0..swatch {
+            for dx in 0..swatch {
                 if x + dx < sheet.width() {
-                    sheet.put_pixel(x + dx, y + dy, Rgb(palette(id)));
+                    sheet.put_pixel(x + dx, y + 2 + dy, Rgb(palette(id)));
                 }
             }
         }
         let name = CONCEPTS[id as usize];
-        draw_text(&mut sheet, x + 9, y + 1, name, INK);
-        x += 9 + text_width(name).max(36) + 6;
+        draw_text(
+            &mut sheet,
+            (x + swatch + 3) as i32,
+            y as i32,
+            name,
+            TEXT,
+            INK,
+        );
+        x += swatch + 3 + width(name, TEXT).max(48) + 10;
         if u32::from(id) % per_row == 0 {
             x = GAP;
-            y += 10;
+            y += row_h;
         }
     }
     sheet
