@@ -20,6 +20,7 @@ pub mod nets;
 pub mod progress;
 pub mod scratch;
 pub mod segment;
+pub mod serve;
 pub mod stats;
 pub mod train;
 pub mod world;

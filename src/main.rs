@@ -62,6 +62,8 @@ enum Command {
     Context(ContextArgs),
     /// Measure edit latency, throughput and dissection speed (optionally against PyTorch).
     Bench(BenchArgs),
+    /// Serve the painting page: paint with concepts in the browser.
+    Serve(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -535,6 +537,10 @@ struct BenchArgs {
     /// Scratch directory (random weights, dissection statistics, baseline job).
     #[arg(long, default_value = "out/bench")]
     work: PathBuf,
+    /// Measure the painting server over loopback HTTP on the world generator (alone unless
+    /// --model is given too).
+    #[arg(long)]
+    serve: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -1498,7 +1504,10 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     let mut o = BenchOptions::new(a.quick);
     if !a.models.is_empty() {
         o.models = a.models;
+    } else if a.serve {
+        o.models.clear();
     }
+    o.serve = a.serve;
     o.device = parse_device(&a.common.device)?;
     o.baseline = a.baseline;
     o.work = a.work;
@@ -1509,6 +1518,76 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The generator: shipped name, model directory, checkpoint, or random[:SEED].
+    #[arg(long, default_value = zoo::DEFAULT_GENERATOR)]
+    model: String,
+    /// Segmenter (name, directory or TorchScript file) for the unit rankings and the verdicts.
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    segmenter: String,
+    /// Layers painted (comma-separated or repeated; listed in natural order, the first given
+    /// is the default).
+    #[arg(long, value_delimiter = ',', default_value = "layer4")]
+    layer: Vec<String>,
+    /// A dissection directory of the model covering the layers (default: one run once per
+    /// layer and cached).
+    #[arg(long)]
+    dissection: Option<PathBuf>,
+    /// Serve every generator dissection found up to two levels below DIR as a project, instead
+    /// of --model.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["model", "dissection", "layer"])]
+    data: Option<PathBuf>,
+    /// Where dissections run on the fly are cached.
+    #[arg(long, default_value = gandissect::edit::units_source::DEFAULT_CACHE_DIR)]
+    dissect_cache: PathBuf,
+    /// Images a dissection run on the fly covers.
+    #[arg(long, default_value_t = gandissect::edit::units_source::DEFAULT_CACHE_SAMPLES)]
+    dissect_samples: u64,
+    /// Address to listen on; anything but a loopback address lets other machines in.
+    #[arg(long, default_value = gandissect::serve::DEFAULT_ADDR)]
+    addr: std::net::SocketAddr,
+    /// Open the page in the desktop's browser.
+    #[arg(long)]
+    open: bool,
+    /// Quantile of each unit's activation that drawing sets it to.
+    #[arg(long, default_value_t = gandissect::edit::plan::DEFAULT_VALUE_QUANTILE)]
+    value_quantile: f64,
+    /// Image ids served: 0..N.
+    #[arg(long, default_value_t = gandissect::serve::request::DEFAULT_MAX_ID)]
+    max_id: u64,
+    /// Strokes one painting may hold.
+    #[arg(long, default_value_t = gandissect::serve::request::DEFAULT_MAX_STROKES)]
+    max_strokes: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn run_serve(a: ServeArgs) -> Result<()> {
+    use gandissect::edit::DissectionSource;
+    use gandissect::serve::{ProjectSource, ServeOptions, run};
+    let projects = match a.data {
+        Some(dir) => ProjectSource::Data(dir),
+        None => ProjectSource::Model {
+            model: a.model,
+            segmenter: a.segmenter,
+            layers: a.layer,
+            dissection: DissectionSource {
+                dir: a.dissection,
+                cache_root: a.dissect_cache,
+                samples: a.dissect_samples,
+            },
+        },
+    };
+    let mut o = ServeOptions::new(projects);
+    o.addr = a.addr;
+    o.value_quantile = a.value_quantile;
+    o.device = parse_device(&a.common.device)?;
+    o.max_strokes = a.max_strokes;
+    o.limits.max_id = a.max_id;
+    run(&o, a.open)
 }
 
 fn main() {
@@ -1534,6 +1613,7 @@ fn main() {
         Command::Ablate(a) => run_ablate(a),
         Command::Context(a) => run_context(a),
         Command::Bench(a) => run_bench(a),
+        Command::Serve(a) => run_serve(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -112,9 +112,15 @@ impl Session {
 
     /// A painter at the session's layer.
     pub fn painter(&self) -> Result<Painter<'_>> {
+        self.painter_at(&self.catalog.layer)
+    }
+
+    /// A painter at another `layer` of the session's generator (its strokes are planned with
+    /// that layer's own [`UnitCatalog`]).
+    pub fn painter_at(&self, layer: &str) -> Result<Painter<'_>> {
         Painter::new(
             &self.generator,
-            &self.catalog.layer,
+            layer,
             self.segmenter.as_ref(),
             self.options.stream,
             self.options.device,

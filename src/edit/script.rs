@@ -2,7 +2,7 @@
 //!
 //! A line is `{"seed": 7, "edits": [{"op": "remove", "concept": "tree", "mask":
 //! "masks/left.png"}], "out": "scene7.png"}` (optionally `"force": true` per scene and
-//! `"units": [..]` per edit); mask paths are relative to the script, `out` to the output
+//! `"units": [..]` and `"force": true` per edit); mask paths are relative to the script, `out` to the output
 //! directory. Blank lines and lines starting with `#` are skipped. A scene is complete when its
 //! record (`<stem>.json`, written last and atomically) exists; a re-run skips complete scenes.
 //! A bad line is reported with its number and the other lines go on.
@@ -49,6 +49,9 @@ pub struct ScriptEdit {
     /// Units to use instead of the concept's top k.
     #[serde(default)]
     pub units: Option<Vec<usize>>,
+    /// Keep this insertion even when the context check rejects it.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Reads one script line.
@@ -179,9 +182,10 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
                     units: e.units.clone().or_else(|| opts.plan.units.clone()),
                     ..opts.plan.clone()
                 };
-                let stroke = session
+                let mut stroke = session
                     .plan_from_file(e.op, &e.concept, &base.join(&e.mask), opts.stretch, &plan)
                     .with_context(|| format!("edit {}", j + 1))?;
+                stroke.force = e.force;
                 if stroke.empty {
                     summary.warnings.push(LineError {
                         line,
