@@ -278,7 +278,8 @@ function renderStrokes(now) {
     }
     const verdict = document.createElement('span');
     verdict.className = 'verdict';
-    verdict.textContent = outcome.summary;
+    // the page's own button forces a stroke, not the command line's flag
+    verdict.textContent = outcome.summary.replace(/; dropped \(.*\)$/, '; dropped');
     li.append(verdict);
     if (outcome.effect.kind === 'insertion' && !outcome.effect.accepted && !outcome.kept) {
       const b = document.createElement('button');
