@@ -633,3 +633,25 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_scene_cache_smaller_than_the_scenes_painted_changes_no_answer() {
+    let f = fixture("serve-cache");
+    let big = Server::start(&options(&f)).unwrap();
+    let mut o = options(&f);
+    o.limits.scenes = 1;
+    let small = Server::start(&o).unwrap();
+    let (mask, _) = left_half(16);
+    let concept = palette(&big)[0].clone();
+    let a = agent();
+    for seed in [1, 2, 3, 1, 4, 2] {
+        let body = json!({"project": "g", "seed": seed, "strokes": [stroke("remove", &concept, &mask, 2)]})
+            .to_string();
+        let want = json_of(&post(&a, &format!("{}api/paint", big.url()), &body).1);
+        let got = json_of(&post(&a, &format!("{}api/paint", small.url()), &body).1);
+        assert_eq!(got["strokes"], want["strokes"], "seed {seed}");
+        assert_eq!(got["image"], want["image"], "seed {seed}");
+    }
+    small.stop();
+    big.stop();
+}

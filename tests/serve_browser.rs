@@ -1,7 +1,7 @@
 //! The painting page in a real browser: Debian's Chromium, headless, driven over the DevTools
 //! protocol against a server on the shipped models. It picks scene 129, selects tree, erases
-//! over the left half with mouse events and checks the image shown, the reported tree pixels,
-//! undo, and a door refused on the sky and then forced.
+//! over the left half with mouse events and checks the image shown, the reported tree pixels
+//! and undo; then a door refused on the sky and forced, and a door accepted on a wall.
 //!
 //! Set `GANDISSECT_SCREENSHOTS=DIR` to keep the page's screenshots (before and after the
 //! erasing) in DIR.
@@ -113,6 +113,39 @@ async fn shown_image(page: &Page) -> Vec<u8> {
         .unwrap()
 }
 
+fn data_url_png(src: &str) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = src
+        .strip_prefix("data:image/png;base64,")
+        .expect("a PNG data URL");
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+/// The lowest 8×8 cell (row, column) of a 64×64 segmentation overlay that is at least 60%
+/// `colour` (`#rrggbb`).
+fn lowest_wall_cell(overlay: &[u8], colour: &str) -> Option<(u32, u32)> {
+    let img = image::load_from_memory(overlay).unwrap().to_rgba8();
+    let v = u32::from_str_radix(colour.trim_start_matches('#'), 16).unwrap();
+    let want = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
+    let mut best = None;
+    for cy in 0..8 {
+        for cx in 0..8 {
+            let n = (0..64)
+                .filter(|i| {
+                    let p = img.get_pixel(cx * 8 + i % 8, cy * 8 + i / 8);
+                    p[3] > 0 && p.0[..3] == want
+                })
+                .count();
+            if n * 10 >= 64 * 6 {
+                best = Some((cy, cx));
+            }
+        }
+    }
+    best
+}
+
 fn rgb(png: &[u8]) -> RgbImage {
     image::load_from_memory(png).unwrap().to_rgb8()
 }
@@ -135,7 +168,7 @@ fn mean_diff(a: &RgbImage, b: &RgbImage, inside: impl Fn(u32, u32) -> bool) -> f
 }
 
 #[test]
-fn a_person_erases_trees_and_forces_a_door_in_a_real_browser() {
+fn a_person_erases_trees_and_paints_doors_in_a_real_browser() {
     if !shipped_models_installed() {
         return;
     }
@@ -304,6 +337,47 @@ fn a_person_erases_trees_and_forces_a_door_in_a_real_browser() {
         let kept: String = eval(&page, "document.querySelector('#strokes li').dataset.kept").await;
         assert_eq!(kept, "1");
         assert_ne!(shown_image(&page).await, original, "a forced door is drawn");
+
+        // a door painted on the lowest wall of scene 16 is accepted
+        click(&page, "#goto-id").await;
+        let _: String = eval(&page, "document.querySelector('#goto-id').value = ''").await;
+        page.find_element("#goto-id")
+            .await
+            .unwrap()
+            .type_str("16")
+            .await
+            .unwrap();
+        click(&page, "#goto").await;
+        settle(&page, "state.seed === 16 && state.history.length === 1").await;
+        let seg: String = eval(&page, "state.history[0].result.segmentation").await;
+        let building: String = eval(
+            &page,
+            "state.project.labels.find((l) => l.name === 'building').color",
+        )
+        .await;
+        let (cy, cx) =
+            lowest_wall_cell(&data_url_png(&seg), &building).expect("scene 16 has a wall");
+        let (x0, y0) = (cx as f64 * 8.0, cy as f64 * 8.0);
+        let size: f64 = eval(
+            &page,
+            "(() => { const s = document.querySelector('#size'); s.value = 3; \
+             s.dispatchEvent(new Event('input')); return state.size; })()",
+        )
+        .await;
+        assert_eq!(size, 3.0);
+        drag(
+            &page,
+            &[
+                (x0 + 3.0, y0 + 3.0),
+                (x0 + 5.0, y0 + 3.0),
+                (x0 + 5.0, y0 + 5.0),
+                (x0 + 3.0, y0 + 5.0),
+            ],
+        )
+        .await;
+        settle(&page, "state.history.length === 2").await;
+        let text: String = eval(&page, "document.querySelector('#strokes li').textContent").await;
+        assert!(text.contains("accepted: door on building"), "{text}");
 
         browser.close().await.unwrap();
         let _ = browser.wait().await;

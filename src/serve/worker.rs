@@ -312,10 +312,12 @@ impl State {
                     .collect()
             })()
             .map_err(|e| ApiError::internal(format!("cannot draw the scene: {e:#}")))?;
+            // the least recently used scenes go, never one this batch needs
             while self.cache.len() + made.len() > self.limits.scenes.max(MAX_BATCH) {
                 let oldest = self
                     .cache
                     .iter()
+                    .filter(|((l, s), _)| !(l == layer && seeds.contains(s)))
                     .min_by_key(|(_, c)| c.used)
                     .map(|(k, _)| k.clone());
                 match oldest {
