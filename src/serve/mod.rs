@@ -21,6 +21,7 @@ pub use project::{ProjectInfo, ProjectSource};
 pub use request::{PaintRequest, StrokeRequest};
 
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt;
 use routes::AppState;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -123,6 +124,10 @@ impl Server {
                         eprintln!("error: the listening socket cannot be used");
                         return;
                     };
+                    // answers go out at once, not after the client's delayed acknowledgement
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     let mut graceful = stopped.clone();
                     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                         let _ = graceful.wait_for(|s| *s).await;
