@@ -655,3 +655,34 @@ fn a_scene_cache_smaller_than_the_scenes_painted_changes_no_answer() {
     small.stop();
     big.stop();
 }
+
+#[test]
+fn the_serve_benchmark_reports_consistent_figures_on_the_shipped_generator() {
+    use gandissect::bench::serve::{ServeSettings, measure, targets};
+    if !common::shipped_models_installed() {
+        return;
+    }
+    let settings = ServeSettings {
+        warmup: 2,
+        strokes: 6,
+        min_seconds: 0.0,
+        clients: 2,
+        sustained_seconds: 0.5,
+    };
+    let b = measure(
+        "world-proggan",
+        "world-seg",
+        "layer4",
+        &settings,
+        Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!((b.layer.as_str(), b.concept.as_str()), ("layer4", "tree"));
+    assert_eq!((b.stroke.runs, b.suffix.runs), (6, 6), "interleaved rounds");
+    assert!((b.overhead_ratio - b.stroke.p50_ms / b.suffix.p50_ms).abs() < 1e-9);
+    assert_eq!(b.failed, 0);
+    assert!(b.sustained.runs > 0 && b.sustained_strokes_per_s > 0.0);
+    let t = targets(&b);
+    assert_eq!(t.len(), 4);
+    assert_eq!(t[0].value, Some(b.stroke.p50_ms));
+}

@@ -1,9 +1,9 @@
 //! Edit scripts: JSONL, one scene per line, painted in batches and resumable.
 //!
 //! A line is `{"seed": 7, "edits": [{"op": "remove", "concept": "tree", "mask":
-//! "masks/left.png"}], "out": "scene7.png"}` (optionally `"force": true` per scene and
-//! `"units": [..]` and `"force": true` per edit); mask paths are relative to the script, `out` to the output
-//! directory. Blank lines and lines starting with `#` are skipped. A scene is complete when its
+//! "masks/left.png"}], "out": "scene7.png"}` (optionally `"force": true` per scene, and
+//! `"units": [..]` and `"force": true` per edit); mask paths are relative to the script, `out`
+//! to the output directory. Blank lines and lines starting with `#` are skipped. A scene is complete when its
 //! record (`<stem>.json`, written last and atomically) exists; a re-run skips complete scenes.
 //! A bad line is reported with its number and the other lines go on.
 
