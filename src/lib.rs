@@ -22,6 +22,7 @@ pub mod progress;
 pub mod sample;
 pub mod scratch;
 pub mod segment;
+pub mod serve;
 pub mod stats;
 pub mod train;
 pub mod world;

@@ -4,24 +4,10 @@
 
 use gandissect::chart::{Axis, Bar, BarChart, Figure, HeatMap, Line, LineChart, page_font_css};
 use gandissect::scratch::ScratchDir;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// Debian's Chromium, when installed; says so on stderr when not.
-fn chromium() -> Option<PathBuf> {
-    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("GANDISSECT_REQUIRE_BROWSER").is_none(),
-            "GANDISSECT_REQUIRE_BROWSER is set but Chromium is not installed (apt-get install chromium)"
-        );
-        eprintln!("skipped: Chromium is not installed (apt-get install chromium)");
-    }
-    found
-}
+mod common;
 
 /// Loads `probe` (a page whose script writes its findings into `<pre id="out">`) and returns
 /// that text.
@@ -87,9 +73,7 @@ fn charts() -> Vec<Figure> {
 
 #[test]
 fn pages_and_svg_files_show_charts_in_the_embedded_font() {
-    let Some(chrome) = chromium() else {
-        return;
-    };
+    let chrome = common::chromium();
     let dir = ScratchDir::new("chart-browser").unwrap();
     let figs = charts();
     let refs: Vec<&Figure> = figs.iter().collect();

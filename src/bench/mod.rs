@@ -13,6 +13,7 @@ pub mod flops;
 pub mod measure;
 pub mod models;
 pub mod report;
+pub mod serve;
 pub mod timing;
 
 pub use measure::{EditSpec, Settings};
@@ -41,6 +42,8 @@ pub struct BenchOptions {
     pub segmenter: String,
     /// Scratch directory: random weights, dissection statistics, baseline job files.
     pub work: PathBuf,
+    /// Also measure the painting server on the world generator ([`serve`]).
+    pub serve: bool,
 }
 
 impl BenchOptions {
@@ -60,6 +63,7 @@ impl BenchOptions {
             layer: "layer4".into(),
             segmenter: crate::segment::DEFAULT_SEGMENTER.into(),
             work: PathBuf::from("out/bench"),
+            serve: false,
         }
     }
 }
@@ -82,8 +86,8 @@ pub const THREAD_ENV: [&str; 3] = ["OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NU
 
 /// Runs the benchmark; progress goes to stderr.
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
-    if opts.models.is_empty() {
-        bail!("no model to benchmark; give --model world, random256 or a generator");
+    if opts.models.is_empty() && !opts.serve {
+        bail!("no model to benchmark; give --model world, random256 or a generator, or --serve");
     }
     if opts.baseline && opts.device != Device::Cpu {
         bail!("the PyTorch baseline runs on the CPU only; use --device cpu with --baseline");
@@ -176,7 +180,20 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             vs_baseline: vs,
         });
     }
-    let targets = report::targets(&reports);
+    let serve = if opts.serve {
+        eprintln!("bench: the painting server over loopback HTTP");
+        Some(serve::measure(
+            crate::zoo::DEFAULT_GENERATOR,
+            &opts.segmenter,
+            &opts.layer,
+            &serve::ServeSettings::new(opts.quick),
+            opts.device,
+        )?)
+    } else {
+        None
+    };
+    let mut targets = report::targets(&reports);
+    targets.extend(serve.iter().flat_map(serve::targets));
     Ok(BenchReport {
         device: crate::device::device_name(opts.device),
         threads,
@@ -191,6 +208,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         load_average_after: load_average(),
         baseline_torch: torch,
         models: reports,
+        serve,
         targets,
     })
 }

@@ -74,6 +74,8 @@ pub struct BenchReport {
     pub baseline_torch: Option<String>,
     /// Per model.
     pub models: Vec<ModelReport>,
+    /// The painting server, when measured.
+    pub serve: Option<super::serve::ServeBench>,
     /// The targets.
     pub targets: Vec<Target>,
 }
@@ -228,6 +230,9 @@ pub fn render_table(r: &BenchReport) -> String {
                 let _ = writeln!(out, "  unit labels equal to the baseline's: {same} of {of}");
             }
         }
+    }
+    if let Some(s) = &r.serve {
+        out.push_str(&super::serve::render(s));
     }
     let _ = writeln!(out, "\ntargets");
     for t in &r.targets {

@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Scratch directory (random weights, dissection statistics, baseline job).
     #[arg(long, default_value = "out/bench")]
     work: PathBuf,
+    /// Measure the painting server over loopback HTTP on the world generator (alone unless
+    /// --model is given too).
+    #[arg(long)]
+    serve: bool,
 }
 
 impl Run for BenchArgs {
@@ -32,7 +36,10 @@ impl Run for BenchArgs {
         let mut o = BenchOptions::new(self.quick);
         if !self.models.is_empty() {
             o.models = self.models;
+        } else if self.serve {
+            o.models.clear();
         }
+        o.serve = self.serve;
         o.device = ctx.device;
         o.baseline = self.baseline;
         o.work = self.work;

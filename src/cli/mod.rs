@@ -18,6 +18,7 @@ mod generate;
 mod merge;
 mod models;
 mod painting;
+mod serve;
 mod train;
 mod world;
 
@@ -102,6 +103,8 @@ commands! {
         Context(context::ContextArgs),
         /// Measure edit latency, throughput and dissection speed (optionally against PyTorch).
         Bench(bench::BenchArgs),
+        /// Serve the painting page: paint with concepts in the browser.
+        Serve(serve::ServeArgs),
     }
 }
 

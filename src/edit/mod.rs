@@ -110,28 +110,8 @@ impl Session {
             .layer_name()
             .to_string();
         let weights_digest = units_source::weights_digest(&generator)?;
-        let mut model = crate::dissect::Model::Generator {
-            net: generator,
-            stream: crate::zsample::DEFAULT_STREAM_SEED,
-        };
-        let mut labeller = crate::dissect::Labeller::Net(segmenter);
-        let dissection = units_source::load_or_dissect(
-            &options.dissection,
-            &layer,
-            units_source::LoadedModels {
-                model: &options.model,
-                digest: &weights_digest,
-                generator: &mut model,
-                segmenter: &options.segmenter,
-                labeller: &mut labeller,
-            },
-            options.device,
-        );
-        let (Some(generator), crate::dissect::Labeller::Net(segmenter)) =
-            (model.into_generator(), labeller)
-        else {
-            unreachable!("the session's models come back as they went in")
-        };
+        let (generator, segmenter, dissection) =
+            dissect_loaded(options, &layer, &weights_digest, generator, segmenter);
         let catalog = UnitCatalog::from_dissection(&dissection?, &layer, options.value_quantile)?;
         Ok(Self {
             generator,
@@ -143,11 +123,35 @@ impl Session {
         })
     }
 
+    /// The dissection of another `layer` of the session's generator: the named one, the cached
+    /// one, or one run now on the session's models (the session lends them and gets them back).
+    pub fn dissection_at(mut self, layer: &str) -> Result<(Self, crate::dissect::DissectResult)> {
+        let layer = crate::cut::Cut::new(&self.generator, layer)?
+            .layer_name()
+            .to_string();
+        let (generator, segmenter, dissection) = dissect_loaded(
+            &self.options,
+            &layer,
+            &self.weights_digest,
+            self.generator,
+            self.segmenter,
+        );
+        self.generator = generator;
+        self.segmenter = segmenter;
+        Ok((self, dissection?))
+    }
+
     /// A painter at the session's layer.
     pub fn painter(&self) -> Result<Painter<'_>> {
+        self.painter_at(&self.catalog.layer)
+    }
+
+    /// A painter at another `layer` of the session's generator (its strokes are planned with
+    /// that layer's own [`UnitCatalog`]).
+    pub fn painter_at(&self, layer: &str) -> Result<Painter<'_>> {
         Painter::new(
             &self.generator,
-            &self.catalog.layer,
+            layer,
             self.segmenter.as_ref(),
             self.options.stream,
             self.options.device,
@@ -244,4 +248,42 @@ impl Session {
         }
         .rank(&self.painter()?, opts, k)
     }
+}
+
+/// The dissection of `layer` for `options` (named, cached, or run now on `generator` and
+/// `segmenter`), handing the models back whatever the outcome.
+fn dissect_loaded(
+    options: &SessionOptions,
+    layer: &str,
+    weights_digest: &str,
+    generator: ProGan,
+    segmenter: Box<dyn Segmenter>,
+) -> (
+    ProGan,
+    Box<dyn Segmenter>,
+    Result<crate::dissect::DissectResult>,
+) {
+    let mut model = crate::dissect::Model::Generator {
+        net: generator,
+        stream: crate::zsample::DEFAULT_STREAM_SEED,
+    };
+    let mut labeller = crate::dissect::Labeller::Net(segmenter);
+    let dissection = units_source::load_or_dissect(
+        &options.dissection,
+        layer,
+        units_source::LoadedModels {
+            model: &options.model,
+            digest: weights_digest,
+            generator: &mut model,
+            segmenter: &options.segmenter,
+            labeller: &mut labeller,
+        },
+        options.device,
+    );
+    let (Some(generator), crate::dissect::Labeller::Net(segmenter)) =
+        (model.into_generator(), labeller)
+    else {
+        unreachable!("the session's models come back as they went in")
+    };
+    (generator, segmenter, dissection)
 }

@@ -64,6 +64,8 @@ pub struct SceneOutcome {
     pub original: Tensor,
     /// The final image `[3, H, W]` in [−1, 1].
     pub edited: Tensor,
+    /// The final image's label maps `[K, h, w]`, on the CPU.
+    pub segmentation: Tensor,
     /// Per stroke, in order.
     pub strokes: Vec<StrokeOutcome>,
 }
@@ -75,6 +77,20 @@ impl SceneOutcome {
             .iter()
             .any(|s| s.kept && !matches!(s.effect, Effect::Skipped { .. }))
     }
+}
+
+/// A scene's unedited state, kept by an interactive painter so that painting it again costs
+/// only the edit, the suffix forward and one segmentation.
+#[derive(Debug)]
+pub struct SceneBase {
+    /// Image id.
+    pub seed: u64,
+    /// The cut layer's features `[1, C, h, w]`.
+    pub features: Tensor,
+    /// The unedited image `[3, H, W]` in [−1, 1].
+    pub image: Tensor,
+    /// Its label maps `[K, h, w]`, on the CPU.
+    pub segmentation: Tensor,
 }
 
 /// A generator cut at a layer, a segmenter and the latent stream image ids index.
@@ -149,25 +165,121 @@ impl<'a> Painter<'a> {
         let _guard = tch::no_grad_guard();
         let seeds: Vec<u64> = scenes.iter().map(|s| s.seed).collect();
         let features = self.cut.prefix(&self.latents(&seeds)?);
-        let grid = (features.size()[2], features.size()[3]);
-        let all: Vec<Vec<bool>> = scenes
-            .iter()
-            .map(|s| s.strokes.iter().map(|st| !st.empty).collect())
-            .collect();
-        let (originals, edited) = self.render(scenes, &features, &all, true)?;
-        let originals = originals.expect("originals were asked for");
+        let all = strokes_drawn(scenes);
+        let (originals, edited) = self.render(scenes, &features, &all, None)?;
         let n = scenes.len() as i64;
         let segs = self.segment(&Tensor::cat(&[&originals, &edited], 0))?;
         let (seg_before, seg_after) = (segs.narrow(0, 0, n), segs.narrow(0, n, n));
+        self.judge(
+            scenes,
+            Rendered {
+                features: &features,
+                originals: &originals,
+                seg_before: &seg_before,
+                edited,
+                seg_after: &seg_after,
+            },
+            all,
+        )
+    }
+
+    /// The unedited state of scenes `seeds` (one prefix forward, one suffix forward, one
+    /// segmentation), for painting them again and again with [`Painter::paint_bases`].
+    pub fn bases(&self, seeds: &[u64]) -> Result<Vec<SceneBase>> {
+        if seeds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _guard = tch::no_grad_guard();
+        let features = self.cut.prefix(&self.latents(seeds)?);
+        let images = self.cut.suffix(&features).clamp(-1.0, 1.0);
+        let segs = self.segment(&images)?;
+        Ok(seeds
+            .iter()
+            .enumerate()
+            .map(|(i, &seed)| {
+                let i = i as i64;
+                SceneBase {
+                    seed,
+                    features: features.narrow(0, i, 1),
+                    image: images.get(i),
+                    segmentation: segs.get(i),
+                }
+            })
+            .collect())
+    }
+
+    /// Paints scenes from their kept unedited state: a stroke costs its compositing, the suffix
+    /// forward and one segmentation, not the prefix. Each plan's seed must be its base's.
+    pub fn paint_bases(&self, scenes: &[(&SceneBase, &ScenePlan)]) -> Result<Vec<SceneOutcome>> {
+        if scenes.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some((b, p)) = scenes.iter().find(|(b, p)| b.seed != p.seed) {
+            bail!(
+                "scene {} was planned on the base of scene {}",
+                p.seed,
+                b.seed
+            );
+        }
+        let _guard = tch::no_grad_guard();
+        let plans: Vec<&ScenePlan> = scenes.iter().map(|(_, p)| *p).collect();
+        let features = Tensor::cat(
+            &scenes.iter().map(|(b, _)| &b.features).collect::<Vec<_>>(),
+            0,
+        );
+        let originals = Tensor::stack(&scenes.iter().map(|(b, _)| &b.image).collect::<Vec<_>>(), 0);
+        let seg_before = Tensor::stack(
+            &scenes
+                .iter()
+                .map(|(b, _)| &b.segmentation)
+                .collect::<Vec<_>>(),
+            0,
+        );
+        let all = strokes_drawn(&plans);
+        let (_, edited) = self.render(&plans, &features, &all, Some(&originals))?;
+        // only the scenes with a stroke drawn are segmented again
+        let drawn: Vec<i64> = (0..plans.len())
+            .filter(|&i| all[i].iter().any(|d| *d))
+            .map(|i| i as i64)
+            .collect();
+        let seg_after = if drawn.is_empty() {
+            seg_before.shallow_clone()
+        } else {
+            let idx = Tensor::from_slice(&drawn);
+            let again = self.segment(&edited.index_select(0, &idx.to_device(edited.device())))?;
+            seg_before.index_copy(0, &idx, &again)
+        };
+        self.judge(
+            &plans,
+            Rendered {
+                features: &features,
+                originals: &originals,
+                seg_before: &seg_before,
+                edited,
+                seg_after: &seg_after,
+            },
+            all,
+        )
+    }
+
+    /// Measures every drawn stroke, drops the insertions the context check rejects (unless
+    /// forced) and renders the scenes that lost a stroke again.
+    fn judge(
+        &self,
+        scenes: &[&ScenePlan],
+        r: Rendered<'_>,
+        all: Vec<Vec<bool>>,
+    ) -> Result<Vec<SceneOutcome>> {
+        let grid = (r.features.size()[2], r.features.size()[3]);
         let mut outcomes = Vec::with_capacity(scenes.len());
         let mut keep = all.clone();
         for (i, scene) in scenes.iter().enumerate() {
-            let (b, a) = (seg_before.get(i as i64), seg_after.get(i as i64));
+            let (b, a) = (r.seg_before.get(i as i64), r.seg_after.get(i as i64));
             let mut strokes = Vec::with_capacity(scene.strokes.len());
             for (j, stroke) in scene.strokes.iter().enumerate() {
                 let effect = self.measure(stroke, &b, &a, grid)?;
                 let rejected = matches!(&effect, Effect::Insertion(v) if !v.accepted);
-                if rejected && !scene.force {
+                if rejected && !scene.force && !stroke.force {
                     keep[i][j] = false;
                 }
                 strokes.push(StrokeOutcome {
@@ -179,8 +291,9 @@ impl<'a> Painter<'a> {
             }
             outcomes.push(SceneOutcome {
                 seed: scene.seed,
-                original: originals.get(i as i64),
-                edited: edited.get(i as i64),
+                original: r.originals.get(i as i64),
+                edited: r.edited.get(i as i64),
+                segmentation: a,
                 strokes,
             });
         }
@@ -192,27 +305,29 @@ impl<'a> Painter<'a> {
                 let left = keep[i].iter().any(|k| *k);
                 if !left {
                     outcomes[i].edited = outcomes[i].original.shallow_clone();
+                    outcomes[i].segmentation = r.seg_before.get(i as i64);
                 }
                 left
             })
             .collect();
         if !redo.is_empty() {
             let idx = Tensor::from_slice(&redo.iter().map(|&i| i as i64).collect::<Vec<_>>())
-                .to_device(features.device());
+                .to_device(r.features.device());
             let sub_scenes: Vec<&ScenePlan> = redo.iter().map(|&i| scenes[i]).collect();
             let sub_keep: Vec<Vec<bool>> = redo.iter().map(|&i| keep[i].clone()).collect();
             let (_, again) = self.render(
                 &sub_scenes,
-                &features.index_select(0, &idx),
+                &r.features.index_select(0, &idx),
                 &sub_keep,
-                false,
+                Some(&r.originals.index_select(0, &idx)),
             )?;
             let seg_again = self.segment(&again)?;
-            for (r, &i) in redo.iter().enumerate() {
+            for (k, &i) in redo.iter().enumerate() {
                 let out = &mut outcomes[i];
-                out.edited = again.get(r as i64);
-                let a = seg_again.get(r as i64);
-                let b = seg_before.get(i as i64);
+                out.edited = again.get(k as i64);
+                let a = seg_again.get(k as i64);
+                out.segmentation = a.shallow_clone();
+                let b = r.seg_before.get(i as i64);
                 for (j, stroke) in scenes[i].strokes.iter().enumerate() {
                     if keep[i][j] && !stroke.empty {
                         let effect = self.measure(stroke, &b, &a, grid)?;
@@ -225,16 +340,16 @@ impl<'a> Painter<'a> {
         Ok(outcomes)
     }
 
-    /// Runs the suffix once for the unedited features (when asked for, or needed by a scene
-    /// without edits) and every scene with an edit left; returns `(originals, edited)`, each
-    /// `[N, 3, H, W]` clamped to [−1, 1]; a scene without edits repeats its original.
+    /// Runs the suffix for every scene with an edit left, and for the unedited features too
+    /// when `originals` are not given (in the same forward); returns `(originals, edited)`,
+    /// each `[N, 3, H, W]` clamped to [−1, 1]; a scene without edits repeats its original.
     fn render(
         &self,
         scenes: &[&ScenePlan],
         features: &Tensor,
         keep: &[Vec<bool>],
-        with_originals: bool,
-    ) -> Result<(Option<Tensor>, Tensor)> {
+        originals: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
         let n = scenes.len() as i64;
         let mut parts: Vec<Tensor> = Vec::new();
         let mut which = Vec::new();
@@ -251,19 +366,24 @@ impl<'a> Painter<'a> {
                 which.push(i);
             }
         }
-        let need_originals = with_originals || which.len() < scenes.len();
-        if need_originals {
-            parts.insert(0, features.shallow_clone());
-        }
-        let out = self.cut.suffix(&Tensor::cat(&parts, 0)).clamp(-1.0, 1.0);
-        let originals = need_originals.then(|| out.narrow(0, 0, n));
-        let offset = if need_originals { n } else { 0 };
+        let (originals, edited) = match originals {
+            Some(o) => {
+                let edited = (!parts.is_empty())
+                    .then(|| self.cut.suffix(&Tensor::cat(&parts, 0)).clamp(-1.0, 1.0));
+                (o.shallow_clone(), edited)
+            }
+            None => {
+                parts.insert(0, features.shallow_clone());
+                let out = self.cut.suffix(&Tensor::cat(&parts, 0)).clamp(-1.0, 1.0);
+                let m = out.size()[0] - n;
+                (out.narrow(0, 0, n), Some(out.narrow(0, n, m)))
+            }
+        };
         let mut rows = Vec::with_capacity(scenes.len());
         for i in 0..scenes.len() {
-            rows.push(match (which.iter().position(|&w| w == i), &originals) {
-                (Some(r), _) => out.narrow(0, offset + r as i64, 1),
-                (None, Some(o)) => o.narrow(0, i as i64, 1),
-                (None, None) => unreachable!("originals are rendered when a scene has no edit"),
+            rows.push(match (which.iter().position(|&w| w == i), &edited) {
+                (Some(r), Some(e)) => e.narrow(0, r as i64, 1),
+                _ => originals.narrow(0, i as i64, 1),
             });
         }
         Ok((originals, Tensor::cat(&rows, 0)))
@@ -300,6 +420,23 @@ impl<'a> Painter<'a> {
     }
 }
 
+/// Which strokes of each scene are drawn (not empty).
+fn strokes_drawn(scenes: &[&ScenePlan]) -> Vec<Vec<bool>> {
+    scenes
+        .iter()
+        .map(|s| s.strokes.iter().map(|st| !st.empty).collect())
+        .collect()
+}
+
+/// A batch rendered once with every drawn stroke, with its segmentations.
+struct Rendered<'t> {
+    features: &'t Tensor,
+    originals: &'t Tensor,
+    seg_before: &'t Tensor,
+    edited: Tensor,
+    seg_after: &'t Tensor,
+}
+
 fn summary(stroke: &PlannedStroke, effect: &Effect, kept: bool) -> String {
     match effect {
         Effect::Skipped { reason } => format!(
@@ -311,7 +448,7 @@ fn summary(stroke: &PlannedStroke, effect: &Effect, kept: bool) -> String {
             let mut s = format!("add {}: {}", stroke.concept, v.describe(&stroke.concept));
             if !v.accepted {
                 s.push_str(if kept {
-                    "; kept (--force)"
+                    "; kept (forced)"
                 } else {
                     "; dropped (--force keeps it)"
                 });

@@ -199,6 +199,9 @@ pub struct PlannedStroke {
     pub pooling: Pooling,
     /// Whether the mask is empty (the stroke does nothing).
     pub empty: bool,
+    /// Keep this stroke even when the context check rejects it (a scene's `force` does so for
+    /// all of its strokes); false when planned.
+    pub force: bool,
 }
 
 /// The plan of one stroke as recorded in JSON.
@@ -295,6 +298,7 @@ pub fn plan_stroke(
         mask,
         pooling: opts.pooling,
         empty,
+        force: false,
     })
 }
 

@@ -8,6 +8,7 @@ use super::plan::PlannedStroke;
 use crate::fsutil::write_json;
 use crate::imageio::{save_png, to_rgb_images};
 use anyhow::{Result, bail};
+use image::RgbImage;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -82,6 +83,38 @@ pub fn scene_record(outcome: &SceneOutcome, paths: &ScenePaths, model: &str, lay
     })
 }
 
+/// The pictures of a painted scene: the edited image, the original, and the two side by side
+/// with the painted region outlined.
+pub struct ScenePictures {
+    /// The final image.
+    pub edited: RgbImage,
+    /// The unedited image.
+    pub original: RgbImage,
+    /// Original and edited side by side, scaled up [`COMPARE_SCALE`] times.
+    pub compare: RgbImage,
+}
+
+/// Draws the pictures of `outcome`, outlining the region of its drawn `strokes`.
+pub fn scene_pictures(outcome: &SceneOutcome, strokes: &[PlannedStroke]) -> Result<ScenePictures> {
+    let pair = tch::Tensor::stack(&[&outcome.original, &outcome.edited], 0);
+    let mut images = to_rgb_images(&pair)?;
+    let (w, h) = images[0].dimensions();
+    let masks: Vec<&tch::Tensor> = strokes
+        .iter()
+        .filter(|s| !s.empty)
+        .map(|s| &s.mask)
+        .collect();
+    let region = union_mask(&masks, w as usize, h as usize);
+    let compare = side_by_side(&images[0], &images[1], &region, COMPARE_SCALE);
+    let edited = images.pop().expect("two images");
+    let original = images.pop().expect("two images");
+    Ok(ScenePictures {
+        edited,
+        original,
+        compare,
+    })
+}
+
 /// Writes the scene's pictures, then its record (returned).
 pub fn write_scene(
     outcome: &SceneOutcome,
@@ -106,21 +139,10 @@ pub fn write_scene_for(
     if let Some(dir) = paths.image.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let pair = tch::Tensor::stack(&[&outcome.original, &outcome.edited], 0);
-    let images = to_rgb_images(&pair)?;
-    let (w, h) = images[0].dimensions();
-    let masks: Vec<&tch::Tensor> = strokes
-        .iter()
-        .filter(|s| !s.empty)
-        .map(|s| &s.mask)
-        .collect();
-    let region = union_mask(&masks, w as usize, h as usize);
-    save_png(&paths.image, &images[1])?;
-    save_png(&paths.original, &images[0])?;
-    save_png(
-        &paths.compare,
-        &side_by_side(&images[0], &images[1], &region, COMPARE_SCALE),
-    )?;
+    let pictures = scene_pictures(outcome, strokes)?;
+    save_png(&paths.image, &pictures.edited)?;
+    save_png(&paths.original, &pictures.original)?;
+    save_png(&paths.compare, &pictures.compare)?;
     let mut record = scene_record(outcome, paths, model, layer);
     if let Some(request) = request {
         record["request"] = request.clone();

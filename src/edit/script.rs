@@ -1,8 +1,8 @@
 //! Edit scripts: JSONL, one scene per line, painted in batches and resumable.
 //!
 //! A line is `{"seed": 7, "edits": [{"op": "remove", "concept": "tree", "mask":
-//! "masks/left.png"}], "out": "scene7.png"}` (optionally `"force": true` per scene and
-//! `"units": [..]` per edit); mask paths are relative to the script, `out` to the output
+//! "masks/left.png"}], "out": "scene7.png"}` (optionally `"force": true` per scene, and
+//! `"units": [..]` and `"force": true` per edit); mask paths are relative to the script, `out` to the output
 //! directory. Blank lines and lines starting with `#` are skipped, and so is a UTF-8 byte-order
 //! mark. A scene is complete when its record (`<stem>.json`, written last and atomically)
 //! exists and records the same request (the line and the options); a re-run skips complete
@@ -62,6 +62,9 @@ pub struct ScriptEdit {
     /// Units to use instead of the concept's top k.
     #[serde(default)]
     pub units: Option<Vec<usize>>,
+    /// Keep this insertion even when the context check rejects it.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Reads one script line.
@@ -356,9 +359,10 @@ pub fn run_batch(session: &Session, opts: &BatchOptions) -> Result<BatchSummary>
                     units: e.units.clone().or_else(|| opts.plan.units.clone()),
                     ..opts.plan.clone()
                 };
-                let stroke = session
+                let mut stroke = session
                     .plan_from_file(e.op, &e.concept, &base.join(&e.mask), opts.stretch, &plan)
                     .with_context(|| format!("edit {}", j + 1))?;
+                stroke.force = e.force;
                 if stroke.empty {
                     summary.warnings.push(LineError {
                         line,

@@ -196,3 +196,17 @@ pub fn cached_fixture(name: &str, script: &Path, args: &[&str]) -> PathBuf {
     }
     dir
 }
+
+/// Debian's Chromium for the browser tests (`$CHROMIUM`, else `/usr/bin/chromium`), which
+/// `scripts/test.sh` installs when missing: its absence is a failure, never a reason to skip.
+pub fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.is_file(),
+        "no Chromium at {}: install Debian's chromium (scripts/test.sh does) or set CHROMIUM",
+        path.display()
+    );
+    path
+}
