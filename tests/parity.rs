@@ -123,7 +123,12 @@ fn proggan_256_matches_pytorch_at_every_cut_layer_on_both_paths() {
 fn small_proggan_matches_pytorch_at_every_cut_layer_on_both_paths() {
     let _g = tch::no_grad_guard();
     let dir = fixtures();
-    every_cut_matches(&dir, "proggan_small_wrapped.pth", "small", &npy(&dir, "small_z"));
+    every_cut_matches(
+        &dir,
+        "proggan_small_wrapped.pth",
+        "small",
+        &npy(&dir, "small_z"),
+    );
 }
 
 #[test]

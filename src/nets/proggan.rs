@@ -87,10 +87,9 @@ impl Block {
             _ if !self.upsample || self.scale != 1.0 => None,
             (_, UpsampleConv::Plain) => None,
             (Some((k, b)), UpsampleConv::Fused) => Some((k.shallow_clone(), b.shallow_clone())),
-            (None, UpsampleConv::Fused) => Some((
-                upconv::phase_kernels(&self.weight)?,
-                self.bias.repeat([4]),
-            )),
+            (None, UpsampleConv::Fused) => {
+                Some((upconv::phase_kernels(&self.weight)?, self.bias.repeat([4])))
+            }
         };
         Ok(Self {
             weight: self.weight.shallow_clone(),
@@ -513,7 +512,11 @@ mod tests {
             a = fused.forward_range(&a, i, i + 1);
             b = plain.forward_range(&b, i, i + 1);
             let rel = max_rel(&a, &b);
-            assert!(rel < 1e-5, "{}: relative error {rel}", fused.layer_names()[i]);
+            assert!(
+                rel < 1e-5,
+                "{}: relative error {rel}",
+                fused.layer_names()[i]
+            );
             // every suffix from this layer's output agrees too
             let rel = max_rel(
                 &fused.forward_range(&b, i + 1, fused.num_layers()),

@@ -169,10 +169,14 @@ mod tests {
             let weight = Tensor::randn([out, cin, 3, 3], opts);
             let bias = Tensor::randn([out], opts);
             let plain = plain_upsample_conv(&x, &weight, Some(&bias));
-            let fused = fused_upsample_conv(&x, &phase_kernels(&weight).unwrap(), &bias.repeat([4]));
+            let fused =
+                fused_upsample_conv(&x, &phase_kernels(&weight).unwrap(), &bias.repeat([4]));
             assert_eq!(fused.size(), [n, out, 2 * h, 2 * w]);
             let rel = max_rel(&fused, &plain);
-            assert!(rel < 1e-5, "{n}×{cin}→{out} at {h}×{w}: relative error {rel}");
+            assert!(
+                rel < 1e-5,
+                "{n}×{cin}→{out} at {h}×{w}: relative error {rel}"
+            );
         }
     }
 
@@ -210,7 +214,10 @@ mod tests {
         assert!(err.contains("3×3"), "{err}");
         let err = "fast".parse::<UpsampleConv>().unwrap_err().to_string();
         assert!(err.contains("use fused or plain"), "{err}");
-        assert_eq!("plain".parse::<UpsampleConv>().unwrap(), UpsampleConv::Plain);
+        assert_eq!(
+            "plain".parse::<UpsampleConv>().unwrap(),
+            UpsampleConv::Plain
+        );
         assert_eq!(UpsampleConv::Fused.to_string(), "fused");
     }
 }
