@@ -15,6 +15,10 @@ use std::path::PathBuf;
     about = "Find out what the units of a network do, and use them"
 )]
 struct Cli {
+    /// How ProGAN convolutions after an upsampling run: fused (four 2×2 phase convolutions on
+    /// the input) or plain (upsample, then 3×3; for A/B runs). Both give the same images.
+    #[arg(long, global = true, default_value = "fused")]
+    upsample_conv: gandissect::nets::upconv::UpsampleConv,
     #[command(subcommand)]
     command: Command,
 }
@@ -1516,6 +1520,7 @@ fn main() {
     gandissect::allocator::keep_freed_memory();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    gandissect::nets::upconv::set_default(cli.upsample_conv);
     let result = match cli.command {
         Command::Generate(a) => run_generate(a),
         Command::Demo(a) => run_demo(a),
