@@ -33,7 +33,9 @@ struct Level {
 /// twice the *sampling floor* `S` of rows has been seen, later rows are Bernoulli-sampled at rate
 /// `2^-s` (the largest `s` with `count ≥ S·2^(s+1)`) and enter level `s`; this keeps the sort work
 /// bounded (about `S·log2(n/S)` sorted rows for `n` rows), so sketching is dominated by one pass
-/// over the data. Results are deterministic for a fixed seed and the same sequence of batches.
+/// over the data. When the rate halves, the levels below the new entry level are compacted up
+/// into it, so the retained values stay bounded (a few levels above the entry level) however
+/// long the stream. Results are deterministic for a fixed seed and the same sequence of batches.
 ///
 /// **Error bound.** Let `n` be the number of rows, `k` the resolution, `S` the sampling floor,
 /// and measure the rank error of a returned quantile `x̂` at level `q` as the distance from `q`
@@ -313,6 +315,7 @@ impl RunningQuantile {
                 self.push(h, level.data.to_device(self.device), level.sorted);
             }
         }
+        self.fold_below(self.sample_exp as usize);
         Ok(())
     }
 
@@ -447,6 +450,22 @@ impl RunningQuantile {
         }
         if self.sample_exp != before {
             self.skip = self.rng.geometric(self.sample_rate());
+            self.fold_below(self.sample_exp as usize);
+        }
+    }
+
+    /// Compacts every level below `level` up into it: rows now enter at `level`, so the levels
+    /// under it would never fill again. This keeps the retained values bounded however long the
+    /// stream (a few levels above the sampling level), at the cost of one compaction per level
+    /// and rate change.
+    fn fold_below(&mut self, level: usize) {
+        for h in 0..level.min(self.levels.len()) {
+            if let Some(old) = self.levels[h].take() {
+                let offset = self.rng.next_bit();
+                let data = halve(&old.data, old.sorted, offset);
+                self.compactions += 1;
+                self.push(h + 1, data, true);
+            }
         }
     }
 
@@ -629,6 +648,36 @@ mod tests {
         "cauchy",
         "log-normal",
     ];
+
+    #[test]
+    fn retained_values_stay_flat_as_the_stream_grows() {
+        let mut sketch = RunningQuantile::new(64, 9, Device::Cpu)
+            .unwrap()
+            .with_sample_floor(Some(256))
+            .unwrap();
+        let mut at = Vec::new();
+        for batch in 0..400 {
+            sketch
+                .add(&Tensor::rand([5000, 1], (Kind::Float, Device::Cpu)))
+                .unwrap();
+            if [19, 399].contains(&batch) {
+                at.push(sketch.retained());
+            }
+        }
+        // 100k rows and 2M rows (sampling rates 2^-8 and 2^-12): the same order of values
+        assert!(sketch.sample_exp >= 12, "{}", sketch.sample_exp);
+        assert!(at[1] <= 8 * 64 && at[1] <= at[0] + 2 * 64, "{at:?}");
+        // and the quantiles of the uniform stream stay within the stated bound
+        let q =
+            Vec::<f32>::try_from(sketch.quantiles(&[0.1, 0.5, 0.99]).unwrap().view([-1])).unwrap();
+        for (got, want) in q.iter().zip([0.1f32, 0.5, 0.99]) {
+            let bound = sketch.rank_error_bound(want as f64) as f32;
+            assert!(
+                (got - want).abs() <= bound,
+                "{got} vs {want} (bound {bound})"
+            );
+        }
+    }
 
     #[test]
     fn maps_are_added_exactly_as_their_transposed_rows() {
