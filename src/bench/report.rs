@@ -492,7 +492,7 @@ mod tests {
         assert_eq!((t[3].value, t[3].met), (Some(2.5), Some(true)));
         assert_eq!((t[4].value, t[4].met), (Some(1.5), Some(false)));
         assert!(t[5..].iter().all(|t| t.met.is_none()));
-        let slow = model(RANDOM256, ours);
+        let slow = model(RANDOM256, single(100.0, 106.0));
         let t = targets(&[slow]);
         assert_eq!(t[0].met, Some(false));
         assert_eq!(t[1].met, None);
