@@ -7,7 +7,7 @@
 # OUT defaults to out/scaling, SIZES to "1000 10000 100000:100". A size N:B stops after B
 # batches of pass 1 (--max-batches B) and is extrapolated from them (see docs/performance.md);
 # other sizes run fully. Prints one line per size: images asked, images through pass 1, pass 1 and pass 2
-# seconds, peak resident memory, and the size of the pass-1 statistics file.
+# seconds, peak resident memory, and the size of the pass-1 statistics file (sketch and top-k).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/scaling}
@@ -36,6 +36,6 @@ for spec in "${sizes[@]}"; do
     p1=$(grep -o '^took [0-9.]*' "$log" | awk '{print $2}' || true)
   fi
   rss=$(awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$log")
-  stats=$(du -k "$dir"/stats/*pass1* 2>/dev/null | awk '{s+=$1} END {print s}')
+  stats=$(du -k "$dir"/stats/pass1.shard-0-of-1.safetensors | awk '{print $1}')
   printf "%-8s %-8s %10s %10s %12s %14s\n" "$n" "${done1:-?}" "${p1:--}" "${p2:--}" "$rss" "$stats"
 done
