@@ -12,13 +12,22 @@ seconds, which gandissect turns into percentiles and ratios.
 - The edit: a function that pools the mask to the layer's grid (adaptive max pooling), builds
   alpha and value planes and returns x * (1 - alpha) + value * alpha. On cached features it is
   applied before running the remaining blocks; for whole scenes it is a forward hook on the layer.
-- Dissection: one forward per image with a hook collecting the layer's activations, the world
-  segmenter (a PyTorch re-implementation of gandissect's world-seg, from its safetensors file)
-  on the clamped images, per-unit torch.quantile of the upsampled activations, top images by
-  spatial maximum, then IoU of the thresholded upsampled activations against the label maps.
+- Generation: whole scenes from latents (no edit) per batch size.
+- Dissection ("quantile"): one forward per image with a hook collecting the layer's activations,
+  the world segmenter (a PyTorch re-implementation of gandissect's world-seg, from its
+  safetensors file) on the clamped images, per-unit torch.quantile of the upsampled activations,
+  top images by spatial maximum, then IoU of the thresholded upsampled activations against the
+  label maps.
+- Dissection ("streaming"): the way the reference tool works, batch by batch in two passes.
+  Pass 1 runs the generator to the layer, upsamples, and feeds every upsampled pixel into a
+  streaming per-unit quantile sketch (compactor levels of a fixed resolution, sorted and halved
+  when full) and the per-image maxima into a running top-k; pass 2 runs the generator and the
+  segmenter and accumulates, per label, the mean of the indicator `upsampled > level` over the
+  pixels of that label (and over all pixels), from which IoU follows.
 """
 
 import json
+import math
 import os
 import struct
 import sys
@@ -186,6 +195,210 @@ def dissect(model, names, layer, spec):
     return timings
 
 
+# ---------------------------------------------------------------- streaming statistics
+class StreamingQuantile:
+    """Per-column quantiles of a stream of [rows, columns] batches: compactor levels, level i
+    holding values of weight 2**i. Rows are copied into level 0; a full level is sorted per
+    column, every other value (from a random offset) moves up a level, and the walk goes on up
+    while a level has less room than half the level below it. When the top level must be
+    compacted, a new, smaller front level is inserted and each old level moves down one slot
+    (when it fits) or is sorted and halved where it is."""
+
+    def __init__(self, r=3072, seed=1):
+        self.resolution = 2 * r
+        self.buffersize = min(128, -(-self.resolution // 8))
+        self.samplerate = 1.0
+        self.data = None
+        self.fill = None
+        self.lo = self.hi = None
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def need(self, i):
+        return 1 if i == 0 else -(-self.data[i - 1].shape[1] // 2)
+
+    def add(self, x):
+        if self.data is None:
+            self.data = [torch.empty(x.shape[1], self.resolution)]
+            self.fill = [0]
+        lo, hi = x.amin(0), x.amax(0)
+        self.lo = lo if self.lo is None else torch.minimum(self.lo, lo)
+        self.hi = hi if self.hi is None else torch.maximum(self.hi, hi)
+        if self.samplerate < 1:
+            x = x[torch.rand(x.shape[0], generator=self.gen) < self.samplerate]
+        xt = x.t()
+        start = 0
+        while start < xt.shape[1]:
+            room = self.data[0].shape[1] - self.fill[0]
+            take = min(room, xt.shape[1] - start)
+            self.data[0][:, self.fill[0] : self.fill[0] + take] = xt[:, start : start + take]
+            self.fill[0] += take
+            start += take
+            if self.fill[0] == self.data[0].shape[1]:
+                self.compact()
+
+    def offset(self):
+        return int(torch.randint(0, 2, (1,), generator=self.gen))
+
+    def halve(self, i):
+        kept = self.data[i][:, : self.fill[i]].sort(dim=1)[0][:, self.offset() :: 2]
+        return kept
+
+    def compact(self):
+        i = 0
+        while self.data[i].shape[1] - self.fill[i] < self.need(i):
+            if i + 1 == len(self.data):
+                self.expand()
+                return
+            kept = self.halve(i)
+            n = kept.shape[1]
+            self.data[i + 1][:, self.fill[i + 1] : self.fill[i + 1] + n] = kept
+            self.fill[i + 1] += n
+            self.fill[i] = 0
+            i += 1
+
+    def expand(self):
+        cap = int(math.ceil(self.resolution * 0.67 ** len(self.data)))
+        cap = max(self.buffersize, -(-cap // 8) * 8)
+        if cap < 2:
+            self.samplerate *= 0.5
+        else:
+            self.data.insert(0, torch.empty(self.data[0].shape[0], cap))
+            self.fill.insert(0, 0)
+        for i in range(1, len(self.data)):
+            n = self.fill[i]
+            if n == 0:
+                continue
+            at = self.fill[i - 1]
+            if self.data[i - 1].shape[1] - (at + n) >= self.need(i - 1):
+                self.data[i - 1][:, at : at + n] = self.data[i][:, :n]
+                self.fill[i - 1] += n
+                self.fill[i] = 0
+            else:
+                kept = self.halve(i)
+                self.data[i][:, : kept.shape[1]] = kept
+                self.fill[i] = kept.shape[1]
+
+    def quantile(self, q):
+        parts = [d[:, :f] for d, f in zip(self.data, self.fill) if f]
+        weights = torch.cat([torch.full((f,), 2.0**i) for i, f in enumerate(self.fill) if f])
+        values, order = torch.cat(parts, 1).sort(dim=1)
+        w = weights[order]
+        values = torch.cat([self.lo[:, None], values, self.hi[:, None]], 1)
+        zero = torch.zeros(w.shape[0], 1)
+        w = torch.cat([zero, w, zero], 1).double()
+        cw = w.cumsum(1) - w / 2
+        cw = cw / cw[:, -1:]
+        qs = torch.full((w.shape[0], 1), q, dtype=torch.float64)
+        hi = torch.searchsorted(cw, qs).clamp(1, cw.shape[1] - 1)
+        lo = hi - 1
+        c_lo, c_hi = cw.gather(1, lo), cw.gather(1, hi)
+        v_lo, v_hi = values.gather(1, lo).double(), values.gather(1, hi).double()
+        frac = ((qs - c_lo) / (c_hi - c_lo).clamp(min=1e-300)).clamp(0, 1)
+        return (v_lo + frac * (v_hi - v_lo))[:, 0].float()
+
+
+class StreamingTopK:
+    """Per-column top k of a stream of [rows, columns] batches: each batch's top rows enter a
+    buffer of 5k per column, cut back to the top k when full."""
+
+    def __init__(self, k):
+        self.k = k
+        self.values = self.index = None
+        self.count = 0
+
+    def add(self, x):
+        n = x.shape[0]
+        top, idx = x.topk(min(n, self.k), dim=0)
+        idx = idx + self.count
+        self.count += n
+        if self.values is None:
+            self.values, self.index = top.t(), idx.t()
+        else:
+            self.values = torch.cat([self.values, top.t()], 1)
+            self.index = torch.cat([self.index, idx.t()], 1)
+        if self.values.shape[1] >= max(10, 5 * self.k):
+            self.compact()
+
+    def compact(self):
+        v, i = self.values.topk(min(self.k, self.values.shape[1]), dim=1)
+        self.values, self.index = v, self.index.gather(1, i)
+
+
+class RunningMean:
+    """Mean and centred second moment of rows, merged batch by batch (Chan et al.)."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, None, None
+
+    def add(self, x):
+        n = x.shape[0]
+        if n == 0:
+            return
+        mean = x.mean(0)
+        m2 = ((x - mean) ** 2).sum(0)
+        if self.n == 0:
+            self.n, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.n * n / total)
+        self.n = total
+
+
+def dissect_streaming(model, names, layer, spec):
+    n, batch, size, q, topk = spec["samples"], spec["batch"], spec["seg_size"], spec["quantile"], spec["topk"]
+    seg = WorldSeg(read_safetensors(spec["segmenter_weights"])).eval()
+    zdim = model[0].conv.in_channels
+    z_all = torch.from_numpy(np.random.RandomState(spec["stream"]).standard_normal(n * zdim).reshape(n, zdim).astype(np.float32))
+    index = names.index(layer)
+    prefix = model[: index + 1]
+    up = lambda a: F.interpolate(a, size=(size, size), mode="bilinear", align_corners=False)
+    timings = {}
+    start = time.perf_counter()
+    rq, tk = StreamingQuantile(), StreamingTopK(topk)
+    for i in range(0, n, batch):
+        acts = prefix(z_all[i : i + batch])
+        tk.add(acts.amax(dim=(2, 3)))
+        u = up(acts)
+        rq.add(u.permute(0, 2, 3, 1).reshape(-1, u.shape[1]))
+    tk.compact()
+    levels = rq.quantile(q)
+    timings["pass1_s"] = time.perf_counter() - start
+    t = time.perf_counter()
+    captured = []
+    hook = model[index].register_forward_hook(lambda m, i, o: captured.append(o))
+    stats = {}
+    for i in range(0, n, batch):
+        captured.clear()
+        images = model(z_all[i : i + batch]).clamp(-1, 1)
+        labels = seg.predict(images)
+        u = up(captured[0])
+        c = u.shape[1]
+        active = (u > levels.view(1, -1, 1, 1)).permute(0, 2, 3, 1).reshape(-1, c).float()
+        flat = labels.reshape(-1)
+        stats.setdefault(0, RunningMean()).add(active)
+        for label in flat.unique().tolist():
+            if label != 0:
+                stats.setdefault(label, RunningMean()).add(active[flat == label])
+    hook.remove()
+    total = stats[0].n
+    p_act = stats[0].mean
+    iou = torch.zeros(seg.labels, p_act.shape[0])
+    for label, s in stats.items():
+        if label == 0:
+            continue
+        p_c = s.n / total
+        isect = s.mean * p_c
+        iou[label] = isect / (p_act + p_c - isect).clamp(min=1e-20)
+    best = iou[1:].argmax(dim=0) + 1
+    timings["pass2_s"] = time.perf_counter() - t
+    timings["seconds"] = time.perf_counter() - start
+    timings["unit_label_ids"] = best.tolist()
+    timings["top_image_of_unit0"] = int(tk.index[0, 0]) if tk.index is not None else -1
+    return timings
+
+
 def run_model(m, job):
     sizes = m["sizes"]
     model, names = load_progan(m["weights"], sizes)
@@ -203,6 +416,13 @@ def run_model(m, job):
     t = interleaved(jobs, job["warmup"], job["runs"], job["min_seconds"])
     out["suffix_s"], out["edit_s"] = t
 
+    out["generate"] = []
+    for b in m["batches"]:
+        torch.manual_seed(2)
+        zb = torch.randn(b, sizes[0])
+        model(zb)
+        (t,) = interleaved([lambda: model(zb)], min(job["warmup"], 1), job["batch_runs"], job["min_seconds"])
+        out["generate"].append({"batch": b, "times_s": t})
     hook = model[index].register_forward_hook(lambda mod, i, o: edit(o))
     out["throughput"] = []
     for b in m["batches"]:
@@ -214,6 +434,7 @@ def run_model(m, job):
     hook.remove()
     if m.get("dissect"):
         out["dissection"] = dissect(model, names, layer, m["dissect"])
+        out["streaming"] = dissect_streaming(model, names, layer, m["dissect"])
     return out
 
 

@@ -7,6 +7,7 @@ mod common;
 use gandissect::cut::{Cut, Edit};
 use gandissect::nets::layered::LayeredNet;
 use gandissect::nets::proggan::ProGan;
+use gandissect::nets::upconv::UpsampleConv;
 use gandissect::nets::vgg::{Normalization, Vgg};
 use gandissect::zsample::z_dataset;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,53 @@ fn small_proggan_loads_from_a_wrapper_and_from_old_keys() {
         assert!(relative_error(&format!("{file} layer4"), &h4, &npy(&dir, "small_layer4")) <= 1e-4);
         assert!(relative_error(&format!("{file} output"), &out, &npy(&dir, "small_out")) <= 1e-4);
     }
+}
+
+/// At every layer of `file`'s generator, on both upsampling-convolution paths: the prefix's
+/// output and the forward with 20 units ablated in a rectangle of that layer's grid.
+fn every_cut_matches(dir: &Path, file: &str, prefix: &str, z: &Tensor) {
+    let loaded = ProGan::load(&dir.join(file), Device::Cpu).unwrap();
+    let z = z.narrow(0, 0, 1);
+    let names = loaded.layer_names().to_vec();
+    let image = npy(dir, &format!("{prefix}_layer_{}", names.last().unwrap()));
+    for mode in [UpsampleConv::Fused, UpsampleConv::Plain] {
+        let g = loaded.with_upsample_conv(mode).unwrap();
+        assert_eq!(g.upsample_conv(), mode);
+        for name in &names {
+            let what = format!("{prefix} {mode} {name}");
+            let cut = Cut::new(&g, name).unwrap();
+            let layer = npy(dir, &format!("{prefix}_layer_{name}"));
+            let mask = npy(dir, &format!("{prefix}_mask_{name}"));
+            let units: Vec<i64> = (0..layer.size()[1].min(60)).step_by(3).collect();
+            let (h, edited) = cut
+                .forward_edited(&z, &[Edit::ablate(&units, Some(mask))])
+                .unwrap();
+            assert!(relative_error(&format!("{what} output"), &h, &layer) <= 1e-4);
+            let reference = npy(dir, &format!("{prefix}_cut_{name}"));
+            assert!(relative_error(&format!("{what} edited"), &edited, &reference) <= 1e-4);
+            // the edit must matter at every cut
+            assert!(relative_error(&format!("{what} edit effect"), &edited, &image) > 1e-3);
+        }
+    }
+}
+
+#[test]
+fn proggan_256_matches_pytorch_at_every_cut_layer_on_both_paths() {
+    let _g = tch::no_grad_guard();
+    let dir = fixtures();
+    every_cut_matches(&dir, "proggan256.pth", "proggan256", &npy(&dir, "z512"));
+}
+
+#[test]
+fn small_proggan_matches_pytorch_at_every_cut_layer_on_both_paths() {
+    let _g = tch::no_grad_guard();
+    let dir = fixtures();
+    every_cut_matches(
+        &dir,
+        "proggan_small_wrapped.pth",
+        "small",
+        &npy(&dir, "small_z"),
+    );
 }
 
 #[test]

@@ -1,6 +1,11 @@
 //! The PyTorch baseline: `benches/baseline.py`, run by the project's Python on the same weights
 //! files, doing the same workloads the straightforward PyTorch way. gandissect writes a job
 //! file, the script writes raw durations, and the comparison is made here.
+//!
+//! The script runs as it is (glibc's allocator defaults) or with the allocator setting this
+//! binary applies to itself (`MALLOC_MMAP_MAX_=0`, `MALLOC_TRIM_THRESHOLD_` at its maximum, the
+//! environment's equivalent of [`crate::allocator::keep_freed_memory`]), so that a comparison
+//! can be made both ways.
 
 use super::measure::{Dissection, EditSpec, Settings, SingleEdit, Throughput};
 use super::models::BenchModel;
@@ -73,8 +78,20 @@ struct RawModel {
     name: String,
     suffix_s: Vec<f64>,
     edit_s: Vec<f64>,
+    #[serde(default)]
+    generate: Vec<RawThroughput>,
     throughput: Vec<RawThroughput>,
     dissection: Option<RawDissection>,
+    #[serde(default)]
+    streaming: Option<RawStreaming>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct RawStreaming {
+    seconds: f64,
+    pass1_s: f64,
+    pass2_s: f64,
+    unit_label_ids: Vec<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,10 +123,30 @@ pub struct BaselineModel {
     pub suffix: Percentiles,
     /// The edit on cached features + suffix forward.
     pub edit: Percentiles,
+    /// Whole scenes from latents (no edit) per batch size.
+    pub generate: Vec<Throughput>,
     /// Whole edited scenes (forward hook) per batch size.
     pub throughput: Vec<Throughput>,
-    /// The dissection, when run.
+    /// The dissection with `torch.quantile`, when run.
     pub dissection: Option<BaselineDissection>,
+    /// The streaming dissection (quantile sketch, top-k, conditional means), when run.
+    pub streaming: Option<StreamingDissection>,
+}
+
+/// The baseline's streaming dissection, the way the reference tool works.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamingDissection {
+    /// Total seconds.
+    pub seconds: f64,
+    /// Pass 1: forward to the layer, upsampling, quantile sketch and top-k.
+    pub pass1_s: f64,
+    /// Pass 2: forward, segmentation, upsampling and the per-label indicator means.
+    pub pass2_s: f64,
+    /// Images per second.
+    pub images_per_s: f64,
+    /// Label ids of the units (best IoU).
+    #[serde(skip)]
+    pub unit_label_ids: Vec<usize>,
 }
 
 /// The baseline's dissection.
@@ -137,15 +174,25 @@ pub struct BaselineRun {
     pub torch: String,
     /// Intra-op threads.
     pub threads: i64,
+    /// Whether the script ran with the allocator setting.
+    pub allocator_setting: bool,
     /// Per model, in job order.
     pub models: Vec<BaselineModel>,
 }
 
-/// Writes the job, runs the script and reads its results.
+/// The environment that gives the script this binary's allocator setting.
+pub const ALLOCATOR_ENV: [(&str, &str); 2] = [
+    ("MALLOC_MMAP_MAX_", "0"),
+    ("MALLOC_TRIM_THRESHOLD_", "2147483647"),
+];
+
+/// Writes the job, runs the script (with the allocator setting when `allocator_setting`) and
+/// reads its results.
 pub fn run(
     jobs: &[BaselineModelJob<'_>],
     s: &Settings,
     threads: i64,
+    allocator_setting: bool,
     work: &Path,
 ) -> Result<BaselineRun> {
     let script = crate::zoo::source_dir().join(SCRIPT);
@@ -186,15 +233,22 @@ pub fn run(
         "models": models,
     });
     std::fs::create_dir_all(work)?;
-    let job_path = work.join("baseline-job.json");
-    let out_path = work.join("baseline-result.json");
+    let tag = if allocator_setting { "-allocator" } else { "" };
+    let job_path = work.join(format!("baseline-job{tag}.json"));
+    let out_path = work.join(format!("baseline-result{tag}.json"));
     crate::fsutil::write_json(&job_path, &job)?;
     let _ = std::fs::remove_file(&out_path);
     let python = python()?;
-    let status = Command::new(&python)
-        .arg(&script)
-        .arg(&job_path)
-        .arg(&out_path)
+    let mut command = Command::new(&python);
+    command.arg(&script).arg(&job_path).arg(&out_path);
+    for (key, value) in ALLOCATOR_ENV {
+        if allocator_setting {
+            command.env(key, value);
+        } else {
+            command.env_remove(key);
+        }
+    }
+    let status = command
         .status()
         .with_context(|| format!("cannot start {}", python.display()))?;
     if !status.success() {
@@ -228,12 +282,8 @@ pub fn run(
                     j.model.name
                 );
             }
-            Ok(BaselineModel {
-                suffix: Percentiles::from_seconds(&m.suffix_s),
-                edit: Percentiles::from_seconds(&m.edit_s),
-                throughput: m
-                    .throughput
-                    .into_iter()
+            let per_batch = |raw: Vec<RawThroughput>| -> Vec<Throughput> {
+                raw.into_iter()
                     .map(|t| {
                         let time = Percentiles::from_seconds(&t.times_s);
                         Throughput {
@@ -242,7 +292,20 @@ pub fn run(
                             time,
                         }
                     })
-                    .collect(),
+                    .collect()
+            };
+            Ok(BaselineModel {
+                suffix: Percentiles::from_seconds(&m.suffix_s),
+                edit: Percentiles::from_seconds(&m.edit_s),
+                generate: per_batch(m.generate),
+                throughput: per_batch(m.throughput),
+                streaming: m.streaming.map(|d| StreamingDissection {
+                    images_per_s: s.dissect_samples as f64 / d.seconds,
+                    seconds: d.seconds,
+                    pass1_s: d.pass1_s,
+                    pass2_s: d.pass2_s,
+                    unit_label_ids: d.unit_label_ids,
+                }),
                 dissection: m.dissection.map(|d| BaselineDissection {
                     images_per_s: s.dissect_samples as f64 / d.seconds,
                     seconds: d.seconds,
@@ -257,6 +320,7 @@ pub fn run(
     Ok(BaselineRun {
         torch: raw.torch,
         threads: raw.threads,
+        allocator_setting,
         models,
     })
 }
@@ -270,18 +334,37 @@ pub struct Comparison {
     pub suffix: f64,
     /// Per batch size: our p50 / baseline p50 of a batch of edited scenes.
     pub batch: Vec<(i64, f64)>,
+    /// Per batch size: baseline p50 / our p50 of whole scenes from latents (above 1: we are
+    /// faster by that factor).
+    pub generation_speedup: Vec<(i64, f64)>,
     /// Dissection: our seconds / baseline seconds.
     pub dissection: Option<f64>,
     /// Dissection throughput: ours / baseline's (the inverse of the time ratio).
     pub dissection_speedup: Option<f64>,
     /// Units given the same label by both dissections, and the unit count.
     pub same_unit_labels: Option<(usize, usize)>,
+    /// Dissection throughput: ours / the streaming baseline's.
+    pub streaming_speedup: Option<f64>,
+    /// Units given the same label by ours and the streaming baseline, and the unit count.
+    pub same_unit_labels_streaming: Option<(usize, usize)>,
 }
 
-/// Compares our measurements with the baseline's for one model.
+fn same_labels(ours: &Dissection, theirs: &[usize]) -> (usize, usize) {
+    let same = ours
+        .unit_labels
+        .iter()
+        .zip(theirs)
+        .filter(|&(a, &b)| ours.label_names.get(b).is_some_and(|l| l == a))
+        .count();
+    (same, ours.unit_labels.len())
+}
+
+/// Compares our measurements with the baseline's for one model (`generation`: our whole-scene
+/// times per batch size).
 pub fn compare(
     single: &SingleEdit,
     throughput: &[Throughput],
+    generation: &[(i64, &Percentiles)],
     dissection: Option<&Dissection>,
     base: &BaselineModel,
 ) -> Comparison {
@@ -294,17 +377,23 @@ pub fn compare(
                 .map(|b| (t.batch, t.time.p50_ms / b.time.p50_ms))
         })
         .collect();
+    let generation_speedup = generation
+        .iter()
+        .filter_map(|(b, ours)| {
+            base.generate
+                .iter()
+                .find(|t| t.batch == *b)
+                .map(|t| (*b, t.time.p50_ms / ours.p50_ms))
+        })
+        .collect();
     let pair = dissection.zip(base.dissection.as_ref());
-    let same = pair.map(|(ours, theirs)| {
-        let same = ours
-            .unit_labels
-            .iter()
-            .zip(&theirs.unit_label_ids)
-            .filter(|&(a, &b)| ours.label_names.get(b).is_some_and(|l| l == a))
-            .count();
-        (same, ours.unit_labels.len())
-    });
+    let same = pair.map(|(ours, theirs)| same_labels(ours, &theirs.unit_label_ids));
+    let streaming = dissection.zip(base.streaming.as_ref());
     Comparison {
+        generation_speedup,
+        streaming_speedup: streaming.map(|(o, t)| o.images_per_s / t.images_per_s),
+        same_unit_labels_streaming: streaming
+            .map(|(ours, theirs)| same_labels(ours, &theirs.unit_label_ids)),
         single_edit: single.edit.p50_ms / base.edit.p50_ms,
         suffix: single.suffix.p50_ms / base.suffix.p50_ms,
         batch,

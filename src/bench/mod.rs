@@ -12,6 +12,7 @@ pub mod baseline;
 pub mod flops;
 pub mod measure;
 pub mod models;
+pub mod paths;
 pub mod report;
 pub mod serve;
 pub mod timing;
@@ -115,6 +116,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             model.name, s.runs, s.min_seconds
         );
         let single = measure::single_edit(&model, &edit, s, opts.device)?;
+        eprintln!("bench: {}: fused and plain paths", model.name);
+        let paths = paths::measure(&model, cut.layer_name(), s, opts.device)?;
         eprintln!(
             "bench: {}: batches {:?}",
             model.name,
@@ -141,30 +144,49 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         } else {
             None
         };
-        let (base, vs) = if opts.baseline {
-            eprintln!("bench: {}: PyTorch baseline", model.name);
-            let seg_weights = if dissect {
-                Some(baseline::segmenter_weights(&opts.segmenter)?)
-            } else {
-                None
-            };
-            let job = baseline::BaselineModelJob {
-                model: &model,
-                spec: &edit,
-                dissect: seg_weights,
-            };
-            let run = baseline::run(&[job], s, threads, &opts.work)?;
-            torch = Some(run.torch.clone());
-            let b = run
-                .models
-                .into_iter()
-                .next()
-                .context("the baseline returned no model")?;
-            let vs = baseline::compare(&single, &throughput, dissection.as_ref(), &b);
-            (Some(b), Some(vs))
-        } else {
-            (None, None)
-        };
+        // our whole-scene times on the generator as loaded (fused unless chosen otherwise)
+        let fused = g.upsample_conv() == crate::nets::upconv::UpsampleConv::Fused;
+        let generation: Vec<(i64, &timing::Percentiles)> = paths
+            .generation
+            .iter()
+            .map(|p| (p.batch, if fused { &p.fused } else { &p.plain }))
+            .collect();
+        let mut compared = [(None, None), (None, None)];
+        if opts.baseline {
+            for (slot, allocator_setting) in compared.iter_mut().zip([false, true]) {
+                eprintln!(
+                    "bench: {}: PyTorch baseline ({})",
+                    model.name,
+                    if allocator_setting {
+                        "allocator setting"
+                    } else {
+                        "glibc defaults"
+                    }
+                );
+                // the dissections run once, in the baseline as it is
+                let seg_weights = if dissect && !allocator_setting {
+                    Some(baseline::segmenter_weights(&opts.segmenter)?)
+                } else {
+                    None
+                };
+                let job = baseline::BaselineModelJob {
+                    model: &model,
+                    spec: &edit,
+                    dissect: seg_weights,
+                };
+                let run = baseline::run(&[job], s, threads, allocator_setting, &opts.work)?;
+                torch = Some(run.torch.clone());
+                let b = run
+                    .models
+                    .into_iter()
+                    .next()
+                    .context("the baseline returned no model")?;
+                let vs =
+                    baseline::compare(&single, &throughput, &generation, dissection.as_ref(), &b);
+                *slot = (Some(b), Some(vs));
+            }
+        }
+        let [(base, vs), (base_alloc, vs_alloc)] = compared;
         reports.push(ModelReport {
             name: model.name.clone(),
             origin: model.origin.clone(),
@@ -173,11 +195,15 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             resolution: g.resolution(),
             layer: cut.layer_name().to_string(),
             edit,
+            upsample_conv: g.upsample_conv().to_string(),
+            paths,
             single,
             throughput,
             dissection,
             baseline: base,
             vs_baseline: vs,
+            baseline_allocator: base_alloc,
+            vs_baseline_allocator: vs_alloc,
         });
     }
     let serve = if opts.serve {
@@ -282,9 +308,19 @@ mod tests {
         assert_eq!(d["samples"], 8);
         assert!(d["pass1_s"].as_f64().unwrap() > 0.0 && d["pass2_s"].as_f64().unwrap() > 0.0);
         assert!(m["baseline"].is_null() && m["vs_baseline"].is_null());
-        // without the 256 model and the baseline, both targets are reported as not measured
+        // fused and plain, timed in the same rounds, per batch size
+        let gen_batches: Vec<i64> = m["paths"]["generation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["batch"].as_i64().unwrap())
+            .collect();
+        assert_eq!(gen_batches, [1, 2]);
+        assert_eq!(m["paths"]["suffix"]["fused"]["runs"], 3);
+        assert_eq!(m["upsample_conv"], "fused");
+        // without the 256 model and the baseline, every target is reported as not measured
         let targets = v["targets"].as_array().unwrap();
-        assert_eq!(targets.len(), 2);
+        assert_eq!(targets.len(), 7);
         assert!(targets.iter().all(|t| t["met"].is_null()));
         let table = render_table(&report);
         assert!(table.contains("edit + suffix forward") && table.contains("not measured"));

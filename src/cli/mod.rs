@@ -118,6 +118,10 @@ struct Global {
     /// user's data directory when it holds models, else the source checkout).
     #[arg(long, global = true, value_name = "DIR")]
     models_dir: Option<PathBuf>,
+    /// How ProGAN convolutions after an upsampling run: fused (four 2×2 phase convolutions on
+    /// the input) or plain (upsample, then 3×3; for A/B runs). Both give the same images.
+    #[arg(long, global = true, default_value = "fused")]
+    upsample_conv: gandissect::nets::upconv::UpsampleConv,
 }
 
 fn device_arg(name: &str) -> Result<Device, String> {
@@ -145,6 +149,7 @@ pub fn main() {
         Err(e) => exit_for(e),
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_for(e));
+    gandissect::nets::upconv::set_default(cli.global.upsample_conv);
     if let Some(dir) = cli.global.models_dir {
         gandissect::zoo::set_models_dir(dir);
     }

@@ -96,8 +96,7 @@ impl Pass1 {
         let index = Tensor::from_slice(&ids.iter().map(|&i| i as i64).collect::<Vec<_>>());
         for (l, (m, u)) in maxima.iter().zip(up).enumerate() {
             self.topk[l].add_indexed(m, &index)?;
-            let c = u.size()[1];
-            self.quantiles[l].add(&u.permute([0, 2, 3, 1]).reshape([-1, c]))?;
+            self.quantiles[l].add_maps(u)?;
         }
         self.progress.batches += 1;
         self.progress.images += ids.len() as i64;

@@ -6,6 +6,10 @@
 //! blending towards zero). This is PyTorch's bilinear upsampling with `align_corners = false`,
 //! and the same as `grid_sample(padding_mode = 'border')` on the pixel-centre grid of the
 //! reference implementation.
+//!
+//! Bilinear interpolation is separable: each axis is a `[target, source]` matrix with at most two
+//! weights per row, so the resize is two matrix products (columns, then rows), several times
+//! faster on a CPU than the general interpolation kernel and equal to it up to float rounding.
 
 use anyhow::{Result, bail};
 use tch::{Kind, Tensor};
@@ -26,7 +30,32 @@ pub fn upsample(act: &Tensor, size: i64) -> Result<Tensor> {
     if s[2] == size && s[3] == size {
         return Ok(act);
     }
-    Ok(act.upsample_bilinear2d([size, size], false, None, None))
+    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+    let rows = axis_weights(h, size, act.device());
+    let cols = axis_weights(w, size, act.device());
+    // [N·C, h, w] × [w, size] → [N·C, h, size]; then [size, h] × that → [N·C, size, size]
+    let wide = act.reshape([n * c, h, w]).matmul(&cols.tr());
+    Ok(rows.matmul(&wide).view([n, c, size, size]))
+}
+
+/// The `[target, source]` interpolation matrix of one axis: target pixel `j` takes source
+/// coordinate `(j + 0.5)·source/target − 0.5`, clamped to `[0, source − 1]`, split between its
+/// two neighbouring cells by distance.
+pub fn axis_weights(source: i64, target: i64, device: tch::Device) -> Tensor {
+    let mut m = vec![0.0f64; (target * source) as usize];
+    for j in 0..target {
+        let x = ((j as f64 + 0.5) * source as f64 / target as f64 - 0.5)
+            .clamp(0.0, (source - 1) as f64);
+        let lo = x.floor() as i64;
+        let hi = (lo + 1).min(source - 1);
+        let f = x - lo as f64;
+        m[(j * source + lo) as usize] += 1.0 - f;
+        m[(j * source + hi) as usize] += f;
+    }
+    Tensor::from_slice(&m)
+        .view([target, source])
+        .to_kind(Kind::Float)
+        .to_device(device)
 }
 
 #[cfg(test)]
@@ -47,6 +76,32 @@ mod tests {
         let up = upsample(&one, 3).unwrap();
         let got = Vec::<f32>::try_from(up.reshape([-1])).unwrap();
         assert!(got.iter().all(|v| (v - 3.5).abs() < 1e-5), "{got:?}");
+    }
+
+    #[test]
+    fn the_matrix_products_equal_libtorch_bilinear_resizing() {
+        tch::manual_seed(3);
+        // up and down, square and not, a single cell
+        for (h, w, size) in [
+            (8, 8, 64),
+            (7, 5, 56),
+            (14, 14, 56),
+            (16, 16, 7),
+            (1, 1, 4),
+            (3, 9, 9),
+        ] {
+            let x = Tensor::randn([2, 5, h, w], (Kind::Float, Device::Cpu));
+            let ours = upsample(&x, size).unwrap();
+            let torch = x.upsample_bilinear2d([size, size], false, None, None);
+            let err = f64::try_from((&ours - &torch).abs().max()).unwrap();
+            assert!(err < 1e-5, "{h}×{w} → {size}: {err}");
+        }
+        // every row of an axis matrix sums to one and has at most two weights
+        let m = axis_weights(8, 64, Device::Cpu);
+        let sums = m.sum_dim_intlist(1, false, Kind::Float);
+        assert!(f64::try_from((sums - 1.0).abs().max()).unwrap() < 1e-6);
+        let nonzero = m.ne(0.0).sum_dim_intlist(1, false, Kind::Int64).max();
+        assert!(i64::try_from(nonzero).unwrap() <= 2);
     }
 
     #[test]

@@ -4,4 +4,5 @@ pub mod checkpoint;
 pub mod layered;
 pub mod proggan;
 pub mod pth;
+pub mod upconv;
 pub mod vgg;

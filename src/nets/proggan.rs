@@ -8,11 +8,18 @@
 //! bias per block. The captured output of `layerN` is the post-LeakyReLU tensor, before the next
 //! block's PixelNorm.
 //!
+//! A block that upsamples runs its convolution as four 2×2 phase convolutions on the
+//! un-upsampled input ([`super::upconv`]), with the phase kernels made once at load; every
+//! layer's output, and so every cut and edit, stays the same up to float rounding.
+//! [`UpsampleConv::Plain`] runs the upsampling and the 3×3 convolution instead (for A/B runs).
+//! Trainable generators always run the plain path: their weights change at every step.
+//!
 //! `sizes` lists the channel counts `[z, 4×4, 8×8, …]`: the standard 256×256 models use
 //! `[512, 512, 512, 512, 512, 256, 128, 64]`. Sizes are inferred from a checkpoint's shapes.
 
 use super::checkpoint::{Expected, StateDict};
 use super::layered::LayeredNet;
+use super::upconv::{self, UpsampleConv};
 use anyhow::{Result, bail};
 use std::path::Path;
 use tch::{Device, Kind, Tensor, nn};
@@ -37,6 +44,9 @@ pub struct Block {
     padding: i64,
     upsample: bool,
     activation: bool,
+    /// The stacked phase kernels and the bias repeated per phase, when this block upsamples
+    /// and runs fused.
+    phases: Option<(Tensor, Tensor)>,
 }
 
 impl Block {
@@ -48,22 +58,48 @@ impl Block {
             x.shallow_clone()
         };
         let mut x = pixel_norm(&x);
-        if self.upsample {
-            let (h, w) = (x.size()[2], x.size()[3]);
-            x = x.upsample_nearest2d([2 * h, 2 * w], Some(2.0), Some(2.0));
-        }
-        let p = self.padding;
-        let y = if self.scale == 1.0 {
-            x.conv2d(&self.weight, Some(&self.bias), [1, 1], [p, p], [1, 1], 1)
+        let y = if let Some((kernels, bias4)) = &self.phases {
+            upconv::fused_upsample_conv(&x, kernels, bias4)
         } else {
-            x.conv2d(&self.weight, None::<Tensor>, [1, 1], [p, p], [1, 1], 1) * self.scale
-                + self.bias.view([1, -1, 1, 1])
+            if self.upsample {
+                let (h, w) = (x.size()[2], x.size()[3]);
+                x = x.upsample_nearest2d([2 * h, 2 * w], Some(2.0), Some(2.0));
+            }
+            let p = self.padding;
+            if self.scale == 1.0 {
+                x.conv2d(&self.weight, Some(&self.bias), [1, 1], [p, p], [1, 1], 1)
+            } else {
+                x.conv2d(&self.weight, None::<Tensor>, [1, 1], [p, p], [1, 1], 1) * self.scale
+                    + self.bias.view([1, -1, 1, 1])
+            }
         };
         if self.activation {
             leaky_relu_02(&y)
         } else {
             y
         }
+    }
+
+    /// The same block on the same weight tensors, computing its upsampling convolution the
+    /// `mode` way (only folded weights, scale 1, can run fused).
+    fn with_upsample_conv(&self, mode: UpsampleConv) -> Result<Self> {
+        let phases = match (&self.phases, mode) {
+            _ if !self.upsample || self.scale != 1.0 => None,
+            (_, UpsampleConv::Plain) => None,
+            (Some((k, b)), UpsampleConv::Fused) => Some((k.shallow_clone(), b.shallow_clone())),
+            (None, UpsampleConv::Fused) => {
+                Some((upconv::phase_kernels(&self.weight)?, self.bias.repeat([4])))
+            }
+        };
+        Ok(Self {
+            weight: self.weight.shallow_clone(),
+            bias: self.bias.shallow_clone(),
+            scale: self.scale,
+            padding: self.padding,
+            upsample: self.upsample,
+            activation: self.activation,
+            phases,
+        })
     }
 }
 
@@ -86,6 +122,7 @@ pub struct ProGan {
     blocks: Vec<Block>,
     device: Device,
     output_tanh: bool,
+    upsample_conv: UpsampleConv,
 }
 
 /// The output resolution of a generator with `n_layers` blocks (before the output block).
@@ -218,7 +255,7 @@ impl ProGan {
             let b = sd.tensor(&format!("{}.wscale.b", s.name), device)?;
             weights.push((w, b));
         }
-        Ok(Self::from_weights(&sizes, weights, true, device))
+        Self::from_weights(&sizes, weights, true, device)
     }
 
     /// Loads a `.pth` or `.safetensors` checkpoint.
@@ -238,7 +275,7 @@ impl ProGan {
                 (w, Tensor::zeros([s.cout], (Kind::Float, device)))
             })
             .collect();
-        Ok(Self::from_weights(sizes, weights, true, device))
+        Self::from_weights(sizes, weights, true, device)
     }
 
     /// A generator whose weights are trainable variables of `vs` (named as in a netdissect
@@ -255,7 +292,7 @@ impl ProGan {
                 (w, b)
             })
             .collect();
-        Ok(Self::from_weights(sizes, weights, false, vs.device()))
+        Self::from_weights(sizes, weights, false, vs.device())
     }
 
     fn check_sizes(sizes: &[i64]) -> Result<()> {
@@ -272,7 +309,7 @@ impl ProGan {
         weights: Vec<(Tensor, Tensor)>,
         fold: bool,
         device: Device,
-    ) -> Self {
+    ) -> Result<Self> {
         let specs = layer_specs(sizes);
         let mut blocks = Vec::new();
         let mut names = Vec::new();
@@ -287,15 +324,52 @@ impl ProGan {
                 padding: s.padding,
                 upsample: s.upsample,
                 activation: s.activation,
+                phases: None,
             });
         }
-        Self {
+        let plain = Self {
             sizes: sizes.to_vec(),
             names,
             blocks,
             device,
             output_tanh: false,
+            upsample_conv: UpsampleConv::Plain,
+        };
+        if fold {
+            plain.with_upsample_conv(upconv::default_mode())
+        } else {
+            Ok(plain)
         }
+    }
+
+    /// The same generator on the same weight tensors, computing the convolutions that follow an
+    /// upsampling the `mode` way (a trainable generator stays plain). Fused phase kernels are
+    /// made here, once, from the plain weights.
+    pub fn with_upsample_conv(&self, mode: UpsampleConv) -> Result<Self> {
+        let _g = tch::no_grad_guard();
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| b.with_upsample_conv(mode))
+            .collect::<Result<Vec<_>>>()?;
+        let fused = blocks.iter().any(|b| b.phases.is_some());
+        Ok(Self {
+            sizes: self.sizes.clone(),
+            names: self.names.clone(),
+            blocks,
+            device: self.device,
+            output_tanh: self.output_tanh,
+            upsample_conv: if fused {
+                UpsampleConv::Fused
+            } else {
+                UpsampleConv::Plain
+            },
+        })
+    }
+
+    /// How the convolutions after an upsampling run.
+    pub fn upsample_conv(&self) -> UpsampleConv {
+        self.upsample_conv
     }
 
     /// Clamps the output to [−1, 1] (the reference's optional Hardtanh).
@@ -414,6 +488,59 @@ mod tests {
         let z = Tensor::randn([3, 16], (Kind::Float, Device::Cpu));
         let diff = (g.forward(&z) - g2.forward(&z)).abs().max();
         assert!(f64::try_from(diff).unwrap() < 1e-5);
+    }
+
+    fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
+        assert_eq!(a.size(), b.size());
+        let err = f64::try_from((a - b).abs().max()).unwrap();
+        err / f64::try_from(b.abs().max()).unwrap()
+    }
+
+    #[test]
+    fn fused_and_plain_paths_agree_at_every_layer_and_cut() {
+        let _g = tch::no_grad_guard();
+        let fused = ProGan::random(&[32, 16, 16, 8, 8], 4, Device::Cpu)
+            .unwrap()
+            .with_upsample_conv(UpsampleConv::Fused)
+            .unwrap();
+        let plain = fused.with_upsample_conv(UpsampleConv::Plain).unwrap();
+        assert_eq!(fused.upsample_conv(), UpsampleConv::Fused);
+        assert_eq!(plain.upsample_conv(), UpsampleConv::Plain);
+        let z = Tensor::randn([3, 32], (Kind::Float, Device::Cpu));
+        let (mut a, mut b) = (z.shallow_clone(), z.shallow_clone());
+        for i in 0..fused.num_layers() {
+            a = fused.forward_range(&a, i, i + 1);
+            b = plain.forward_range(&b, i, i + 1);
+            let rel = max_rel(&a, &b);
+            assert!(
+                rel < 1e-5,
+                "{}: relative error {rel}",
+                fused.layer_names()[i]
+            );
+            // every suffix from this layer's output agrees too
+            let rel = max_rel(
+                &fused.forward_range(&b, i + 1, fused.num_layers()),
+                &plain.forward_range(&b, i + 1, plain.num_layers()),
+            );
+            assert!(rel < 1e-5, "suffix after {}: {rel}", fused.layer_names()[i]);
+        }
+        // and the fused path is really another computation: the kernels are not the plain ones
+        let block = fused.blocks.iter().find(|b| b.upsample).unwrap();
+        let (kernels, _) = block.phases.as_ref().unwrap();
+        assert_eq!(kernels.size()[2..], [2, 2]);
+    }
+
+    #[test]
+    fn trainable_generators_stay_plain() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = ProGan::trainable(&vs.root(), &[8, 8, 4]).unwrap();
+        assert_eq!(g.upsample_conv(), UpsampleConv::Plain);
+        assert_eq!(
+            g.with_upsample_conv(UpsampleConv::Fused)
+                .unwrap()
+                .upsample_conv(),
+            UpsampleConv::Plain
+        );
     }
 
     #[test]

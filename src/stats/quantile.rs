@@ -33,7 +33,9 @@ struct Level {
 /// twice the *sampling floor* `S` of rows has been seen, later rows are Bernoulli-sampled at rate
 /// `2^-s` (the largest `s` with `count ≥ S·2^(s+1)`) and enter level `s`; this keeps the sort work
 /// bounded (about `S·log2(n/S)` sorted rows for `n` rows), so sketching is dominated by one pass
-/// over the data. Results are deterministic for a fixed seed and the same sequence of batches.
+/// over the data. The retained values grow by at most one level of `resolution` values per
+/// doubling of the stream. Results are deterministic for a fixed seed and the same sequence of
+/// batches.
 ///
 /// **Error bound.** Let `n` be the number of rows, `k` the resolution, `S` the sampling floor,
 /// and measure the rank error of a returned quantile `x̂` at level `q` as the distance from `q`
@@ -174,9 +176,60 @@ impl RunningQuantile {
             return Ok(());
         }
         let x = x.to_device(self.device).to_kind(Kind::Float);
+        let (lo, hi) = (x.amin(0, false), x.amax(0, false));
+        self.absorb(n, c, lo, hi, |rows| {
+            x.index_select(0, rows).transpose(0, 1).contiguous()
+        })
+    }
+
+    /// Adds the pixels of `[batch, columns, height, width]` maps as rows, in batch, then
+    /// row-major pixel order: the same as [`RunningQuantile::add`] of
+    /// `maps.permute([0, 2, 3, 1]).reshape([-1, columns])`, bit for bit, without making that
+    /// transposed copy (only the rows the sketch keeps are gathered).
+    pub fn add_maps(&mut self, maps: &Tensor) -> Result<()> {
+        let size = maps.size();
+        if size.len() != 4 || !check::is_float(maps.kind()) {
+            bail!(
+                "quantile sketch maps must be a [batch, columns, height, width] floating-point tensor, got {:?} {size:?}",
+                maps.kind()
+            );
+        }
+        let (b, c, pixels) = (size[0], size[1], size[2] * size[3]);
+        check::same_columns(self.columns, c, "quantile sketch maps")?;
+        if c == 0 {
+            bail!("quantile sketch maps have no columns");
+        }
+        if b * pixels == 0 {
+            return Ok(());
+        }
+        let maps = maps
+            .to_device(self.device)
+            .to_kind(Kind::Float)
+            .reshape([b, c, pixels]);
+        let dims = [0i64, 2].as_slice();
+        let (lo, hi) = (maps.amin(dims, false), maps.amax(dims, false));
+        self.absorb(b * pixels, c, lo, hi, |rows| {
+            let image = rows.divide_scalar_mode(pixels, "floor");
+            let pixel = rows.remainder(pixels);
+            maps.index(&[Some(image), None, Some(pixel)])
+                .transpose(0, 1)
+                .contiguous()
+        })
+    }
+
+    /// Takes in `n` rows of `c` columns with per-column extremes `lo`, `hi`; `rows(index)` gives
+    /// the rows at `index` (positions in the batch) as `[c, index.len()]`. The sampling rate is
+    /// chosen once per batch, from the rows seen before it.
+    fn absorb(
+        &mut self,
+        n: i64,
+        c: i64,
+        lo: Tensor,
+        hi: Tensor,
+        rows: impl Fn(&Tensor) -> Tensor,
+    ) -> Result<()> {
         // Adding +0 turns -0 into +0, so that equal values are also equal bit patterns.
-        let lo = x.amin(0, false) + 0.0;
-        let hi = x.amax(0, false) + 0.0;
+        let (lo, hi) = (lo + 0.0, hi + 0.0);
         if Tensor::cat(&[&lo, &hi], 0).isnan().any().int64_value(&[]) != 0 {
             bail!(
                 "quantile sketch input contains NaN; mask or replace NaN values before adding them"
@@ -188,20 +241,15 @@ impl RunningQuantile {
             Some((l, h)) => (l.minimum(&lo), h.maximum(&hi)),
         });
         self.raise_sample_exp();
-        let rows = if self.sample_exp == 0 {
-            Some(x)
+        let picked: Vec<i64> = if self.sample_exp == 0 {
+            (0..n).collect()
         } else {
-            let picked = self.sample_rows(n);
-            (!picked.is_empty())
-                .then(|| x.index_select(0, &Tensor::from_slice(&picked).to_device(self.device)))
+            self.sample_rows(n)
         };
         self.count += n;
-        if let Some(rows) = rows {
-            self.push(
-                self.sample_exp as usize,
-                rows.transpose(0, 1).contiguous() + 0.0,
-                false,
-            );
+        if !picked.is_empty() {
+            let data = rows(&Tensor::from_slice(&picked).to_device(self.device));
+            self.push(self.sample_exp as usize, data + 0.0, false);
         }
         Ok(())
     }
@@ -409,18 +457,40 @@ impl RunningQuantile {
                 self.levels[h] = Some(level);
                 return;
             }
-            let full = if level.sorted {
-                level.data
-            } else {
-                level.data.sort(1, false).0
-            };
             let offset = self.rng.next_bit();
-            data = full.slice(1, offset, n, 2).contiguous();
+            data = halve(&level.data, level.sorted, offset);
             sorted = true;
             self.compactions += 1;
             h += 1;
         }
     }
+}
+
+/// Sorts each row of `data` (`[columns, n]`, unless `sorted` already) and keeps every other
+/// value starting at `offset` (0 or 1). On the CPU the rows are sorted in Rust (the values carry
+/// no NaN and no −0, so the order is libtorch's); elsewhere by libtorch.
+fn halve(data: &Tensor, sorted: bool, offset: i64) -> Tensor {
+    let n = data.size()[1];
+    if sorted || data.device() != Device::Cpu {
+        let full = if sorted {
+            data.shallow_clone()
+        } else {
+            data.sort(1, false).0
+        };
+        return full.slice(1, offset, n, 2).contiguous();
+    }
+    let c = data.size()[0];
+    let mut values = match Vec::<f32>::try_from(data.contiguous().view([-1])) {
+        Ok(v) => v,
+        Err(_) => return halve(&data.sort(1, false).0, true, offset),
+    };
+    let kept = (n - offset + 1) / 2;
+    let mut out: Vec<f32> = Vec::with_capacity((c * kept) as usize);
+    for row in values.chunks_mut(n as usize) {
+        row.sort_unstable_by(f32::total_cmp);
+        out.extend(row.iter().skip(offset as usize).step_by(2));
+    }
+    Tensor::from_slice(&out).view([c, kept])
 }
 
 impl Statistic for RunningQuantile {
@@ -534,6 +604,41 @@ mod tests {
         "cauchy",
         "log-normal",
     ];
+
+    #[test]
+    fn maps_are_added_exactly_as_their_transposed_rows() {
+        // Batches of [4, 7, 16, 16] maps: 1024 rows each, past the sampling floor after a few,
+        // so both the unsampled and the sampled gathering are compared.
+        let data = streams(40 * 1024, 3);
+        let mut rows = RunningQuantile::new(64, 5, Device::Cpu)
+            .unwrap()
+            .with_sample_floor(Some(1024))
+            .unwrap();
+        let mut maps = RunningQuantile::new(64, 5, Device::Cpu)
+            .unwrap()
+            .with_sample_floor(Some(1024))
+            .unwrap();
+        for batch in 0..40 {
+            // rows (b, y, x) of this batch as [4, 16, 16, 7] → maps [4, 7, 16, 16]
+            let x = data.narrow(0, batch * 1024, 1024);
+            let m = x.view([4, 16, 16, 7]).permute([0, 3, 1, 2]).contiguous();
+            rows.add(&x).unwrap();
+            maps.add_maps(&m).unwrap();
+        }
+        assert!(rows.sample_exp > 0 && rows.compactions > 0);
+        let q: Vec<f64> = (0..=100).map(|i| i as f64 / 100.0).collect();
+        assert!(
+            rows.quantiles(&q)
+                .unwrap()
+                .equal(&maps.quantiles(&q).unwrap())
+        );
+        assert_eq!(rows.retained(), maps.retained());
+        let err = maps
+            .add_maps(&Tensor::zeros([2, 3, 4], (Kind::Float, Device::Cpu)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[batch, columns, height, width]"), "{err}");
+    }
 
     /// A `[rows, 7]` stream, one column per kind in `STREAMS`, from a fixed seed.
     fn streams(rows: usize, seed: u64) -> Tensor {

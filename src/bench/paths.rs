@@ -1,0 +1,93 @@
+//! The two ways of computing ProGAN's convolutions after an upsampling, timed against each
+//! other in interleaved rounds: the fused phase convolutions and the plain upsample-then-3×3
+//! path, on the same weights (see [`crate::nets::upconv`]).
+
+use super::measure::Settings;
+use super::models::BenchModel;
+use super::timing::{Percentiles, interleaved};
+use crate::cut::Cut;
+use crate::nets::layered::LayeredNet;
+use crate::nets::upconv::UpsampleConv;
+use anyhow::Result;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+/// One workload on both paths.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathPair {
+    /// Images per call.
+    pub batch: i64,
+    /// The fused path.
+    pub fused: Percentiles,
+    /// The plain path.
+    pub plain: Percentiles,
+    /// Plain p50 / fused p50 (above 1: fused is faster).
+    pub speedup: f64,
+}
+
+impl PathPair {
+    fn new(batch: i64, times: &[Vec<f64>]) -> Self {
+        let fused = Percentiles::from_seconds(&times[0]);
+        let plain = Percentiles::from_seconds(&times[1]);
+        Self {
+            batch,
+            speedup: plain.p50_ms / fused.p50_ms,
+            fused,
+            plain,
+        }
+    }
+}
+
+/// Fused against plain on one model.
+#[derive(Clone, Debug, Serialize)]
+pub struct Paths {
+    /// The suffix forward from the cut layer at batch 1 (the edit's forward).
+    pub suffix: PathPair,
+    /// Whole scenes from latents, per batch size.
+    pub generation: Vec<PathPair>,
+}
+
+/// Times the suffix after `layer` and whole generation on both paths of `model`.
+pub fn measure(model: &BenchModel, layer: &str, s: &Settings, device: Device) -> Result<Paths> {
+    let _g = tch::no_grad_guard();
+    let fused = model.generator.with_upsample_conv(UpsampleConv::Fused)?;
+    let plain = model.generator.with_upsample_conv(UpsampleConv::Plain)?;
+    let (cf, cp) = (Cut::new(&fused, layer)?, Cut::new(&plain, layer)?);
+    tch::manual_seed(1);
+    let z = Tensor::randn([1, fused.z_dim()], (Kind::Float, device));
+    let h = cf.prefix(&z);
+    let mut a = || {
+        let _ = cf.suffix(&h);
+    };
+    let mut b = || {
+        let _ = cp.suffix(&h);
+    };
+    let times = interleaved(
+        &mut [&mut a, &mut b],
+        s.warmup,
+        s.runs,
+        s.min_seconds,
+        device,
+    );
+    let suffix = PathPair::new(1, &times);
+    let mut generation = Vec::new();
+    for &batch in s.batches_for(fused.resolution()) {
+        tch::manual_seed(2);
+        let z = Tensor::randn([batch, fused.z_dim()], (Kind::Float, device));
+        let mut a = || {
+            let _ = fused.forward(&z);
+        };
+        let mut b = || {
+            let _ = plain.forward(&z);
+        };
+        let times = interleaved(
+            &mut [&mut a, &mut b],
+            s.warmup.min(1),
+            s.batch_runs,
+            s.min_seconds,
+            device,
+        );
+        generation.push(PathPair::new(batch, &times));
+    }
+    Ok(Paths { suffix, generation })
+}
