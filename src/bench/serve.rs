@@ -80,8 +80,14 @@ pub struct ServeBench {
     pub stroke: Percentiles,
     /// The bare suffix forward at batch 1 on cached features, in the same rounds.
     pub suffix: Percentiles,
+    /// The segmenter's forward at batch 1 on a generated image, in the same rounds: every
+    /// stroke answer segments the edited scene to report the stroke's effect.
+    pub segmentation: Percentiles,
     /// `stroke.p50 / suffix.p50`.
     pub overhead_ratio: f64,
+    /// `stroke.p50 / (suffix.p50 + segmentation.p50)`: what the server adds over the two
+    /// forwards every answer needs.
+    pub overhead_over_forwards: f64,
     /// Strokes answered per second with `settings.clients` clients.
     pub sustained_strokes_per_s: f64,
     /// The latency those clients saw.
@@ -179,10 +185,19 @@ pub fn measure(
     // the bare suffix on cached features, as the server's painter runs it
     let (g, _) = crate::zoo::load_generator(model, device)?;
     let cut = Cut::new(&g, layer)?;
-    let features = {
+    let seg = crate::segment::load_segmenter(segmenter, device)?;
+    let (features, image) = {
         let _guard = tch::no_grad_guard();
         let z = crate::zsample::z_rows(opts.stream, &[100], g.z_dim() as usize, device)?;
-        cut.prefix(&z)
+        let features = cut.prefix(&z);
+        let image = cut.suffix(&features).clamp(-1.0, 1.0);
+        let image = match seg.input_size() {
+            Some(s) if image.size()[2..] != [s, s] => {
+                image.upsample_bilinear2d([s, s], false, None, None)
+            }
+            _ => image,
+        };
+        (features, image)
     };
     let agent = client();
     let mut i = 0usize;
@@ -197,8 +212,12 @@ pub fn measure(
         let _guard = tch::no_grad_guard();
         let _ = cut.suffix(&features).clamp(-1.0, 1.0);
     };
+    let mut segment = || {
+        let _guard = tch::no_grad_guard();
+        let _ = seg.segment(&image);
+    };
     let times = interleaved(
-        &mut [&mut http, &mut bare],
+        &mut [&mut http, &mut bare, &mut segment],
         settings.warmup,
         settings.strokes,
         settings.min_seconds,
@@ -209,6 +228,7 @@ pub fn measure(
     }
     let stroke_p = Percentiles::from_seconds(&times[0]);
     let suffix_p = Percentiles::from_seconds(&times[1]);
+    let seg_p = Percentiles::from_seconds(&times[2]);
 
     // several clients at once
     let deadline = Instant::now() + Duration::from_secs_f64(settings.sustained_seconds);
@@ -252,8 +272,10 @@ pub fn measure(
         concept,
         settings: settings.clone(),
         overhead_ratio: stroke_p.p50_ms / suffix_p.p50_ms,
+        overhead_over_forwards: stroke_p.p50_ms / (suffix_p.p50_ms + seg_p.p50_ms),
         stroke: stroke_p,
         suffix: suffix_p,
+        segmentation: seg_p,
         sustained_strokes_per_s: all.len() as f64 / elapsed,
         sustained: Percentiles::from_seconds(&all),
         failed,
@@ -305,6 +327,7 @@ pub fn render(s: &ServeBench) -> String {
     for (what, p) in [
         ("stroke to image, 1 client", &s.stroke),
         ("bare suffix forward", &s.suffix),
+        ("segmenter forward", &s.segmentation),
         (
             &*format!("stroke to image, {} clients", s.settings.clients),
             &s.sustained,
@@ -316,8 +339,12 @@ pub fn render(s: &ServeBench) -> String {
         ));
     }
     out.push_str(&format!(
-        "  stroke / bare suffix (p50)         {:.3}\n  sustained, {} clients              {:.1} strokes/s ({} failed)\n",
-        s.overhead_ratio, s.settings.clients, s.sustained_strokes_per_s, s.failed
+        "  stroke / bare suffix (p50)         {:.3}\n  stroke / (suffix + segmenter)      {:.3}\n  sustained, {} clients              {:.1} strokes/s ({} failed)\n",
+        s.overhead_ratio,
+        s.overhead_over_forwards,
+        s.settings.clients,
+        s.sustained_strokes_per_s,
+        s.failed
     ));
     out
 }

@@ -15,7 +15,8 @@ use crate::edit::plan::{PlanOptions, PlannedStroke, Stroke, plan_stroke};
 use crate::edit::{Painter, ScenePlan};
 use crate::imageio::to_rgb_images;
 use anyhow::Result;
-use image::{ImageFormat, RgbImage, RgbaImage};
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{RgbImage, RgbaImage};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -461,17 +462,20 @@ impl State {
                 *p = image::Rgba([c[0], c[1], c[2], 255]);
             }
         }
-        encode(&image::DynamicImage::ImageRgba8(img))
+        let mut buf = Vec::new();
+        img.write_with_encoder(fast_png(&mut buf))?;
+        Ok(buf)
     }
 }
 
-/// PNG bytes of an RGB image.
+/// PNG bytes of an RGB image, compressed fast: a stroke's answer crosses loopback once, so
+/// encoding time matters more than a few bytes.
 pub fn png_rgb(img: &RgbImage) -> Result<Vec<u8>> {
-    encode(&image::DynamicImage::ImageRgb8(img.clone()))
+    let mut buf = Vec::new();
+    img.write_with_encoder(fast_png(&mut buf))?;
+    Ok(buf)
 }
 
-fn encode(img: &image::DynamicImage) -> Result<Vec<u8>> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut buf, ImageFormat::Png)?;
-    Ok(buf.into_inner())
+fn fast_png(buf: &mut Vec<u8>) -> PngEncoder<&mut Vec<u8>> {
+    PngEncoder::new_with_quality(buf, CompressionType::Fast, FilterType::Sub)
 }
