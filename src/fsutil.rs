@@ -127,6 +127,18 @@ pub fn read_regular(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The most bytes a JSON file this tool reads (a model card, a dissection summary, a saved
+/// ranking) may have: far above any it writes, far below what would strain memory.
+pub const MAX_JSON_BYTES: u64 = 256 << 20;
+
+/// Reads a whole regular text file ([`read_regular`]) of at most [`MAX_JSON_BYTES`] bytes,
+/// refusing invalid UTF-8 with the file's name.
+pub fn read_text(path: &Path, what: &str) -> Result<String> {
+    let bytes = read_regular(path, what, MAX_JSON_BYTES)?;
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{what} {} is not UTF-8 text", path.display()))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written,
 /// flushed to disk, then renamed over `path`. A crash or a full disk leaves either the old
 /// file or no file, never a truncated one.

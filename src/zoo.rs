@@ -203,7 +203,7 @@ fn locate(spec: &str) -> Result<Located> {
 /// Reads the card (`model.json`) of a model directory.
 pub fn read_card(dir: &Path) -> Result<ModelCard> {
     let path = dir.join("model.json");
-    let text = std::fs::read_to_string(&path)
+    let text = crate::fsutil::read_text(&path, "model card")
         .with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid model card", path.display()))

@@ -633,3 +633,32 @@ fn damaged_statistics_are_refused_with_the_fix() {
         "{err}"
     );
 }
+
+#[test]
+fn json_files_of_a_model_or_a_dissection_that_are_fifos_or_devices_are_refused() {
+    let dir = scratch("hostile-json");
+    // a model directory whose card is a FIFO with no writer: reading it must not wait forever
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let c = std::ffi::CString::new(p(&model.join("model.json"))).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    gandissect(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--seeds",
+        "0",
+        "--out",
+        p(&dir.join("gen")),
+    ])
+    .refused(&["model.json is a FIFO"]);
+    // a dissection whose summary is an endless device
+    let dissection = dir.join("dissection");
+    std::fs::create_dir_all(&dissection).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dissection.join("dissect.json")).unwrap();
+    let err = gandissect::dissect::DissectResult::load(&dissection)
+        .err()
+        .expect("a device is no dissection");
+    assert!(format!("{err:#}").contains("is a device"), "{err:#}");
+}

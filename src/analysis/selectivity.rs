@@ -84,7 +84,7 @@ pub fn selectivity_index(means: &[Vec<f64>]) -> Vec<(f64, usize)> {
 /// name, is used, or the only one), an object with a `units` array of `{"unit": i, "iou": x}`
 /// entries (units not listed get 0), or a JSON array of numbers, one per unit.
 pub fn read_unit_iou(path: &Path, units: usize, layer: &str) -> Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::fsutil::read_text(path, "IoU results")
         .with_context(|| format!("cannot read IoU results {}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;

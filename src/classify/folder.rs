@@ -189,7 +189,7 @@ pub fn read_labels(
     folder: &ImageFolder,
     classes: &[String],
 ) -> Result<Vec<Option<usize>>> {
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let text = crate::fsutil::read_text(path, "label file").with_context(|| {
         format!(
             "cannot read the label file {}; give a CSV with lines filename,class",
             path.display()

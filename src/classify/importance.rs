@@ -254,7 +254,7 @@ pub fn write_importance(report: &ImportanceReport, dir: &Path) -> Result<Vec<Pat
 
 /// Reads an `importance.json` written by [`write_importance`].
 pub fn read_importance(path: &Path) -> Result<ImportanceReport> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::fsutil::read_text(path, "importance results")
         .with_context(|| format!("cannot read importance results {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| {
         format!(

@@ -207,7 +207,7 @@ impl DissectResult {
     /// Reads `dir/dissect.json`.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("dissect.json");
-        let text = std::fs::read_to_string(&path).with_context(|| {
+        let text = crate::fsutil::read_text(&path, "dissection summary").with_context(|| {
             format!(
                 "cannot read {}; run gandissect dissect --out {} first",
                 path.display(),

@@ -262,7 +262,7 @@ impl SavedRanking<'_> {
     pub fn rank(&self, painter: &Painter, opts: &EffectOptions, k: usize) -> Result<UnitEffects> {
         let path = self.path(painter, opts, k);
         if path.exists() {
-            let text = std::fs::read_to_string(&path)
+            let text = crate::fsutil::read_text(&path, "unit ranking")
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let effects: UnitEffects = serde_json::from_str(&text).with_context(|| {
                 format!(
