@@ -57,7 +57,7 @@ pub struct FeaturesArgs {
 impl Run for FeaturesArgs {
     fn run(self, ctx: &Context) -> Result<()> {
         gandissect::tensorfile::TensorFormat::of(&self.out)?;
-        let mut model = Model::load(&self.model, self.stream, self.input_size, ctx.device)?;
+        let mut model = Model::load_sized(&self.model, self.stream, self.input_size, ctx.device)?;
         let seeds_given = ctx
             .matches
             .subcommand()

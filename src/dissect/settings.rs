@@ -366,6 +366,7 @@ mod tests {
             sketch_resolution: 2048,
             sample_floor: Some(32768),
             shards: 1,
+            input_size: None,
         }
     }
 

@@ -74,12 +74,31 @@ pub struct Inputs {
 }
 
 impl Model {
-    /// Loads `spec` as a generator, or else as a classifier (models with architecture `vgg16`)
-    /// taking `input_size` images unless its card states a size
-    /// ([`crate::classify::model::input_size`]).
-    pub fn load(spec: &str, stream: u32, input_size: Option<i64>, device: Device) -> Result<Self> {
+    /// Loads `spec` as a generator, or else as a classifier (models with architecture `vgg16`;
+    /// a bare checkpoint takes 64×64 input).
+    pub fn load(spec: &str, stream: u32, device: Device) -> Result<Self> {
+        Self::load_sized(spec, stream, None, device)
+    }
+
+    /// Loads `spec` as [`Model::load`] does; a classifier takes `input_size` images unless its
+    /// card states a size ([`crate::classify::model::input_size`]); a generator refuses one.
+    pub fn load_sized(
+        spec: &str,
+        stream: u32,
+        input_size: Option<i64>,
+        device: Device,
+    ) -> Result<Self> {
         match zoo::load_generator(spec, device) {
-            Ok((net, _)) => Ok(Self::Generator { net, stream }),
+            Ok((net, _)) => {
+                if let Some(n) = input_size {
+                    bail!(
+                        "--input-size {n} applies to classifiers; {spec} is a generator, whose \
+                         output size its weights fix ({r}×{r})",
+                        r = net.resolution()
+                    );
+                }
+                Ok(Self::Generator { net, stream })
+            }
             Err(gen_err) => match zoo::load_classifier(spec, device) {
                 Ok((net, src)) => {
                     let input_size = crate::classify::model::input_size(
@@ -336,9 +355,19 @@ pub enum Labeller {
 }
 
 impl Labeller {
-    /// Loads `spec` (a segmenter name, directory or TorchScript file, or `truth`) for `model`;
-    /// `output` names the entry of a TorchScript segmenter's dict or tuple output to use.
-    pub fn load(spec: &str, output: Option<&str>, model: &Model, device: Device) -> Result<Self> {
+    /// Loads `spec` (a segmenter name, directory or TorchScript file, or `truth`) for `model`.
+    pub fn load(spec: &str, model: &Model, device: Device) -> Result<Self> {
+        Self::load_output(spec, None, model, device)
+    }
+
+    /// Loads `spec` as [`Labeller::load`] does; `output` names the entry of a TorchScript
+    /// segmenter's dict or tuple output that holds its label maps or scores.
+    pub fn load_output(
+        spec: &str,
+        output: Option<&str>,
+        model: &Model,
+        device: Device,
+    ) -> Result<Self> {
         if spec == TRUTH {
             if let Model::Generator { .. } = model {
                 bail!(
