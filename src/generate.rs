@@ -106,6 +106,35 @@ pub fn generate(
     batch: usize,
     grid_cols: Option<usize>,
 ) -> Result<Vec<PathBuf>> {
+    generate_with(g, latents, out, batch, grid_cols, None)
+}
+
+/// Generates as [`generate`] does and, when `raw` is given, also writes the generator's
+/// outputs as float32 `[N, 3, R, R]` exactly as the network gives them (not clamped) to that
+/// `.npy` or `.safetensors` file (tensor `images`, with the image ids as `ids` when the images
+/// are ids; [`crate::tensorfile`]).
+pub fn generate_with(
+    g: &ProGan,
+    latents: &Latents,
+    out: &Path,
+    batch: usize,
+    grid_cols: Option<usize>,
+    raw: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
+    if let Some(path) = raw {
+        crate::tensorfile::TensorFormat::of(path)?;
+        let r = g.resolution();
+        let bytes = latents.len() as i64 * 3 * r * r * 4;
+        if bytes > crate::features::MAX_FEATURE_BYTES {
+            bail!(
+                "{} images of {r}×{r} take {:.1} GiB as floats, more than the {} GiB one --raw \
+                 file may hold; generate fewer images per run",
+                latents.len(),
+                bytes as f64 / (1u64 << 30) as f64,
+                crate::features::MAX_FEATURE_BYTES >> 30
+            );
+        }
+    }
     if latents.is_empty() {
         bail!("no images to generate");
     }
@@ -118,11 +147,16 @@ pub fn generate(
     let bar = progress::bar(latents.len() as u64, "generating");
     let mut written = Vec::new();
     let mut all = Vec::new();
+    let mut floats = Vec::new();
     let _guard = tch::no_grad_guard();
     for start in (0..latents.len()).step_by(batch) {
         let n = batch.min(latents.len() - start);
         let z = latents.batch(start, n, g.z_dim(), g.device())?;
-        let images = to_rgb_images(&g.forward(&z))?;
+        let output = g.forward(&z);
+        if raw.is_some() {
+            floats.push(output.to_kind(Kind::Float).to_device(Device::Cpu));
+        }
+        let images = to_rgb_images(&output)?;
         for (k, img) in images.into_iter().enumerate() {
             let path = out.join(format!("{}.png", latents.name(start + k)));
             save_png(&path, &img)?;
@@ -138,6 +172,14 @@ pub fn generate(
         let path = out.join("grid.png");
         save_png(&path, &grid(&all, cols, 2))?;
         written.push(path);
+    }
+    if let Some(path) = raw {
+        let mut tensors = vec![("images", Tensor::cat(&floats, 0))];
+        if let Latents::Ids { ids, .. } = latents {
+            tensors.push(("ids", crate::tensorfile::ids_tensor(ids)));
+        }
+        crate::tensorfile::write(path, &tensors)?;
+        written.push(path.to_path_buf());
     }
     Ok(written)
 }

@@ -54,6 +54,12 @@ pub struct ClassifierDissectOptions {
     pub device: Device,
     /// Whether to draw progress bars.
     pub progress: bool,
+    /// Input side of a classifier checkpoint without a card (a card's size wins).
+    pub input_size: Option<i64>,
+    /// Side of the segmentation and of the upsampled activations.
+    pub seg_size: i64,
+    /// The entry of a TorchScript segmenter's dict or tuple output holding its label maps.
+    pub segmenter_output: Option<String>,
 }
 
 impl ClassifierDissectOptions {
@@ -72,6 +78,9 @@ impl ClassifierDissectOptions {
             miniou: crate::dissect::DEFAULT_MINIOU,
             device: Device::Cpu,
             progress: false,
+            input_size: None,
+            seg_size: crate::dissect::DEFAULT_SEG_SIZE,
+            segmenter_output: None,
         }
     }
 }
@@ -232,7 +241,7 @@ pub fn summarize_layers(result: &DissectResult) -> Vec<LayerSummary> {
 pub fn dissect_classifier(
     opts: &ClassifierDissectOptions,
 ) -> Result<(DissectSummary, DissectResult)> {
-    let clf = Classifier::load(&opts.model, opts.device)?;
+    let clf = Classifier::load_sized(&opts.model, opts.input_size, opts.device)?;
     let layers = resolve_conv_layers(&clf, &opts.layers)?;
     if opts.labels.is_some() && opts.images.is_none() {
         bail!(
@@ -274,6 +283,9 @@ pub fn dissect_classifier(
     d.miniou = opts.miniou;
     d.device = opts.device;
     d.progress = opts.progress;
+    d.input_size = Some(clf.input_size);
+    d.seg_size = opts.seg_size;
+    d.segmenter_output = opts.segmenter_output.clone();
     d.images = folder.clone().map(|f| f as Arc<dyn ImageSource>);
     let started = std::time::Instant::now();
     let result = match crate::dissect::run(&d)? {

@@ -27,9 +27,15 @@ impl Classifier {
     /// `classes`. Without a card the world's scene classes are assumed when the class count
     /// matches (else `class0 …`), and the input size is 64.
     pub fn load(spec: &str, device: Device) -> Result<Self> {
+        Self::load_sized(spec, None, device)
+    }
+
+    /// Loads a classifier as [`Classifier::load`] does, taking `input_size` images when the model
+    /// has no card that states its size (see [`input_size`]).
+    pub fn load_sized(spec: &str, input_size: Option<i64>, device: Device) -> Result<Self> {
         let (net, source) = zoo::load_classifier(spec, device)?;
         let card = source.card.as_ref();
-        let input_size = card.and_then(|c| c.input_size).unwrap_or(64);
+        let input_size = self::input_size(card.and_then(|c| c.input_size), input_size, spec)?;
         let classes = match card.and_then(|c| c.classes.clone()) {
             Some(c) => c,
             None => default_class_names(net.config().num_classes),
@@ -127,6 +133,33 @@ impl Classifier {
     /// The cut layer's output for images in [−1, 1] of any size.
     pub fn features(&self, cut: &Cut<'_, Vgg>, images: &Tensor) -> Tensor {
         cut.prefix(&self.network_input(images))
+    }
+}
+
+/// The input side assumed for a classifier whose card does not state one and for which none is
+/// given.
+pub const DEFAULT_INPUT_SIZE: i64 = 64;
+
+/// The image side classifier `name` takes: its card's `input_size` when it has one (a different
+/// `requested` side is noted on stderr and ignored), else `requested`, else
+/// [`DEFAULT_INPUT_SIZE`]. A side outside 1..=4096 is refused.
+pub fn input_size(card: Option<i64>, requested: Option<i64>, name: &str) -> Result<i64> {
+    if let Some(n) = requested
+        && !(1..=4096).contains(&n)
+    {
+        bail!("--input-size must be between 1 and 4096 pixels, got {n}");
+    }
+    match (card, requested) {
+        (Some(c), Some(r)) if c != r => {
+            eprintln!(
+                "note: {name}'s model card says its input is {c}×{c}; --input-size {r} is ignored \
+                 (the card wins; edit model.json to change it)"
+            );
+            Ok(c)
+        }
+        (Some(c), _) => Ok(c),
+        (None, Some(r)) => Ok(r),
+        (None, None) => Ok(DEFAULT_INPUT_SIZE),
     }
 }
 

@@ -35,6 +35,9 @@ pub struct AttackArgs {
     /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
     #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
     model: String,
+    /// Input side of a classifier checkpoint without a model card (a card's size wins).
+    #[arg(long, value_name = "PIXELS")]
+    input_size: Option<i64>,
     /// Target class name.
     #[arg(long)]
     target: String,
@@ -104,7 +107,7 @@ impl AttackArgs {
 
 impl Run for AttackArgs {
     fn run(self, ctx: &Context) -> Result<()> {
-        let clf = Classifier::load(&self.model, ctx.device)?;
+        let clf = Classifier::load_sized(&self.model, self.input_size, ctx.device)?;
         clf.class_index(&self.target)?;
         let mut opts = AttackOptions::new(&self.target, self.method(), self.samples, ctx.device);
         opts.layer = self.layer.clone();

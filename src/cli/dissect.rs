@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Args;
 use gandissect::dissect::{
     DEFAULT_BATCH, DEFAULT_MINIOU, DEFAULT_QUANTILE, DEFAULT_SAMPLES, DEFAULT_SAVE_EVERY,
-    DEFAULT_SEG_SIZE, DEFAULT_TOPK, DissectOptions, Outcome, Shard, run,
+    DEFAULT_SEG_SIZE, DEFAULT_TOPK, DissectOptions, Outcome, Shard, dry_run, run,
 };
 use gandissect::zoo;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,17 @@ pub struct DissectArgs {
     /// Stop after this many batches (a later run resumes).
     #[arg(long)]
     max_batches: Option<usize>,
+    /// The entry of a TorchScript segmenter's dict or tuple output holding its label maps or
+    /// scores (a dict key or a tuple index).
+    #[arg(long, value_name = "NAME")]
+    segmenter_output: Option<String>,
+    /// Input side of a classifier checkpoint without a model card (a card's size wins).
+    #[arg(long, value_name = "PIXELS")]
+    input_size: Option<i64>,
+    /// Measure N batches of each pass (default 3, the first a warm-up) and print the expected
+    /// time per pass, per shard and in all; nothing is written.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3")]
+    dry_run: Option<usize>,
 }
 
 impl Run for DissectArgs {
@@ -82,6 +93,15 @@ impl Run for DissectArgs {
         opts.save_every = self.save_every;
         opts.max_batches = self.max_batches;
         opts.progress = true;
+        opts.segmenter_output = self.segmenter_output;
+        opts.input_size = self.input_size;
+        if let Some(batches) = self.dry_run {
+            let plan = dry_run(&opts, batches)?;
+            for line in plan.describe() {
+                println!("{line}");
+            }
+            return Ok(());
+        }
         let start = std::time::Instant::now();
         let outcome = run(&opts)?;
         print_outcome(outcome, &self.out);

@@ -4,7 +4,7 @@ use super::{Context, Run};
 use anyhow::Result;
 use clap::Args;
 use gandissect::device::device_name;
-use gandissect::generate::{Latents, generate, read_z_file};
+use gandissect::generate::{Latents, generate_with, read_z_file};
 use gandissect::zoo;
 use gandissect::zsample::{DEFAULT_STREAM_SEED, parse_ids};
 use std::path::PathBuf;
@@ -32,6 +32,10 @@ pub struct GenerateArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// Also write the outputs as floats, exactly as the generator gives them: FILE.npy
+    /// ([N, 3, R, R]) or FILE.safetensors (images, and ids when ids were given).
+    #[arg(long, value_name = "FILE")]
+    raw: Option<PathBuf>,
 }
 
 impl Run for GenerateArgs {
@@ -44,7 +48,14 @@ impl Run for GenerateArgs {
                 ids: parse_ids(&self.seeds)?,
             },
         };
-        let written = generate(&g, &latents, &self.out, self.batch, self.grid)?;
+        let written = generate_with(
+            &g,
+            &latents,
+            &self.out,
+            self.batch,
+            self.grid,
+            self.raw.as_deref(),
+        )?;
         println!(
             "generated {} images of {r}×{r} with {} on {} → {}",
             latents.len(),
@@ -54,9 +65,12 @@ impl Run for GenerateArgs {
             r = g.resolution()
         );
         if self.grid.is_some()
-            && let Some(grid) = written.last()
+            && let Some(grid) = written.iter().find(|p| p.ends_with("grid.png"))
         {
             println!("grid: {}", grid.display());
+        }
+        if let Some(raw) = &self.raw {
+            println!("raw outputs (float32): {}", raw.display());
         }
         Ok(())
     }

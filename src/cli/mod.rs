@@ -14,6 +14,7 @@ mod demo;
 mod dissect;
 mod edit;
 mod evaluate;
+mod features;
 mod generate;
 mod merge;
 mod models;
@@ -69,6 +70,8 @@ commands! {
     pub enum Command {
         /// Generate images from a generator for image ids or latent vectors.
         Generate(generate::GenerateArgs),
+        /// A layer's activations for ids, latent vectors or pictures, as .npy or .safetensors.
+        Features(features::FeaturesArgs),
         /// Run the demonstration on the default models.
         Demo(demo::DemoArgs),
         /// Render procedural world scenes with their label maps and a contact sheet.

@@ -187,7 +187,7 @@ pub fn merge(opts: &MergeOptions) -> Result<Outcome> {
             common.images
         );
     }
-    let model = Model::load(&common.model, common.stream, device)?;
+    let model = Model::load_sized(&common.model, common.stream, common.input_size, device)?;
     if common.weights != model.digest()? {
         bail!(
             "the model {} has changed since the shards ran (other weights); rerun the shards with it",

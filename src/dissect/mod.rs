@@ -29,6 +29,7 @@
 //! the merged levels agree.
 
 pub mod compare;
+pub mod estimate;
 mod finish;
 pub mod images;
 mod merge;
@@ -43,6 +44,7 @@ pub mod source;
 pub mod stats_paths;
 pub mod upsample;
 
+pub use estimate::Plan;
 pub use merge::merge;
 pub use options::{
     DEFAULT_BATCH, DEFAULT_MINIOU, DEFAULT_QUANTILE, DEFAULT_REPORT_IMAGES, DEFAULT_SAMPLES,
@@ -52,7 +54,7 @@ pub use passes::{Shard, Sketch};
 pub use result::{
     ConceptUnits, DissectResult, LayerResult, Ranking, TopImage, UnitIou, UnitResult,
 };
-pub use run::{run, run_with};
+pub use run::{dry_run, run, run_with};
 pub use settings::{ResultSettings, Settings};
 pub use source::{ImageSource, Labeller, Model, TRUTH, weights_digest};
 

@@ -68,8 +68,12 @@ pub struct DissectOptions {
     pub max_batches: Option<usize>,
     /// Top images shown per unit in the report.
     pub report_images: usize,
-    /// Whether to draw progress bars.
+    /// Whether to draw progress bars (and print the time estimate).
     pub progress: bool,
+    /// The entry of a TorchScript segmenter's dict or tuple output that holds its label maps.
+    pub segmenter_output: Option<String>,
+    /// The input side of a classifier checkpoint without a card (a card's size wins).
+    pub input_size: Option<i64>,
 }
 
 impl DissectOptions {
@@ -99,6 +103,16 @@ impl DissectOptions {
             max_batches: None,
             report_images: DEFAULT_REPORT_IMAGES,
             progress: false,
+            segmenter_output: None,
+            input_size: None,
+        }
+    }
+
+    /// The segmenter as the statistics record it: its name, with the chosen output.
+    pub fn segmenter_record(&self) -> String {
+        match &self.segmenter_output {
+            Some(o) => format!("{} (output {o})", self.segmenter),
+            None => self.segmenter.clone(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! One dissection run (or one shard of it): pass 1, the levels, pass 2 and the results, each
 //! pass resumed from its saved statistics and saved again every few batches.
 
+use super::estimate::{Plan, RateMeter, running_estimate};
 use super::finish::Finish;
 use super::options::DissectOptions;
 use super::passes::{Pass1, Pass2, Progress, check_progress, levels_digest};
@@ -18,13 +19,18 @@ use tch::{Device, Tensor};
 pub fn run(opts: &DissectOptions) -> Result<Outcome> {
     opts.validate()?;
     let _lock = lock(opts)?;
-    let mut model = Model::load(&opts.model, opts.stream, opts.device)?;
+    let mut model = Model::load_sized(&opts.model, opts.stream, opts.input_size, opts.device)?;
     if let Some(src) = &opts.images {
         model.attach_images(std::sync::Arc::clone(src))?;
     }
     // the layers are checked before the segmenter is loaded
     model.resolve_layers(&opts.layers)?;
-    let mut labeller = Labeller::load(&opts.segmenter, &model, opts.device)?;
+    let mut labeller = Labeller::load_output(
+        &opts.segmenter,
+        opts.segmenter_output.as_deref(),
+        &model,
+        opts.device,
+    )?;
     dissect(opts, &mut model, &mut labeller)
 }
 
@@ -56,6 +62,113 @@ pub fn run_with(
     dissect(opts, model, labeller)
 }
 
+/// Measures a dissection without running it: loads the models, checks them on one image, runs
+/// `batches` batches of this shard's images through pass 1 and then pass 2 (the first batch
+/// of each a warm-up left out of the rate; nothing is saved, `opts.out` is not touched) and
+/// returns the expected time per pass, per shard and in all.
+pub fn dry_run(opts: &DissectOptions, batches: usize) -> Result<Plan> {
+    opts.validate()?;
+    if batches < 2 {
+        bail!(
+            "a dry run measures at least 2 batches (the first is a warm-up); give --dry-run 2 or more"
+        );
+    }
+    let mut model = Model::load_sized(&opts.model, opts.stream, opts.input_size, opts.device)?;
+    if let Some(src) = &opts.images {
+        model.attach_images(std::sync::Arc::clone(src))?;
+    }
+    let layers = model.resolve_layers(&opts.layers)?;
+    let mut labeller = Labeller::load_output(
+        &opts.segmenter,
+        opts.segmenter_output.as_deref(),
+        &model,
+        opts.device,
+    )?;
+    let ids = opts.shard.ids(opts.samples);
+    let Some(&first) = ids.first() else {
+        bail!(
+            "shard {} has no images among {} samples; use fewer shards than samples",
+            opts.shard,
+            opts.samples
+        );
+    };
+    probe(
+        &model,
+        &labeller,
+        &layers,
+        first,
+        opts.seg_size,
+        opts.device,
+    )?;
+    let indices: Vec<usize> = layers.iter().map(|l| l.0).collect();
+    let names: Vec<String> = layers.iter().map(|l| l.1.clone()).collect();
+    let measured: Vec<Vec<u64>> = ids
+        .chunks(opts.batch)
+        .take(batches)
+        .map(<[u64]>::to_vec)
+        .collect();
+    let mut pass1 = Pass1::new(names.len(), opts.sketch, opts.topk, 0, opts.device)?;
+    let mut meter1 = RateMeter::new();
+    let bar = crate::progress::bar(
+        measured.iter().map(Vec::len).sum::<usize>() as u64 * 2,
+        "dry run",
+    );
+    if !opts.progress {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    pipeline::stream(
+        &mut model,
+        None,
+        &indices,
+        opts.seg_size,
+        measured.clone(),
+        opts.device,
+        |b| {
+            let n = b.ids.len() as u64;
+            pass1.add(&b.ids, &b.maxima, &b.upsampled)?;
+            meter1.batch_done(n);
+            bar.inc(n);
+            Ok(true)
+        },
+    )?;
+    let levels = pass1.levels(opts.quantile)?;
+    let mut pass2 = Pass2::new(names.len(), labeller.labels().len(), opts.device)?;
+    let mut meter2 = RateMeter::new();
+    pipeline::stream(
+        &mut model,
+        Some(&mut labeller),
+        &indices,
+        opts.seg_size,
+        measured,
+        opts.device,
+        |b| {
+            let n = b.ids.len() as u64;
+            let labels = b.labels.context("pass 2 needs label maps")?;
+            pass2.add(&b.upsampled, &levels, &labels)?;
+            meter2.batch_done(n);
+            bar.inc(n);
+            Ok(true)
+        },
+    )?;
+    bar.finish_and_clear();
+    let (Some(pass1_rate), Some(pass2_rate)) = (meter1.final_rate(), meter2.final_rate()) else {
+        bail!(
+            "this shard has {} images, fewer than 2 batches of {}; a dry run needs at least 2 \
+             batches (give a smaller --batch)",
+            ids.len(),
+            opts.batch
+        );
+    };
+    Ok(Plan {
+        samples: opts.samples,
+        shard: opts.shard,
+        shard_images: ids.len() as u64,
+        pass1_rate,
+        pass2_rate,
+        measured_images: meter1.images().min(meter2.images()),
+    })
+}
+
 /// One process per shard and directory: another run of the same shard waits, then resumes.
 /// Once the lock is held, removes what a run killed before its renames left behind.
 fn lock(opts: &DissectOptions) -> Result<crate::fsutil::FileLock> {
@@ -85,6 +198,7 @@ fn common_settings(opts: &DissectOptions, model: &Model, layers: &[String]) -> R
         sketch_resolution: opts.sketch.resolution,
         sample_floor: opts.sketch.sample_floor,
         shards: opts.shard.count,
+        input_size: model.input_size(),
     })
 }
 
@@ -112,7 +226,7 @@ fn dissect(opts: &DissectOptions, model: &mut Model, labeller: &mut Labeller) ->
             opts.samples
         );
     };
-    probe(model, labeller, &layers, first, opts.seg_size, device)?;
+    let seg_seconds = probe(model, labeller, &layers, first, opts.seg_size, device)?;
     let batches: Vec<Vec<u64>> = ids.chunks(opts.batch).map(<[u64]>::to_vec).collect();
     let common = common_settings(opts, model, &names)?;
     let shard = Part::Shard(opts.shard);
@@ -142,6 +256,7 @@ fn dissect(opts: &DissectOptions, model: &mut Model, labeller: &mut Labeller) ->
         opts,
         budget: &mut budget,
         timings: &mut timings,
+        seg_seconds,
     };
     if !stages.drive(&mut job1, model, None, "pass 1")? {
         return Ok(Outcome::Interrupted {
@@ -176,7 +291,7 @@ fn dissect(opts: &DissectOptions, model: &mut Model, labeller: &mut Labeller) ->
     let labels = labeller.labels().to_vec();
     let pass2 = Pass2Settings {
         quantile: opts.quantile,
-        segmenter: opts.segmenter.clone(),
+        segmenter: opts.segmenter_record(),
         labels: labels.clone(),
         levels: levels_digest(&levels)?,
     };
@@ -202,6 +317,7 @@ fn dissect(opts: &DissectOptions, model: &mut Model, labeller: &mut Labeller) ->
         opts,
         budget: &mut budget,
         timings: &mut timings,
+        seg_seconds,
     };
     if !stages.drive(&mut job2, model, Some(labeller), "pass 2")? {
         return Ok(Outcome::Interrupted {
@@ -296,6 +412,8 @@ struct Stages<'a> {
     opts: &'a DissectOptions,
     budget: &'a mut Option<usize>,
     timings: &'a mut Vec<PassTiming>,
+    /// Seconds the segmenter took on the probe image (for the pass-2 estimate).
+    seg_seconds: f64,
 }
 
 impl Stages<'_> {
@@ -325,6 +443,11 @@ impl Stages<'_> {
         let before = job.progress().images;
         let save_every = self.opts.save_every;
         let budget = &mut *self.budget;
+        let mut meter = RateMeter::new();
+        let mut estimated = false;
+        let pass = if labeller.is_some() { 2 } else { 1 };
+        let seg_seconds = self.seg_seconds;
+        let progress = self.opts.progress;
         pipeline::stream(
             model,
             labeller,
@@ -339,6 +462,23 @@ impl Stages<'_> {
                 let n = b.ids.len() as u64;
                 job.tally(b)?;
                 bar.inc(n);
+                meter.batch_done(n);
+                if !estimated && let Some(rate) = meter.rate() {
+                    estimated = true;
+                    let line = running_estimate(
+                        pass,
+                        rate,
+                        total as u64 - bar.position(),
+                        total as u64,
+                        Some(seg_seconds),
+                    );
+                    match (progress, bar.is_hidden()) {
+                        (false, _) => {}
+                        // a log file (no terminal) still gets the estimate
+                        (true, true) => eprintln!("{line}"),
+                        (true, false) => bar.println(line),
+                    }
+                }
                 since_save += 1;
                 if let Some(left) = budget.as_mut() {
                     *left -= 1;
@@ -364,7 +504,8 @@ impl Stages<'_> {
     }
 }
 
-/// Forwards and segments one image to check the layers and the segmenter before the run.
+/// Forwards and segments one image to check the layers and the segmenter before the run;
+/// returns the seconds a segmentation of it takes (measured on a second call).
 fn probe(
     model: &Model,
     labeller: &Labeller,
@@ -372,7 +513,7 @@ fn probe(
     first: u64,
     seg_size: i64,
     device: Device,
-) -> Result<()> {
+) -> Result<f64> {
     let inputs = model.sampler().inputs(&[first], device)?;
     let indices: Vec<usize> = layers.iter().map(|l| l.0).collect();
     let (acts, images) = model.forward(&inputs, &indices, true)?;
@@ -386,6 +527,10 @@ fn probe(
     }
     let images = images.context("the model produced no images")?;
     let maps = labeller.segment(&images, inputs.truth.as_ref(), seg_size)?;
+    // timed on a second call: a TorchScript module's first calls include its optimisation
+    let started = std::time::Instant::now();
+    let _again = labeller.segment(&images, inputs.truth.as_ref(), seg_size)?;
+    let seg_seconds = started.elapsed().as_secs_f64();
     let n = labeller.labels().len() as i64;
     let (lo, hi) = (maps.min().int64_value(&[]), maps.max().int64_value(&[]));
     if lo < 0 || hi >= n {
@@ -398,7 +543,7 @@ fn probe(
     if n < 2 {
         bail!("the segmenter lists no concepts (only the 'none' label)");
     }
-    Ok(())
+    Ok(seg_seconds)
 }
 
 /// The statistics saved at `path` when their header is `header` (any other is refused), or

@@ -43,6 +43,9 @@ pub struct Settings {
     pub sample_floor: Option<i64>,
     /// Number of shards the run is split into.
     pub shards: u64,
+    /// The side a classifier's input images are resized to (absent for generators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_size: Option<i64>,
 }
 
 /// What pass-2 tallies depend on beyond [`Settings`].
@@ -140,7 +143,7 @@ impl Settings {
     /// The first field in which `self` (stored) differs from `wanted`.
     pub fn difference(&self, wanted: &Settings) -> Option<Difference> {
         first_difference!(self, wanted; model, model_kind, weights, images, stream, layers,
-            samples, seg_size, topk, batch, sketch_resolution, sample_floor, shards);
+            samples, seg_size, topk, batch, sketch_resolution, sample_floor, shards, input_size);
         None
     }
 }
@@ -363,6 +366,7 @@ mod tests {
             sketch_resolution: 2048,
             sample_floor: Some(32768),
             shards: 1,
+            input_size: None,
         }
     }
 

@@ -18,8 +18,7 @@ use crate::nets::layered::LayeredNet;
 use crate::nets::proggan::ProGan;
 use crate::nets::vgg::Vgg;
 use crate::sample::world_batch;
-use crate::segment::{Label, Segmenter, load_segmenter};
-use crate::world;
+use crate::segment::{Label, Segmenter, load_segmenter_output};
 use crate::zoo;
 use crate::zsample::z_rows;
 use anyhow::{Context, Result, bail};
@@ -75,16 +74,38 @@ pub struct Inputs {
 }
 
 impl Model {
-    /// Loads `spec` as a generator, or else as a classifier (models with architecture `vgg16`).
+    /// Loads `spec` as a generator, or else as a classifier (models with architecture `vgg16`;
+    /// a bare checkpoint takes 64×64 input).
     pub fn load(spec: &str, stream: u32, device: Device) -> Result<Self> {
+        Self::load_sized(spec, stream, None, device)
+    }
+
+    /// Loads `spec` as [`Model::load`] does; a classifier takes `input_size` images unless its
+    /// card states a size ([`crate::classify::model::input_size`]); a generator refuses one.
+    pub fn load_sized(
+        spec: &str,
+        stream: u32,
+        input_size: Option<i64>,
+        device: Device,
+    ) -> Result<Self> {
         match zoo::load_generator(spec, device) {
-            Ok((net, _)) => Ok(Self::Generator { net, stream }),
+            Ok((net, _)) => {
+                if let Some(n) = input_size {
+                    bail!(
+                        "--input-size {n} applies to classifiers; {spec} is a generator, whose \
+                         output size its weights fix ({r}×{r})",
+                        r = net.resolution()
+                    );
+                }
+                Ok(Self::Generator { net, stream })
+            }
             Err(gen_err) => match zoo::load_classifier(spec, device) {
                 Ok((net, src)) => {
-                    let input_size = src
-                        .card
-                        .and_then(|c| c.input_size)
-                        .unwrap_or(world::SIZE as i64);
+                    let input_size = crate::classify::model::input_size(
+                        src.card.and_then(|c| c.input_size),
+                        input_size,
+                        spec,
+                    )?;
                     Ok(Self::Classifier {
                         net,
                         input_size,
@@ -141,6 +162,14 @@ impl Model {
             Self::Classifier {
                 images: Some(src), ..
             } => src.describe(),
+        }
+    }
+
+    /// The side a classifier's input images are resized to (`None` for a generator).
+    pub fn input_size(&self) -> Option<i64> {
+        match self {
+            Self::Generator { .. } => None,
+            Self::Classifier { input_size, .. } => Some(*input_size),
         }
     }
 
@@ -328,6 +357,17 @@ pub enum Labeller {
 impl Labeller {
     /// Loads `spec` (a segmenter name, directory or TorchScript file, or `truth`) for `model`.
     pub fn load(spec: &str, model: &Model, device: Device) -> Result<Self> {
+        Self::load_output(spec, None, model, device)
+    }
+
+    /// Loads `spec` as [`Labeller::load`] does; `output` names the entry of a TorchScript
+    /// segmenter's dict or tuple output that holds its label maps or scores.
+    pub fn load_output(
+        spec: &str,
+        output: Option<&str>,
+        model: &Model,
+        device: Device,
+    ) -> Result<Self> {
         if spec == TRUTH {
             if let Model::Generator { .. } = model {
                 bail!(
@@ -335,9 +375,14 @@ impl Labeller {
                      generated images need a segmenter such as world-seg"
                 );
             }
+            if output.is_some() {
+                bail!(
+                    "--segmenter-output chooses among a TorchScript segmenter's outputs; the truth has none"
+                );
+            }
             return Ok(Self::Truth(crate::segment::world_labels()));
         }
-        Ok(Self::Net(load_segmenter(spec, device)?))
+        Ok(Self::Net(load_segmenter_output(spec, output, device)?))
     }
 
     /// Labels by id (0 = none).
@@ -348,9 +393,8 @@ impl Labeller {
         }
     }
 
-    /// Label maps `[B, K, size, size]` (i64) for `images` (or the world's `truth`): the
-    /// segmenter's maps taken at pixel centres when they are a multiple of `size`, repeated
-    /// when `size` is a multiple of theirs; other resolutions are an error.
+    /// Label maps `[B, K, size, size]` (i64) for `images` (or the world's `truth`), resized to
+    /// `size` by [`resize_labels`] when the segmenter gives another resolution.
     pub fn segment(&self, images: &Tensor, truth: Option<&Tensor>, size: i64) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let maps = match self {
@@ -368,27 +412,32 @@ impl Labeller {
         }
         let (h, w) = (s[2], s[3]);
         if h != w {
-            bail!("the segmenter returned {h}×{w} label maps; dissection needs square maps");
-        }
-        let maps = maps.to_kind(Kind::Int64);
-        if h == size {
-            Ok(maps)
-        } else if h % size == 0 {
-            let f = h / size;
-            Ok(maps
-                .slice(2, f / 2, h, f)
-                .slice(3, f / 2, w, f)
-                .contiguous())
-        } else if size % h == 0 {
-            let f = size / h;
-            Ok(maps
-                .repeat_interleave_self_int(f, 2, None)
-                .repeat_interleave_self_int(f, 3, None))
-        } else {
             bail!(
-                "the segmenter gives {h}×{h} label maps, which do not match --seg-size {size}; \
-                 use --seg-size {h} or a divisor or multiple of it"
-            )
+                "the segmenter returned {h}×{w} label maps for square images; dissection needs \
+                 square maps (a segmenter that pads or crops must undo it before returning)"
+            );
         }
+        Ok(resize_labels(&maps.to_kind(Kind::Int64), size))
     }
+}
+
+/// Label maps `[B, K, h, w]` resized to `size × size` by nearest neighbour at pixel centres:
+/// output pixel `i` takes input pixel `⌊(i + ½)·h / size⌋` (PyTorch's `nearest-exact`), so a
+/// map `f` times larger is sampled at the centre of each `f × f` block and a smaller one is
+/// repeated. Labels are never blended.
+pub fn resize_labels(maps: &Tensor, size: i64) -> Tensor {
+    let s = maps.size();
+    let (h, w) = (s[2], s[3]);
+    if h == size && w == size {
+        return maps.shallow_clone();
+    }
+    let index = |from: i64| {
+        let rows: Vec<i64> = (0..size)
+            .map(|i| ((2 * i + 1) * from) / (2 * size))
+            .collect();
+        Tensor::from_slice(&rows).to_device(maps.device())
+    };
+    maps.index_select(2, &index(h))
+        .index_select(3, &index(w))
+        .contiguous()
 }

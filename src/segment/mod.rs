@@ -2,6 +2,7 @@
 //!
 //! A segmenter returns label maps `[N, K, h, w]` (K ≥ 1 channels, 0 = no label), so that
 //! segmenters giving several labels per pixel (an object and its part) fit the same tally.
+//! What a TorchScript segmenter may return is described in [`torchscript`].
 
 pub mod torchscript;
 pub mod worldseg;
@@ -80,7 +81,8 @@ pub struct SegmenterCard {
     /// The image side it expects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_size: Option<i64>,
-    /// Everything else (training, measured quality ...).
+    /// Everything else (training, measured quality ...; for a TorchScript segmenter, `output`:
+    /// the entry of a dict or tuple output that holds its label maps or scores).
     #[serde(flatten)]
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
@@ -149,15 +151,68 @@ fn shipped(name: &str) -> PathBuf {
     crate::zoo::home().join("segmenters").join(name)
 }
 
+/// Checks a label list and keeps duplicate names apart: at least one label besides id 0
+/// ("none"), no empty name, no label listed twice; a name that several categories share
+/// (carpet as an object and as a material) becomes `name-category` for each of them.
+/// `source` names the list in errors.
+pub fn check_labels(mut labels: Vec<Label>, source: &str) -> Result<Vec<Label>> {
+    if labels.len() < 2 {
+        bail!(
+            "{source} lists {} labels; a segmenter needs id 0 (none) and at least one concept",
+            labels.len()
+        );
+    }
+    if let Some(i) = labels.iter().skip(1).position(|l| l.name.trim().is_empty()) {
+        bail!("{source}: label {} has an empty name", i + 1);
+    }
+    let count = |name: &str, labels: &[Label]| labels.iter().filter(|l| l.name == name).count();
+    let shared: Vec<bool> = labels.iter().map(|l| count(&l.name, &labels) > 1).collect();
+    for (i, l) in labels.iter().enumerate() {
+        if let Some(j) = labels[..i].iter().position(|m| m == l) {
+            bail!(
+                "{source} lists {} ({}) twice, as labels {j} and {i}; each label once",
+                l.name,
+                l.category
+            );
+        }
+    }
+    for (l, shared) in labels.iter_mut().zip(shared) {
+        if shared {
+            l.name = format!("{}-{}", l.name, l.category);
+        }
+    }
+    for (i, l) in labels.iter().enumerate() {
+        if let Some(j) = labels[..i].iter().position(|m| m.name == l.name) {
+            bail!(
+                "{source}: labels {j} and {i} are both called {} once duplicate names take \
+                 their category; rename one",
+                l.name
+            );
+        }
+    }
+    Ok(labels)
+}
+
 /// Loads a segmenter: a shipped name (under `segmenters/`), a directory with
 /// `segmenter.json`, or a TorchScript file with a `labels.json` beside it.
 pub fn load_segmenter(spec: &str, device: Device) -> Result<Box<dyn Segmenter>> {
+    load_segmenter_output(spec, None, device)
+}
+
+/// Loads a segmenter as [`load_segmenter`] does; `output` names the entry of a TorchScript
+/// segmenter's dict or tuple output that holds its label maps or scores (over the card's
+/// `output`).
+pub fn load_segmenter_output(
+    spec: &str,
+    output: Option<&str>,
+    device: Device,
+) -> Result<Box<dyn Segmenter>> {
     let path = Path::new(spec);
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else if path.is_file() {
         return Ok(Box::new(torchscript::TorchScriptSegmenter::load(
-            path, device,
+            path, output, device,
         )?));
     } else if !spec.contains('/') && shipped(spec).is_dir() {
         shipped(spec)
@@ -186,6 +241,9 @@ pub fn load_segmenter(spec: &str, device: Device) -> Result<Box<dyn Segmenter>> 
         .into_owned();
     match card.architecture.as_str() {
         "world-seg" => {
+            if let Some(o) = output {
+                bail!("{name} returns label maps directly; it has no output '{o}' to choose");
+            }
             let sd = StateDict::load(&dir.join(&card.weights))?;
             let net = WorldSegNet::from_state_dict(&sd, device)?;
             Ok(Box::new(WorldSeg::new(
@@ -195,11 +253,15 @@ pub fn load_segmenter(spec: &str, device: Device) -> Result<Box<dyn Segmenter>> 
                 card.input_size,
             )?))
         }
-        "torchscript" => Ok(Box::new(torchscript::TorchScriptSegmenter::with_labels(
-            &dir.join(&card.weights),
-            card.labels,
-            device,
-        )?)),
+        "torchscript" => Ok(Box::new(
+            torchscript::TorchScriptSegmenter::with_labels(
+                &dir.join(&card.weights),
+                card.labels,
+                output.or(card.rest.get("output").and_then(|v| v.as_str())),
+                device,
+            )?
+            .with_input_size(card.input_size),
+        )),
         other => bail!(
             "{}: unknown segmenter architecture '{other}'",
             card_path.display()

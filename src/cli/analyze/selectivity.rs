@@ -16,6 +16,9 @@ pub struct SelectivityArgs {
     /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
     #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
     model: String,
+    /// Input side of a classifier checkpoint without a model card (a card's size wins).
+    #[arg(long, value_name = "PIXELS")]
+    input_size: Option<i64>,
     /// The conv layer (activations are taken post-ReLU).
     #[arg(long, default_value = "conv5_3")]
     layer: String,
@@ -40,7 +43,7 @@ pub struct SelectivityArgs {
 impl Run for SelectivityArgs {
     fn run(self, ctx: &Context) -> Result<()> {
         let device = ctx.device;
-        let clf = Classifier::load(&self.model, device)?;
+        let clf = Classifier::load_sized(&self.model, self.input_size, device)?;
         let imp = ImportanceSource::new(self.importance.clone(), self.importance_samples).report(
             &clf,
             &self.layer,

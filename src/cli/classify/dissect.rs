@@ -5,7 +5,7 @@ use crate::cli::{Context, Run};
 use anyhow::Result;
 use clap::Args;
 use gandissect::classify::dissection::{ClassifierDissectOptions, dissect_classifier};
-use gandissect::dissect::{DEFAULT_BATCH, DEFAULT_MINIOU, DEFAULT_QUANTILE};
+use gandissect::dissect::{DEFAULT_BATCH, DEFAULT_MINIOU, DEFAULT_QUANTILE, DEFAULT_SEG_SIZE};
 use gandissect::zoo;
 use std::path::PathBuf;
 
@@ -42,6 +42,17 @@ pub struct ClassifyDissectArgs {
     /// Output directory.
     #[arg(long, default_value = "out/classify-dissect")]
     out: PathBuf,
+    /// Input side of a classifier checkpoint without a model card (a card's size wins).
+    #[arg(long, value_name = "PIXELS")]
+    input_size: Option<i64>,
+    /// Side of the segmentation and of the upsampled activations (label maps of another size
+    /// are resized, nearest neighbour).
+    #[arg(long, default_value_t = DEFAULT_SEG_SIZE)]
+    seg_size: i64,
+    /// The entry of a TorchScript segmenter's dict or tuple output holding its label maps or
+    /// scores (a dict key or a tuple index).
+    #[arg(long, value_name = "NAME")]
+    segmenter_output: Option<String>,
 }
 
 impl Run for ClassifyDissectArgs {
@@ -56,6 +67,9 @@ impl Run for ClassifyDissectArgs {
         o.miniou = self.miniou;
         o.device = ctx.device;
         o.progress = true;
+        o.input_size = self.input_size;
+        o.seg_size = self.seg_size;
+        o.segmenter_output = self.segmenter_output;
         let (s, _) = dissect_classifier(&o)?;
         for note in &s.notes {
             println!("note: {note}");

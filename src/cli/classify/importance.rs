@@ -15,6 +15,9 @@ pub struct ImportanceArgs {
     /// A shipped classifier name, a model directory or a VGG-16 checkpoint.
     #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
     model: String,
+    /// Input side of a classifier checkpoint without a model card (a card's size wins).
+    #[arg(long, value_name = "PIXELS")]
+    input_size: Option<i64>,
     /// The conv layer whose units are ablated.
     #[arg(long, default_value = "conv5_3")]
     layer: String,
@@ -40,7 +43,7 @@ pub struct ImportanceArgs {
 
 impl Run for ImportanceArgs {
     fn run(self, ctx: &Context) -> Result<()> {
-        let clf = Classifier::load(&self.model, ctx.device)?;
+        let clf = Classifier::load_sized(&self.model, self.input_size, ctx.device)?;
         let mut opts = ImportanceOptions::new(&self.layer, self.samples, self.heldout, ctx.device);
         opts.ks = self.ks;
         opts.sweep = SweepOptions {
