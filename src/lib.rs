@@ -25,6 +25,7 @@ pub mod segment;
 pub mod serve;
 pub mod stats;
 pub mod train;
+pub mod visualize;
 pub mod world;
 pub mod zoo;
 pub mod zsample;
