@@ -133,6 +133,9 @@ pub struct MaximizeArgs {
     /// A class to maximise (its logit), or `all` for every class in turn.
     #[arg(long)]
     class: Option<String>,
+    /// Maximise the class's log-probability instead of its logit.
+    #[arg(long)]
+    log_prob: bool,
     /// A unit of --layer to maximise.
     #[arg(long)]
     unit: Option<i64>,
@@ -328,9 +331,11 @@ impl Run for MaximizeArgs {
                 names
                     .into_iter()
                     .map(|name| {
-                        Ok(Objective::Class {
-                            class: model.class_index(&name)?,
-                            name,
+                        let class = model.class_index(&name)?;
+                        Ok(if self.log_prob {
+                            Objective::ClassProbability { class, name }
+                        } else {
+                            Objective::Class { class, name }
                         })
                     })
                     .collect::<Result<_>>()?
@@ -360,8 +365,8 @@ impl Run for MaximizeArgs {
                 "cpu_seconds": cpu, "wall_seconds": wall,
                 "predicted": top.iter().map(|&t| clf.classes[t as usize].clone()).collect::<Vec<_>>(),
             });
-            let summary = if let Objective::Class { class, name } = target {
-                let p = Vec::<f32>::try_from(probs.select(1, *class))?;
+            let summary = if let Some((class, name)) = target.class() {
+                let p = Vec::<f32>::try_from(probs.select(1, class))?;
                 record["probability"] = json!(p);
                 format!(
                     "{name}: probability {} after {} steps ({cpu:.1} s CPU, {wall:.1} s wall)",

@@ -49,6 +49,26 @@ pub enum Objective {
         /// Its name.
         name: String,
     },
+    /// A class's log-probability: its logit against all the others, so the image must also
+    /// stop looking like the classes it resembles (a forest, not a forest path).
+    ClassProbability {
+        /// The class index.
+        class: i64,
+        /// Its name.
+        name: String,
+    },
+}
+
+impl Objective {
+    /// The class a class objective climbs.
+    pub fn class(&self) -> Option<(i64, &str)> {
+        match self {
+            Objective::Class { class, name } | Objective::ClassProbability { class, name } => {
+                Some((*class, name))
+            }
+            Objective::Units { .. } => None,
+        }
+    }
 }
 
 /// The activation of `units` of `[N, C, H, W]` (or `[N, C]`) features: `[N]`.
@@ -148,15 +168,24 @@ pub fn evaluate(
             let f = model.features(&cut, images);
             Ok((unit_activation(&f, units, *position), Some(f)))
         }
-        Objective::Class { class, .. } => match diversity_layer {
-            Some(layer) => {
-                let cut = model.cut(layer)?;
-                let f = model.features(&cut, images);
-                let logits = cut.suffix(&f);
-                Ok((logits.select(1, *class), Some(f)))
+        Objective::Class { class, .. } | Objective::ClassProbability { class, .. } => {
+            let read = |logits: Tensor| {
+                if matches!(objective, Objective::ClassProbability { .. }) {
+                    logits.log_softmax(1, Kind::Float).select(1, *class)
+                } else {
+                    logits.select(1, *class)
+                }
+            };
+            match diversity_layer {
+                Some(layer) => {
+                    let cut = model.cut(layer)?;
+                    let f = model.features(&cut, images);
+                    let logits = cut.suffix(&f);
+                    Ok((read(logits), Some(f)))
+                }
+                None => Ok((read(model.logits(images)), None)),
             }
-            None => Ok((model.logits(images).select(1, *class), None)),
-        },
+        }
     }
 }
 
@@ -177,7 +206,7 @@ pub fn validate(model: &Model, objective: &Objective, probe: &Tensor) -> Result<
                 );
             }
         }
-        Objective::Class { class, .. } => {
+        Objective::Class { class, .. } | Objective::ClassProbability { class, .. } => {
             let k = model.classes().len() as i64;
             if *class < 0 || *class >= k {
                 bail!("class {class} is out of range: the model has {k} classes");
