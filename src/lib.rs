@@ -27,6 +27,7 @@ pub mod serve;
 pub mod stats;
 pub mod tensorfile;
 pub mod train;
+pub mod visualize;
 pub mod world;
 pub mod zoo;
 pub mod zsample;

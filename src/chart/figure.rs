@@ -383,6 +383,8 @@ pub(crate) enum Swatch {
     Box(Colour),
     /// A marker alone (a scatter group).
     Marker(Colour),
+    /// A ring marker alone (a scatter group past the palette's length).
+    Ring(Colour),
     /// An error bar.
     ErrorBar,
     /// Nothing (a note).
@@ -542,6 +544,11 @@ fn draw_swatch(root: &Root<'_>, swatch: Swatch, x: i32, cy: i32) -> Result<()> {
         Swatch::Marker(c) => {
             drawn(root.draw(&Circle::new((x + SWATCH / 2, cy), 4, style::fill(c, 0.75))))?
         }
+        Swatch::Ring(c) => drawn(root.draw(&Circle::new(
+            (x + SWATCH / 2, cy),
+            4,
+            style::rgb(c).stroke_width(2),
+        )))?,
         Swatch::ErrorBar => {
             let s = style::rgb(INK).stroke_width(1);
             let m = x + SWATCH / 2;

@@ -71,7 +71,7 @@ pub use dendrogram::{Dendrogram, DendrogramChart, Merge};
 pub use figure::{Figure, page_font_css, rasterize};
 pub use heatmap::HeatMap;
 pub use line::{Interval, Line, LineChart, Reference};
-pub use scatter::{Point, Scatter};
+pub use scatter::{Placed, Point, Scatter};
 /// `s` with its first letter capitalised (titles are in sentence case; names such as a concept
 /// often start them).
 pub fn sentence_case(s: &str) -> String {

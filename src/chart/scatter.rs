@@ -45,6 +45,9 @@ impl Point {
     }
 }
 
+/// A drawn scatter plot with each point's centre in SVG pixels (`None` where not drawn).
+pub type Placed = (Figure, Vec<Option<(i32, i32)>>);
+
 /// Points against two axes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scatter {
@@ -89,6 +92,14 @@ impl Scatter {
 
     /// Draws the chart.
     pub fn render(&self) -> Result<Figure> {
+        Ok(self.render_placed()?.0)
+    }
+
+    /// Draws the chart and says where each point landed: its centre in the figure's SVG
+    /// pixels, or `None` for a point with a coordinate that is not finite (such a point is not
+    /// drawn). A page can then find the point under the pointer.
+    pub fn render_placed(&self) -> Result<Placed> {
+        let centres = std::cell::RefCell::new(vec![None; self.points.len()]);
         let xs: Vec<f64> = self.points.iter().map(|p| p.x).collect();
         let ys: Vec<f64> = self.points.iter().map(|p| p.y).collect();
         let axes = Axes::new(&self.x, &xs, &self.y, &ys, false);
@@ -101,27 +112,27 @@ impl Scatter {
         figure(&self.title, self.size, |root| {
             let chart = frame(root, &self.title, &axes)?;
             let mut occupied = Occupancy::new();
-            let colour_of = |p: &Point| match &p.group {
-                Some(g) => PALETTE[groups.iter().position(|x| x == g).unwrap_or(0) % PALETTE.len()],
-                None => PALETTE[0],
+            let ring = |p: &Point| match &p.group {
+                Some(g) => {
+                    let i = groups.iter().position(|x| x == g).unwrap_or(0);
+                    (PALETTE[i % PALETTE.len()], i >= PALETTE.len())
+                }
+                None => (PALETTE[0], false),
             };
-            let placed: Vec<(f64, f64, &Point)> = self
+            let placed: Vec<(f64, f64, &Point, usize)> = self
                 .points
                 .iter()
-                .map(|p| (axes.x.pos(p.x), axes.y.pos(p.y), p))
-                .filter(|(x, y, _)| x.is_finite() && y.is_finite())
+                .enumerate()
+                .map(|(i, p)| (axes.x.pos(p.x), axes.y.pos(p.y), p, i))
+                .filter(|(x, y, _, _)| x.is_finite() && y.is_finite())
                 .collect();
-            for &(x, y, p) in &placed {
-                let c = colour_of(p);
-                drawn(root.draw(&Circle::new(
-                    chart.backend_coord(&(x, y)),
-                    4,
-                    style::fill(c, 0.7),
-                )))?;
+            for &(x, y, p, i) in &placed {
                 let (px, py) = chart.backend_coord(&(x, y));
+                drawn(root.draw(&marker((px, py), ring(p))))?;
                 occupied.rect((px - 4, py - 4), (px + 4, py + 4));
+                centres.borrow_mut()[i] = Some((px, py));
             }
-            for &(x, y, p) in &placed {
+            for &(x, y, p, _) in &placed {
                 if let Some(label) = &p.label {
                     let (px, py) = chart.backend_coord(&(x, y));
                     let s = style::text(TICK_SIZE, MUTED).pos(Pos::new(HPos::Left, VPos::Bottom));
@@ -133,10 +144,29 @@ impl Scatter {
             let mut entries: Vec<(Swatch, String)> = groups
                 .iter()
                 .enumerate()
-                .map(|(i, g)| (Swatch::Marker(PALETTE[i % PALETTE.len()]), g.clone()))
+                .map(|(i, g)| {
+                    let c = PALETTE[i % PALETTE.len()];
+                    let swatch = if i < PALETTE.len() {
+                        Swatch::Marker(c)
+                    } else {
+                        Swatch::Ring(c)
+                    };
+                    (swatch, g.clone())
+                })
                 .collect();
             entries.extend(self.notes.iter().map(|n| (Swatch::None, n.clone())));
             legend(root, &chart, &entries, &occupied)
         })
+        .map(|figure| (figure, centres.into_inner()))
+    }
+}
+
+/// A point's marker: a filled dot of its group's colour, or — for groups past the palette's
+/// length, whose colours repeat — a ring of it.
+fn marker(at: (i32, i32), (colour, ring): (style::Colour, bool)) -> Circle<(i32, i32), i32> {
+    if ring {
+        Circle::new(at, 4, style::rgb(colour).stroke_width(2))
+    } else {
+        Circle::new(at, 4, style::fill(colour, 0.7))
     }
 }

@@ -21,6 +21,7 @@ mod models;
 mod painting;
 mod serve;
 mod train;
+mod visualize;
 mod world;
 
 use anyhow::Result;
@@ -108,6 +109,9 @@ commands! {
         Bench(bench::BenchArgs),
         /// Serve the painting page: paint with concepts in the browser.
         Serve(serve::ServeArgs),
+        /// Feature visualisation: filters, activation maximisation, saliency, embeddings.
+        #[command(subcommand)]
+        Visualize(visualize::VisualizeCommand),
     }
 }
 

@@ -60,6 +60,24 @@ impl SceneClass {
         SceneClass::Beach,
     ];
 
+    /// The finer classes: each differs from its painted kind by one concept.
+    pub const FINE: [SceneClass; 3] = [
+        SceneClass::ForestPath,
+        SceneClass::AlpineLake,
+        SceneClass::WoodedBeach,
+    ];
+
+    /// The concept that tells a finer class from its painted kind (road, snow, tree), or
+    /// `None` for a painted class.
+    pub fn telling_concept(self) -> Option<u8> {
+        match self {
+            SceneClass::ForestPath => Some(ROAD),
+            SceneClass::AlpineLake => Some(SNOW),
+            SceneClass::WoodedBeach => Some(TREE),
+            _ => None,
+        }
+    }
+
     /// The painted kind a scene of this class is (itself for a painted class).
     pub fn painted(self) -> SceneClass {
         match self {
@@ -73,11 +91,12 @@ impl SceneClass {
     /// The class of a painted scene of kind `painted` whose concept map is `labels`: the finer
     /// class when the map shows at least [`FINE_MIN_PIXELS`] of its telling concept.
     pub fn of_content(painted: SceneClass, labels: &[u8]) -> SceneClass {
-        let (fine, concept) = match painted.painted() {
-            SceneClass::Forest => (SceneClass::ForestPath, ROAD),
-            SceneClass::Lakeside => (SceneClass::AlpineLake, SNOW),
-            SceneClass::Beach => (SceneClass::WoodedBeach, TREE),
-            other => return other,
+        let Some((fine, concept)) = Self::FINE
+            .into_iter()
+            .find(|f| f.painted() == painted.painted())
+            .and_then(|f| f.telling_concept().map(|c| (f, c)))
+        else {
+            return painted.painted();
         };
         let shown = labels.iter().filter(|&&l| l == concept).count();
         if shown >= FINE_MIN_PIXELS {
