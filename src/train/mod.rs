@@ -8,6 +8,7 @@ pub mod discriminator;
 pub mod export;
 pub mod gan;
 pub mod job;
+pub mod label_noise;
 pub mod quality;
 pub mod seg;
 pub mod state;
