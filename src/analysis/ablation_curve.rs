@@ -631,3 +631,127 @@ pub fn comparison_chart(reports: &[(String, AblationCurveReport)]) -> Result<Fig
     }
     chart.render()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::metrics::{ClassCounts, to_rows};
+    use crate::classify::model::testnet::tiny;
+    use crate::classify::sweep::world_batches;
+
+    fn options(seed: u64) -> CurveOptions {
+        let mut o = CurveOptions::new("conv5_3", 18, 24, Device::Cpu);
+        o.draws = 3;
+        o.seed = seed;
+        o.noise = vec![0.0, 1.0];
+        o.batch = 12;
+        o.copies = 7;
+        o
+    }
+
+    #[test]
+    fn no_units_removed_is_the_baseline_and_all_removed_the_constant_prediction() {
+        let (_vs, clf) = tiny(5);
+        let r = ablation_curves(&clf, &options(7)).unwrap();
+        // the plain network on the same held-out scenes
+        let mut preds = Vec::new();
+        let mut truths = Vec::new();
+        for (images, classes) in
+            world_batches(&clf, r_range(&r.heldout_seeds), 12, Device::Cpu).unwrap()
+        {
+            preds.push(clf.logits(&images).argmax(1, false));
+            truths.push(classes);
+        }
+        let (pred, truth) = (Tensor::cat(&preds, 0), Tensor::cat(&truths, 0));
+        let counts = ClassCounts::from_predictions(&pred, &truth, 6).unwrap();
+        let acc = f64::try_from(counts.accuracy().get(0)).unwrap();
+        let bal = to_rows(&counts.balanced_accuracy()).unwrap().remove(0);
+        assert_eq!(r.baseline_accuracy, acc);
+        assert_eq!(r.baseline_balanced, bal);
+        for c in r.curves.iter().chain(r.noise.iter()) {
+            assert_eq!(c.points[0].accuracy, acc, "{} at 0", c.order);
+            assert_eq!(c.points[0].balanced, bal, "{} at 0", c.order);
+        }
+        // every unit removed: the class the rest of the network gives an all-zero layer
+        let cut = clf.conv_cut("conv5_3").unwrap();
+        let zeros = Tensor::zeros([1, 64, 2, 2], (Kind::Float, Device::Cpu));
+        let constant = i64::try_from(cut.suffix(&zeros).argmax(1, false).get(0)).unwrap();
+        assert_eq!(
+            r.all_removed_prediction.as_deref(),
+            Some(clf.classes[constant as usize].as_str())
+        );
+        let share =
+            f64::try_from(truth.eq(constant).to_kind(Kind::Double).mean(Kind::Double)).unwrap();
+        for c in &r.curves {
+            let last = c.points.last().unwrap();
+            assert_eq!((last.x, last.units), (1.0, 64));
+            assert_eq!(last.accuracy, share, "{}", c.order);
+            if let Some((lo, hi)) = last.range {
+                assert_eq!(lo, hi);
+            }
+        }
+        // the scored orders are permutations of the units
+        for c in &r.curves {
+            let mut u = c.ranking.clone();
+            u.sort_unstable();
+            assert_eq!(u, (0..64).collect::<Vec<i64>>(), "{}", c.order);
+        }
+    }
+
+    fn r_range(s: &str) -> Range<u64> {
+        let (a, b) = s.split_once("..").unwrap();
+        a.parse().unwrap()..b.parse().unwrap()
+    }
+
+    #[test]
+    fn random_curves_with_a_fixed_seed_are_reproducible() {
+        let (_vs, clf) = tiny(5);
+        let mut o = options(11);
+        o.noise.clear();
+        let a = ablation_curves(&clf, &o).unwrap();
+        let b = ablation_curves(&clf, &o).unwrap();
+        let (ra, rb) = (
+            a.curve(Order::Random).unwrap(),
+            b.curve(Order::Random).unwrap(),
+        );
+        assert_eq!(ra.ranking, rb.ranking);
+        for (p, q) in ra.points.iter().zip(&rb.points) {
+            assert_eq!(
+                (p.accuracy, p.range, &p.balanced),
+                (q.accuracy, q.range, &q.balanced)
+            );
+        }
+        assert_eq!(random_orders(64, 3, 11), random_orders(64, 3, 11));
+        assert_ne!(random_orders(64, 3, 11)[0], random_orders(64, 3, 12)[0]);
+        assert_ne!(random_orders(64, 3, 11)[0], random_orders(64, 3, 11)[1]);
+    }
+
+    #[test]
+    fn bad_levels_and_layers_are_refused() {
+        let (_vs, clf) = tiny(5);
+        let mut o = options(0);
+        o.fractions = vec![0.0, 1.5];
+        assert!(
+            ablation_curves(&clf, &o)
+                .unwrap_err()
+                .to_string()
+                .contains("[0, 1]")
+        );
+        let mut o = options(0);
+        o.layer = "fc6".into();
+        assert!(
+            ablation_curves(&clf, &o)
+                .unwrap_err()
+                .to_string()
+                .contains("not a conv layer")
+        );
+        let mut o = options(0);
+        o.iou = Some(vec![0.0; 3]);
+        assert!(
+            ablation_curves(&clf, &o)
+                .unwrap_err()
+                .to_string()
+                .contains("64")
+        );
+    }
+}

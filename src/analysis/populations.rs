@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Device;
 
+/// The fewest populations the stated rule picks (a layer often splits in two halves first;
+/// populations are asked to be finer than that).
+pub const MIN_AUTO_POPULATIONS: usize = 4;
 /// The most populations the stated rule picks.
 pub const MAX_AUTO_POPULATIONS: usize = 12;
 /// A unit is flagged by an indicator when it ranks in this top share of the layer's units.
@@ -145,23 +148,49 @@ fn correlation_distances(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
     d
 }
 
-/// The number of populations by the stated rule: where the next merge height jumps most
-/// (the largest gap between consecutive merge heights), between 2 and
-/// [`MAX_AUTO_POPULATIONS`] (and at most the number of units).
-pub fn auto_count(tree: &Dendrogram) -> usize {
-    let h: Vec<f64> = tree.merges().iter().map(|m| m.height).collect();
+/// The number of populations by the stated rule: the cut of the tree, from
+/// [`MIN_AUTO_POPULATIONS`] to [`MAX_AUTO_POPULATIONS`] populations (at most the number of
+/// units), with the largest mean silhouette on the correlation distances of `rows` (the fewer
+/// populations on a tie).
+pub fn auto_count(tree: &Dendrogram, rows: &[Vec<f64>]) -> usize {
     let n = tree.leaves();
     let hi = MAX_AUTO_POPULATIONS.min(n);
-    if hi < 2 {
+    let lo = MIN_AUTO_POPULATIONS.min(hi);
+    if n < 3 {
         return n.max(1);
     }
-    // k clusters remain before merge n − k; its gap is h[n−k] − h[n−k−1]
-    (2..=hi)
-        .max_by(|&a, &b| {
-            let gap = |k: usize| h[n - k] - h[n - k - 1];
-            gap(a).total_cmp(&gap(b)).then(b.cmp(&a))
+    let d = correlation_distances(rows);
+    (lo..=hi)
+        .map(|k| (k, silhouette(&d, &cut_tree(tree, k))))
+        .fold((lo, f64::NEG_INFINITY), |best, (k, s)| {
+            if s > best.1 + 1e-12 { (k, s) } else { best }
         })
-        .unwrap_or(2)
+        .0
+}
+
+/// Mean silhouette of a partition under distances `d` (a unit alone in its group scores 0).
+pub fn silhouette(d: &[Vec<f64>], groups: &[Vec<usize>]) -> f64 {
+    let n = d.len();
+    let mut total = 0.0;
+    for (gi, g) in groups.iter().enumerate() {
+        for &u in g {
+            if g.len() < 2 {
+                continue;
+            }
+            let a =
+                g.iter().filter(|&&v| v != u).map(|&v| d[u][v]).sum::<f64>() / (g.len() - 1) as f64;
+            let b = groups
+                .iter()
+                .enumerate()
+                .filter(|(gj, h)| *gj != gi && !h.is_empty())
+                .map(|(_, h)| h.iter().map(|&v| d[u][v]).sum::<f64>() / h.len() as f64)
+                .fold(f64::INFINITY, f64::min);
+            if b.is_finite() && a.max(b) > 0.0 {
+                total += (b - a) / a.max(b);
+            }
+        }
+    }
+    total / n.max(1) as f64
 }
 
 /// Cuts the tree into `k` clusters (undoing its last `k − 1` merges); clusters listed in the
@@ -423,14 +452,15 @@ pub fn populations_on(
         indicators: &indicators,
     };
     // both clusterings' populations ablated in one pass over the held-out split
-    let groups: Vec<(Dendrogram, Vec<Vec<usize>>, String)> = [act_tree, abl_tree]
+    let act_rows = standardise_columns(&activation);
+    let groups: Vec<(Dendrogram, Vec<Vec<usize>>, String)> = [(act_tree, &act_rows), (abl_tree, &ablation)]
         .into_iter()
-        .map(|t| {
+        .map(|(t, rows)| {
             let (n, rule) = match count {
                 Some(c) => (c, format!("{c} populations, as given")),
                 None => {
-                    let c = auto_count(&t);
-                    (c, format!("{c}: the largest gap between consecutive merge heights (2 to {MAX_AUTO_POPULATIONS})"))
+                    let c = auto_count(&t, rows);
+                    (c, format!("{c}: the cut with the largest mean silhouette ({MIN_AUTO_POPULATIONS} to {MAX_AUTO_POPULATIONS})"))
                 }
             };
             let g = cut_tree(&t, n);
@@ -763,4 +793,144 @@ pub fn write_populations(r: &PopulationReport, dir: &Path) -> Result<Vec<PathBuf
     atomic_write(&path, html.as_bytes())?;
     written.push(path);
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::vgg::{Normalization, VggConfig};
+    use crate::world::SceneClass;
+    use tch::{Tensor, nn};
+
+    /// Unit `u`'s planted group: six groups of 11, 11, 11, 11, 10 and 10 units, interleaved so
+    /// that no group is a run of neighbouring units.
+    fn group(u: usize) -> usize {
+        u % 6
+    }
+
+    /// A tiny VGG whose layers after conv5_3 read the planted groups: fc6's neuron j sums
+    /// group j's units, fc7 passes it on, and fc8 turns it into class j's logit (scaled so that
+    /// predictions are right but not saturated, and one unit's ablation moves them).
+    fn planted_net() -> (nn::VarStore, Classifier) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let config = VggConfig::scaled(0.125, 2, 32, 6);
+        let net = Vgg::trainable(&vs.root(), config, Normalization::imagenet());
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                let s = t.size();
+                let v: Vec<f32> = match name.as_str() {
+                    "classifier.0.weight" => (0..s[0] * s[1])
+                        .map(|i| {
+                            let (j, col) = (i / s[1], i % s[1]);
+                            (j < 6 && group((col / 4) as usize) == j as usize) as i32 as f32
+                        })
+                        .collect(),
+                    "classifier.3.weight" => (0..s[0] * s[1])
+                        .map(|i| ((i / s[1] == i % s[1]) && i / s[1] < 6) as i32 as f32)
+                        .collect(),
+                    "classifier.6.weight" => (0..s[0] * s[1])
+                        .map(|i| if i / s[1] == i % s[1] { 0.02 } else { 0.0 })
+                        .collect(),
+                    n if n.starts_with("classifier") => {
+                        vec![0.0; s.iter().product::<i64>() as usize]
+                    }
+                    _ => continue,
+                };
+                t.copy_(&Tensor::from_slice(&v).view(s.as_slice()));
+            }
+        });
+        let classes = SceneClass::PAINTED
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let clf = Classifier::new(net, 32, classes, "planted").unwrap();
+        (vs, clf)
+    }
+
+    /// Features at conv5_3 (`[B, 64, 2, 2]`): on an image of class c, group c's units fire
+    /// near 2 and the others near 0.1 (small seeded jitter); every pixel shows concept c + 1.
+    fn planted_probe(images_per_class: usize, seed: u64) -> Vec<ProbeBatch> {
+        let mut rng = crate::prng::SplitMix64::new(seed);
+        (0..2)
+            .map(|_| {
+                let b = 6 * images_per_class;
+                let classes: Vec<i64> = (0..b as i64).map(|i| i % 6).collect();
+                let mut v = Vec::with_capacity(b * 64 * 4);
+                for &c in &classes {
+                    for u in 0..64 {
+                        let base = if group(u) == c as usize { 2.0 } else { 0.1 };
+                        for _ in 0..4 {
+                            v.push((base + 0.2 * rng.next_open01()) as f32);
+                        }
+                    }
+                }
+                let truths = Tensor::from_slice(&classes);
+                ProbeBatch {
+                    features: Tensor::from_slice(&v).view([b as i64, 64, 2, 2]),
+                    concepts: (&truths + 1)
+                        .view([-1, 1, 1])
+                        .expand([-1, 2, 2], false)
+                        .contiguous(),
+                    truths,
+                }
+            })
+            .collect()
+    }
+
+    fn as_sets(c: &Clustering) -> Vec<Vec<usize>> {
+        let mut v: Vec<Vec<usize>> = c.populations.iter().map(|p| p.units.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn planted_groups_are_recovered_from_both_profiles() {
+        let (_vs, clf) = planted_net();
+        let cut = clf.conv_cut("conv5_3").unwrap();
+        let train = planted_probe(4, 1);
+        let held = planted_probe(4, 2);
+        let mut want: Vec<Vec<usize>> = (0..6)
+            .map(|g| (0..64).filter(|&u| group(u) == g).collect())
+            .collect();
+        want.sort();
+        for count in [Some(6), None] {
+            let r = populations_on(&clf, &cut, &train, &held, count, 16).unwrap();
+            assert_eq!(r.baseline_accuracy, 1.0);
+            assert_eq!(r.importance_measure, ImportanceMeasure::LogProbDrop);
+            assert_eq!(as_sets(&r.by_activation), want, "activation, {count:?}");
+            assert_eq!(as_sets(&r.by_ablation), want, "ablation, {count:?}");
+            // each population responds to its own class and concept, and its ablation hurts
+            // that class most
+            for p in &r.by_activation.populations {
+                let g = group(p.units[0]);
+                assert_eq!(p.top_classes[0].0, clf.classes[g]);
+                assert_eq!(p.top_concepts[0].0, CONCEPTS[g + 1]);
+                assert_eq!(p.most_hurt.0, clf.classes[g]);
+                assert!(p.accuracy_drop > 0.1, "{}", p.accuracy_drop);
+            }
+        }
+        let err = populations_on(&clf, &cut, &train, &held, Some(65), 16).unwrap_err();
+        assert!(err.to_string().contains("between 1 and"), "{err}");
+    }
+
+    #[test]
+    fn clustering_cuts_and_silhouettes_follow_their_definitions() {
+        // two tight pairs far apart: 0 ~ 2 and 1 ~ 3
+        let rows = vec![
+            vec![1.0, 2.0, 3.0, 4.0],
+            vec![4.0, 3.0, 2.0, 1.0],
+            vec![1.0, 2.0, 3.0, 4.5],
+            vec![4.0, 3.0, 2.0, 0.5],
+        ];
+        let tree = cluster(&rows).unwrap();
+        assert_eq!(cut_tree(&tree, 2).len(), 2);
+        let mut two = cut_tree(&tree, 2);
+        two.sort();
+        assert_eq!(two, vec![vec![0, 2], vec![1, 3]]);
+        assert_eq!(cut_tree(&tree, 4).len(), 4);
+        assert!(tree.merges()[0].height < 0.05 && tree.merges()[2].height > 1.9);
+        let d = correlation_distances(&rows);
+        assert!(silhouette(&d, &two) > 0.9);
+        assert!(silhouette(&d, &[vec![0, 1], vec![2, 3]]) < 0.0);
+    }
 }

@@ -27,7 +27,7 @@ pub struct PopulationsArgs {
     /// Held-out scenes the populations are ablated on (world seeds from 200000).
     #[arg(long, default_value_t = 1000)]
     heldout: u64,
-    /// Populations per clustering (default: where the merge heights jump most, 2 to 12).
+    /// Populations per clustering (default: the cut with the largest mean silhouette, 4 to 12).
     #[arg(long)]
     populations: Option<usize>,
     /// Output directory.
@@ -40,7 +40,7 @@ fn print_clustering(c: &Clustering) {
     for (i, p) in c.populations.iter().enumerate() {
         let classes: Vec<&str> = p.top_classes.iter().map(|t| t.0.as_str()).collect();
         println!(
-            "  {i:>2}: {:>3} units, responds to {:<40} ablated: accuracy −{:.3}, {} −{:.3}; flagged by {}{}",
+            "  {i:>2}: {:>3} units, responds to {:<40} ablated: accuracy drop {:.3}, {} {:.3}; flagged by {}{}",
             p.units.len(),
             classes.join(", "),
             p.accuracy_drop,
