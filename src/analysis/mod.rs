@@ -1,5 +1,10 @@
 //! Analyses beside dissection (SPEC §12): [`selectivity`] (class selectivity against
-//! single-unit importance and IoU) with its rank correlation ([`spearman`]).
+//! single-unit importance and IoU) with its rank correlation ([`spearman`]); [`probe`] (held-out
+//! features computed once for many ablation conditions); [`ablation_curve`] (cumulative ablation
+//! and noise curves); [`populations`] (units clustered by activation and ablation profiles).
 
+pub mod ablation_curve;
+pub mod populations;
+pub mod probe;
 pub mod selectivity;
 pub mod spearman;

@@ -6,6 +6,7 @@ use clap::Args;
 use gandissect::train::job::{
     DEFAULT_BATCH, DEFAULT_CHECKPOINT_EVERY, RecipeChanges, StartChanges,
 };
+use gandissect::train::label_noise::{DEFAULT_TRAIN_SCENES, LabelNoise};
 use gandissect::train::{DefaultModel, TrainJob};
 use std::path::PathBuf;
 
@@ -75,6 +76,13 @@ pub struct TrainArgs {
     /// model's).
     #[arg(long)]
     selectivity: Option<f64>,
+    /// Train on a fixed set of scenes (--train-scenes) with this fraction of their labels
+    /// replaced once and for all by random classes (world-vgg16 only; 0 keeps every label).
+    #[arg(long, value_name = "P")]
+    label_noise: Option<f64>,
+    /// Scenes in the fixed training set of a --label-noise run.
+    #[arg(long, value_name = "N", requires = "label_noise")]
+    train_scenes: Option<u64>,
 }
 
 impl TrainArgs {
@@ -101,6 +109,10 @@ impl TrainArgs {
                 balance: self.balance,
                 selectivity: self.selectivity,
             },
+            label_noise: self.label_noise.map(|fraction| LabelNoise {
+                fraction,
+                scenes: self.train_scenes.unwrap_or(DEFAULT_TRAIN_SCENES),
+            }),
             ..TrainJob::new(self.model)
         }
     }

@@ -14,6 +14,7 @@
 
 use super::adam::Adam;
 use super::data::step_seeds;
+use super::label_noise::LabelNoise;
 use super::seg::cosine_lr;
 use super::{RunOptions, Trainer, named_params, state};
 use crate::imageio::to_input_size;
@@ -181,6 +182,7 @@ pub struct ClassifierTrainer {
     opts: RunOptions,
     recipe: Recipe,
     penalised_layer: usize,
+    noise: Option<(LabelNoise, Vec<Option<i64>>)>,
 }
 
 impl ClassifierTrainer {
@@ -205,6 +207,27 @@ impl ClassifierTrainer {
             opts: opts.clone(),
             recipe,
             penalised_layer,
+            noise: None,
+        }
+    }
+
+    /// Trains on a fixed set of scenes with a share of their labels replaced by random classes
+    /// instead of fresh scenes every step.
+    pub fn with_label_noise(mut self, noise: LabelNoise) -> Self {
+        self.noise = Some((noise, noise.relabelled(self.opts.seed)));
+        self
+    }
+
+    /// The world seeds of a step's scenes and their training labels (`None`: the true class).
+    fn step_data(&self, step: i64) -> (Vec<u64>, Vec<Option<i64>>) {
+        let (seed, batch) = (self.opts.seed, self.opts.batch);
+        match &self.noise {
+            None => (step_seeds(seed, step, batch), vec![None; batch]),
+            Some((noise, labels)) => noise
+                .step_indices(seed, step, batch)
+                .into_iter()
+                .map(|i| (LabelNoise::scene_seed(seed, i), labels[i as usize]))
+                .unzip(),
         }
     }
 
@@ -222,6 +245,9 @@ impl Trainer for ClassifierTrainer {
         for (name, w) in self.recipe.terms() {
             settings[name] = serde_json::json!(w);
         }
+        if let Some((noise, _)) = &self.noise {
+            settings["label_noise"] = noise.settings();
+        }
         settings
     }
 
@@ -234,11 +260,17 @@ impl Trainer for ClassifierTrainer {
     }
 
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>> {
-        let b = world_batch(
-            &step_seeds(self.opts.seed, step, self.opts.batch),
-            true,
-            self.opts.device,
-        );
+        let (seeds, relabelled) = self.step_data(step);
+        let mut b = world_batch(&seeds, true, self.opts.device);
+        if relabelled.iter().any(Option::is_some) {
+            let truth = Vec::<i64>::try_from(&b.classes)?;
+            let labels: Vec<i64> = truth
+                .iter()
+                .zip(&relabelled)
+                .map(|(&t, r)| r.unwrap_or(t))
+                .collect();
+            b.classes = Tensor::from_slice(&labels).to_device(self.opts.device);
+        }
         let input = self.net.preprocess(&to_input_size(&b.images, INPUT_SIZE));
         let cut = self.penalised_layer + 1;
         let features = self.net.forward_range(&input, 0, cut);
@@ -280,6 +312,53 @@ impl Trainer for ClassifierTrainer {
             ("acc", f64::try_from(acc)?),
         ])
     }
+}
+
+/// Whether `path` is a classifier run's saved training state (a safetensors file whose header
+/// names the run's settings) rather than plain weights.
+pub fn is_training_state(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = crate::fsutil::open_regular(path, "training state") else {
+        return false;
+    };
+    let mut len = [0u8; 8];
+    if f.read_exact(&mut len).is_err() {
+        return false;
+    }
+    let n = u64::from_le_bytes(len).min(1 << 20) as usize;
+    let mut header = vec![0u8; n];
+    f.read_exact(&mut header).is_ok()
+        && String::from_utf8_lossy(&header).contains("\"__settings_json\"")
+        && String::from_utf8_lossy(&header).contains("\"net.features.0.weight\"")
+}
+
+/// The network of a classifier run's saved training state (its `net.` tensors), as a
+/// classifier over the world's classes at the trainer's input size: a run's intermediate
+/// states are networks of their own.
+pub fn load_training_state(
+    path: &std::path::Path,
+    device: tch::Device,
+) -> Result<crate::classify::Classifier> {
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the training state {} ({e})", path.display()))?;
+    let net: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .filter_map(|(k, t)| k.strip_prefix("net.").map(|k| (k.to_string(), t)))
+        .collect();
+    if net.is_empty() {
+        anyhow::bail!(
+            "{} holds no network (no net.* tensors); give a classifier's training state",
+            path.display()
+        );
+    }
+    let sd = crate::nets::checkpoint::StateDict::from_tensors(net, path);
+    let vgg = Vgg::from_state_dict(sd, Normalization::imagenet(), device)?;
+    let classes = SceneClass::ALL
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let name = path.file_stem().unwrap_or_default().to_string_lossy();
+    crate::classify::Classifier::new(vgg, INPUT_SIZE, classes, &name)
 }
 
 #[cfg(test)]

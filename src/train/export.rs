@@ -3,6 +3,7 @@
 
 use super::classifier::{self, ClassifierTrainer};
 use super::gan::{self, GanTrainer};
+use super::label_noise::{LabelNoise, training_fit};
 use super::quality::{classifier_quality, generator_quality, segmenter_quality};
 use super::seg::{self, SegTrainer};
 use super::{RunOptions, RunSummary, run};
@@ -161,8 +162,25 @@ fn classifier_training_record(
     opts: &RunOptions,
     summary: &RunSummary,
     recipe: classifier::Recipe,
+    noise: Option<LabelNoise>,
 ) -> Value {
     let mut record = training_record("world-vgg16", opts, summary);
+    if let Some(noise) = noise {
+        let command = format!(
+            "{} --label-noise {} --train-scenes {}",
+            record["command"].as_str().unwrap_or_default(),
+            noise.fraction,
+            noise.scenes
+        );
+        record["command"] = json!(command);
+        record["data"] = json!(format!(
+            "a fixed set of {} procedural world scenes (seeds 2^40 + seed·2^32 + 0..{}), {} of them with a random label",
+            noise.scenes,
+            noise.scenes,
+            noise.replaced_count()
+        ));
+        record["label_noise"] = noise.settings();
+    }
     let terms = recipe.terms();
     if recipe != classifier::Recipe::SHIPPED {
         let flags: Vec<String> = terms
@@ -183,10 +201,19 @@ fn classifier_training_record(
 }
 
 /// Trains the world scene classifier into `opts.out` with `recipe` (the shipped one is
-/// [`classifier::Recipe::SHIPPED`]) and measures it.
-pub fn train_classifier(opts: &RunOptions, recipe: classifier::Recipe) -> Result<Value> {
+/// [`classifier::Recipe::SHIPPED`]), on fresh scenes every step or, with `noise`, on a fixed
+/// set with a share of random labels, and measures it (with `noise`, on its training set too).
+pub fn train_classifier(
+    opts: &RunOptions,
+    recipe: classifier::Recipe,
+    noise: Option<LabelNoise>,
+) -> Result<Value> {
     recipe.check()?;
     let mut t = ClassifierTrainer::with_recipe(opts, recipe);
+    if let Some(noise) = noise {
+        noise.check()?;
+        t = t.with_label_noise(noise);
+    }
     let summary = run(&mut t, opts)?;
     write_weights(&opts.out.join("weights.safetensors"), &t.weights())?;
     let classes: Vec<String> = SceneClass::ALL
@@ -204,7 +231,7 @@ pub fn train_classifier(opts: &RunOptions, recipe: classifier::Recipe) -> Result
                 classifier::WIDTH, classifier::HIDDEN, classifier::POOL, classifier::POOL, classifier::INPUT_SIZE,
                 recipe.describe()),
             "config": classifier::config(),
-            "training": classifier_training_record(opts, &summary, recipe),
+            "training": classifier_training_record(opts, &summary, recipe, noise),
         })),
     };
     write_json(&opts.out.join("model.json"), &card)?;
@@ -223,6 +250,13 @@ pub fn train_classifier(opts: &RunOptions, recipe: classifier::Recipe) -> Result
         "quality_measured_by".into(),
         json!("gandissect evaluate world-vgg16"),
     );
+    let mut measured = serde_json::to_value(q)?;
+    if let Some(noise) = noise {
+        let fit = training_fit(&net, classifier::INPUT_SIZE, &noise, opts.seed, opts.device)?;
+        measured["training_fit"] = serde_json::to_value(&fit)?;
+        card.rest
+            .insert("training_fit".into(), serde_json::to_value(&fit)?);
+    }
     write_json(&opts.out.join("model.json"), &card)?;
-    Ok(serde_json::to_value(q)?)
+    Ok(measured)
 }

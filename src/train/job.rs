@@ -5,6 +5,7 @@
 use super::classifier::Recipe;
 use super::export::{self, EVAL_SEEDS};
 use super::gan::Start;
+use super::label_noise::LabelNoise;
 use super::{RunOptions, quality};
 use anyhow::{Result, bail};
 use serde_json::Value;
@@ -173,6 +174,8 @@ pub struct TrainJob {
     pub start: StartChanges,
     /// A classifier's loss terms (world-vgg16 only).
     pub recipe: RecipeChanges,
+    /// A fixed training set with random labels instead of fresh scenes (world-vgg16 only).
+    pub label_noise: Option<LabelNoise>,
 }
 
 impl TrainJob {
@@ -190,6 +193,7 @@ impl TrainJob {
             segmenter: crate::segment::DEFAULT_SEGMENTER.to_string(),
             start: StartChanges::default(),
             recipe: RecipeChanges::default(),
+            label_noise: None,
         }
     }
 
@@ -202,6 +206,12 @@ impl TrainJob {
             bail!(
                 "--sparsity, --label-smoothing, --concentration, --balance and --selectivity apply to world-vgg16 only"
             );
+        }
+        if let Some(noise) = &self.label_noise {
+            if self.model != DefaultModel::WorldVgg16 {
+                bail!("--label-noise and --train-scenes apply to world-vgg16 only");
+            }
+            noise.check()?;
         }
         if self.start.any() && self.model != DefaultModel::WorldProggan {
             bail!("--continue-from, --warmup, --lr and --sizes apply to world-proggan only");
@@ -235,7 +245,9 @@ impl TrainJob {
             DefaultModel::WorldProggan => {
                 export::train_generator(&opts, self.start.start(), &self.segmenter)
             }
-            DefaultModel::WorldVgg16 => export::train_classifier(&opts, self.recipe.recipe()),
+            DefaultModel::WorldVgg16 => {
+                export::train_classifier(&opts, self.recipe.recipe(), self.label_noise)
+            }
         }
     }
 }

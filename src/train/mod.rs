@@ -8,6 +8,7 @@ pub mod discriminator;
 pub mod export;
 pub mod gan;
 pub mod job;
+pub mod label_noise;
 pub mod quality;
 pub mod seg;
 pub mod state;
@@ -255,5 +256,16 @@ mod tests {
     #[test]
     fn a_killed_classifier_run_resumes_to_the_same_weights() {
         check_resume("vgg", classifier::ClassifierTrainer::new);
+    }
+
+    #[test]
+    fn a_killed_label_noise_run_resumes_to_the_same_weights() {
+        let noise = label_noise::LabelNoise {
+            fraction: 0.5,
+            scenes: 5,
+        };
+        check_resume("vgg-noise", |o| {
+            classifier::ClassifierTrainer::new(o).with_label_noise(noise)
+        });
     }
 }

@@ -1,5 +1,7 @@
 //! `gandissect analyze …`: analyses of units.
 
+mod ablation_curve;
+mod populations;
 mod selectivity;
 
 use super::commands;
@@ -9,5 +11,11 @@ commands! {
     pub enum AnalyzeCommand {
         /// Class selectivity index per unit, and its rank correlation with importance (and IoU).
         Selectivity(selectivity::SelectivityArgs),
+        /// Cumulative ablation of a layer's units in several orders, and Gaussian noise,
+        /// against held-out accuracy.
+        AblationCurve(ablation_curve::AblationCurveArgs),
+        /// Units clustered by activation and by ablation profile into populations, each with
+        /// its joint ablation effect.
+        Populations(populations::PopulationsArgs),
     }
 }

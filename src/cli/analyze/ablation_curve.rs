@@ -1,0 +1,150 @@
+//! `gandissect analyze ablation-curve`: a layer's units removed cumulatively in several orders,
+//! and Gaussian noise of growing size, against held-out accuracy; one or several classifiers
+//! (a run's saved training states too), compared on one chart.
+
+use crate::cli::{Context, Run};
+use anyhow::{Result, bail};
+use clap::Args;
+use gandissect::analysis::ablation_curve::{
+    AblationCurveReport, CurveOptions, DEFAULT_DRAWS, DEFAULT_FRACTIONS, DEFAULT_NOISE,
+    ablation_curves, comparison_chart, write_curves,
+};
+use gandissect::analysis::selectivity::read_unit_iou;
+use gandissect::classify::Classifier;
+use gandissect::fsutil::write_json;
+use gandissect::train::classifier::{is_training_state, load_training_state};
+use gandissect::zoo;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct AblationCurveArgs {
+    /// Classifiers: shipped names, model directories, VGG-16 checkpoints or a world-vgg16 run's
+    /// saved training states (repeat to compare several).
+    #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
+    model: Vec<String>,
+    /// A label per --model for the comparison (default: the model as given).
+    #[arg(long)]
+    label: Vec<String>,
+    /// The conv layer whose units are removed.
+    #[arg(long, default_value = "conv5_3")]
+    layer: String,
+    /// Training-split scenes the unit scores are measured on (world seeds from 100000).
+    #[arg(long, default_value_t = 1000)]
+    samples: u64,
+    /// Held-out scenes the curves are measured on (world seeds from 200000).
+    #[arg(long, default_value_t = 1000)]
+    heldout: u64,
+    /// Fractions of the units removed.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_FRACTIONS)]
+    fractions: Vec<f64>,
+    /// Random orders drawn.
+    #[arg(long, default_value_t = DEFAULT_DRAWS)]
+    draws: usize,
+    /// Seed of the random orders and the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Noise levels: standard deviation in units of each unit's own (empty: no noise curve).
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NOISE)]
+    noise: Vec<f64>,
+    /// Per-unit IoU to order by: a dissect.json of this layer, a JSON array, or
+    /// {"units": [{"unit", "iou"}]} (one model only).
+    #[arg(long)]
+    iou: Option<PathBuf>,
+    /// Output directory (one folder per model when several are given).
+    #[arg(long, default_value = "out/ablation-curve")]
+    out: PathBuf,
+}
+
+/// A classifier by name, directory, checkpoint or training state.
+pub fn load(spec: &str, device: tch::Device) -> Result<Classifier> {
+    let path = Path::new(spec);
+    if path.is_file() && is_training_state(path) {
+        return load_training_state(path, device);
+    }
+    Classifier::load(spec, device)
+}
+
+fn print_summary(label: &str, r: &AblationCurveReport) {
+    println!(
+        "{label} {}: {} units, held-out accuracy {:.3}; all removed → {}",
+        r.layer,
+        r.units,
+        r.baseline_accuracy,
+        r.all_removed_prediction.as_deref().unwrap_or("-")
+    );
+    let fmt = |v: f64| format!("{v:.3}");
+    let head: Vec<String> = r.curves[0]
+        .points
+        .iter()
+        .map(|p| format!("{:>6}", fmt(p.x)))
+        .collect();
+    println!("  {:<12} {}  robustness", "removed", head.join(" "));
+    for c in r.curves.iter().chain(r.noise.iter()) {
+        let row: Vec<String> = c
+            .points
+            .iter()
+            .map(|p| format!("{:>6}", fmt(p.accuracy)))
+            .collect();
+        println!("  {:<12} {}  {:.3}", c.order, row.join(" "), c.robustness);
+    }
+}
+
+impl Run for AblationCurveArgs {
+    fn run(self, ctx: &Context) -> Result<()> {
+        if !self.label.is_empty() && self.label.len() != self.model.len() {
+            bail!(
+                "give one --label per --model ({} models, {} labels)",
+                self.model.len(),
+                self.label.len()
+            );
+        }
+        if self.iou.is_some() && self.model.len() > 1 {
+            bail!("--iou belongs to one model's layer; give one --model with it");
+        }
+        let several = self.model.len() > 1;
+        let mut reports = Vec::new();
+        for (i, spec) in self.model.iter().enumerate() {
+            let label = self.label.get(i).cloned().unwrap_or_else(|| spec.clone());
+            let clf = load(spec, ctx.device)?;
+            let mut opts = CurveOptions::new(&self.layer, self.samples, self.heldout, ctx.device);
+            opts.fractions = self.fractions.clone();
+            opts.draws = self.draws;
+            opts.seed = self.seed;
+            opts.noise = self.noise.clone();
+            opts.progress = true;
+            if let Some(p) = &self.iou {
+                let cut = clf.conv_cut(&self.layer)?;
+                let units = clf.units(&cut) as usize;
+                opts.iou = Some(read_unit_iou(p, units, cut.layer_name())?);
+            }
+            let report = ablation_curves(&clf, &opts)?;
+            let dir = if several {
+                self.out.join(format!("model{i}"))
+            } else {
+                self.out.clone()
+            };
+            write_curves(&report, &dir)?;
+            print_summary(&label, &report);
+            reports.push((label, report));
+        }
+        if several {
+            comparison_chart(&reports)?.save(&self.out.join("comparison"))?;
+            let summary: Vec<serde_json::Value> = reports
+                .iter()
+                .enumerate()
+                .map(|(i, (label, r))| {
+                    serde_json::json!({
+                        "label": label, "model": self.model[i], "dir": format!("model{i}"),
+                        "heldout_accuracy": r.baseline_accuracy,
+                        "robustness": r.curves.iter().map(|c| (c.order.clone(), serde_json::json!(c.robustness)))
+                            .chain(r.noise.iter().map(|c| (c.order.clone(), serde_json::json!(c.robustness))))
+                            .collect::<serde_json::Map<String, serde_json::Value>>(),
+                    })
+                })
+                .collect();
+            write_json(&self.out.join("comparison.json"), &summary)?;
+        }
+        println!("→ {}", self.out.display());
+        Ok(())
+    }
+}
