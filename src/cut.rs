@@ -256,6 +256,33 @@ impl<'a, N: LayeredNet + ?Sized> Cut<'a, N> {
     }
 }
 
+/// Runs `net` from its input once, through the deepest of `layers` (indices), and returns
+/// each of those layers' outputs in the order asked (the capture of several cuts in one pass).
+pub fn capture_layers<N: LayeredNet + ?Sized>(
+    net: &N,
+    input: &Tensor,
+    layers: &[usize],
+) -> Vec<Tensor> {
+    let mut order: Vec<usize> = layers.to_vec();
+    order.sort_unstable();
+    order.dedup();
+    let mut x = input.shallow_clone();
+    let mut at = 0;
+    let mut out: Vec<(usize, Tensor)> = Vec::with_capacity(order.len());
+    for &layer in &order {
+        x = net.forward_range(&x, at, layer + 1);
+        at = layer + 1;
+        out.push((layer, x.shallow_clone()));
+    }
+    layers
+        .iter()
+        .map(|l| {
+            let (_, t) = out.iter().find(|(i, _)| i == l).expect("captured above");
+            t.shallow_clone()
+        })
+        .collect()
+}
+
 /// Stacks `features` (`[B, C, …]`) once per unit set, with that set's units zeroed:
 /// returns `[G·B, C, …]`, copy `g` in rows `g·B .. (g + 1)·B`.
 ///
@@ -311,6 +338,20 @@ mod tests {
             let cut = Cut::new(&g, layer).unwrap();
             let (_, out) = cut.forward_edited(&z, &[]).unwrap();
             assert!(out.equal(&g.forward(&z)), "{layer}");
+        }
+    }
+
+    #[test]
+    fn capturing_several_layers_in_one_pass_gives_each_cut_s_prefix() {
+        let g = small();
+        let z = Tensor::randn([2, 16], (Kind::Float, Device::Cpu));
+        let names = ["layer4", "layer1", "layer4", "layer6"];
+        let idx: Vec<usize> = names.iter().map(|n| g.layer_index(n).unwrap()).collect();
+        let got = capture_layers(&g, &z, &idx);
+        assert_eq!(got.len(), 4);
+        for (name, t) in names.iter().zip(&got) {
+            let want = Cut::new(&g, name).unwrap().prefix(&z);
+            assert!(t.allclose(&want, 1e-6, 1e-6, false), "{name}");
         }
     }
 

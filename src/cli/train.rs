@@ -35,6 +35,10 @@ pub struct TrainArgs {
     /// Save the resumable state every this many steps.
     #[arg(long, default_value_t = DEFAULT_CHECKPOINT_EVERY)]
     checkpoint_every: i64,
+    /// Also keep a numbered copy of the weights at the start and at every save, in
+    /// `checkpoints/step_NNNNNN.safetensors` (for `analyze similarity --dynamics`).
+    #[arg(long)]
+    keep_checkpoints: bool,
     /// A trained generator's directory to continue from: its whole training state, or else its
     /// weights with a fresh discriminator (world-proggan only).
     #[arg(long)]
@@ -93,6 +97,7 @@ impl TrainArgs {
             seed: self.seed,
             out: self.out,
             checkpoint_every: self.checkpoint_every,
+            keep_checkpoints: self.keep_checkpoints,
             device: ctx.device,
             eval_samples: self.eval_samples,
             segmenter: self.segmenter,

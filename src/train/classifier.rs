@@ -259,6 +259,10 @@ impl Trainer for ClassifierTrainer {
         state::restore_net_and_optimizer(&self.vs, &mut self.opt, saved)
     }
 
+    fn weights(&self) -> Vec<(String, Tensor)> {
+        ClassifierTrainer::weights(self)
+    }
+
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>> {
         let (seeds, relabelled) = self.step_data(step);
         let mut b = world_batch(&seeds, true, self.opts.device);

@@ -24,7 +24,8 @@ use tch::Tensor;
 /// World seeds the models are measured on (never used in training).
 pub const EVAL_SEEDS: u64 = 1000;
 
-fn write_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+/// Writes weights as safetensors on the CPU, atomically.
+pub fn write_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let cpu: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(k, t)| {

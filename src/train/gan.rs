@@ -285,6 +285,10 @@ impl Trainer for GanTrainer {
         self.d_opt.load_tensors("d_opt", saved)
     }
 
+    fn weights(&self) -> Vec<(String, Tensor)> {
+        self.averaged_weights()
+    }
+
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>> {
         let g_params = named_params(&self.g_vs);
         let d_params = named_params(&self.d_vs);
@@ -371,6 +375,7 @@ mod tests {
             checkpoint_every: 10,
             device: Device::Cpu,
             eval_samples: 4,
+            keep_checkpoints: false,
         }
     }
 

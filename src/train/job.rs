@@ -164,6 +164,8 @@ pub struct TrainJob {
     pub out: Option<PathBuf>,
     /// Save the resumable state every this many steps.
     pub checkpoint_every: i64,
+    /// Keep a numbered copy of the weights at every save of the state (`checkpoints/`).
+    pub keep_checkpoints: bool,
     /// Where to train.
     pub device: Device,
     /// World seeds `0..eval_samples` the finished model is measured on.
@@ -188,6 +190,7 @@ impl TrainJob {
             seed: 0,
             out: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            keep_checkpoints: false,
             device: Device::Cpu,
             eval_samples: EVAL_SEEDS,
             segmenter: crate::segment::DEFAULT_SEGMENTER.to_string(),
@@ -239,6 +242,7 @@ impl TrainJob {
             checkpoint_every: self.checkpoint_every,
             device: self.device,
             eval_samples: self.eval_samples,
+            keep_checkpoints: self.keep_checkpoints,
         };
         match self.model {
             DefaultModel::WorldSeg => export::train_segmenter(&opts),

@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub device: Device,
     /// World seeds (`0..eval_samples`) the finished model is measured on.
     pub eval_samples: u64,
+    /// Keep a numbered copy of the weights at the start and at every save of the state
+    /// ([`checkpoint_path`]), for studying how the representation forms during training.
+    pub keep_checkpoints: bool,
 }
 
 /// One model's training procedure.
@@ -49,6 +52,8 @@ pub trait Trainer {
     fn state(&self) -> Vec<(String, Tensor)>;
     /// Restores [`Self::state`].
     fn restore(&mut self, saved: &BTreeMap<String, Tensor>) -> Result<()>;
+    /// The weights the finished model ships, in its checkpoint layout.
+    fn weights(&self) -> Vec<(String, Tensor)>;
     /// Runs optimisation step `step` (0-based) and returns named losses for the progress line.
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>>;
     /// Whether the schedule is independent of the total step count, so that a saved run may
@@ -76,6 +81,22 @@ pub fn state_path(out: &Path) -> PathBuf {
     out.join("train_state.safetensors")
 }
 
+/// The directory of the numbered weight copies a run keeps (`--keep-checkpoints`).
+pub fn checkpoints_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+/// The kept copy of the weights after `step` steps.
+pub fn checkpoint_path(out: &Path, step: i64) -> PathBuf {
+    checkpoints_dir(out).join(format!("step_{step:06}.safetensors"))
+}
+
+/// Writes the kept copy of the weights after `step` steps.
+fn keep_checkpoint(trainer: &dyn Trainer, out: &Path, step: i64) -> Result<()> {
+    std::fs::create_dir_all(checkpoints_dir(out))?;
+    export::write_weights(&checkpoint_path(out, step), &trainer.weights())
+}
+
 /// Runs `trainer` to `opts.steps`, resuming from a saved state in `opts.out` if there is one.
 pub fn run(trainer: &mut dyn Trainer, opts: &RunOptions) -> Result<RunSummary> {
     let path = state_path(&opts.out);
@@ -98,6 +119,9 @@ pub fn run(trainer: &mut dyn Trainer, opts: &RunOptions) -> Result<RunSummary> {
         None => (0, 0.0),
     };
     let resumed_from = step;
+    if opts.keep_checkpoints && step == 0 {
+        keep_checkpoint(trainer, &opts.out, 0)?;
+    }
     let bar = progress::bar(opts.steps as u64, "training");
     bar.set_position(step as u64);
     let mut last = Vec::new();
@@ -116,6 +140,9 @@ pub fn run(trainer: &mut dyn Trainer, opts: &RunOptions) -> Result<RunSummary> {
         if step % opts.checkpoint_every == 0 || step == opts.steps {
             wall += since.elapsed().as_secs_f64();
             since = Instant::now();
+            if opts.keep_checkpoints {
+                keep_checkpoint(trainer, &opts.out, step)?;
+            }
             save(step, wall, trainer)?;
             if bar.is_hidden() {
                 eprintln!(
@@ -163,6 +190,9 @@ mod tests {
         fn restore(&mut self, saved: &BTreeMap<String, Tensor>) -> Result<()> {
             self.inner.restore(saved)
         }
+        fn weights(&self) -> Vec<(String, Tensor)> {
+            self.inner.weights()
+        }
         fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>> {
             if self.fail_at == Some(step) {
                 anyhow::bail!("killed");
@@ -182,6 +212,7 @@ mod tests {
             checkpoint_every: 2,
             device: Device::Cpu,
             eval_samples: 8,
+            keep_checkpoints: false,
         }
     }
 
@@ -241,6 +272,65 @@ mod tests {
         for o in [a, b] {
             std::fs::remove_dir_all(&o.out).unwrap();
         }
+    }
+
+    #[test]
+    fn kept_checkpoints_survive_a_kill_and_the_last_is_the_final_weights() {
+        let mut o = opts("keep", 4);
+        o.keep_checkpoints = true;
+        let mut first = seg::SegTrainer::new(&o);
+        let err = run(
+            &mut Interrupted {
+                inner: &mut first,
+                fail_at: Some(3),
+            },
+            &o,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("killed"));
+        let kept = |o: &RunOptions| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(checkpoints_dir(&o.out))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            kept(&o),
+            ["step_000000.safetensors", "step_000002.safetensors"]
+        );
+        let step2 = Tensor::read_safetensors(checkpoint_path(&o.out, 2)).unwrap();
+        let mut second = seg::SegTrainer::new(&o);
+        let summary = run(&mut second, &o).unwrap();
+        assert_eq!(summary.resumed_from, 2);
+        assert_eq!(
+            kept(&o),
+            [
+                "step_000000.safetensors",
+                "step_000002.safetensors",
+                "step_000004.safetensors"
+            ]
+        );
+        // the resumed run leaves the earlier copies as they were and keeps the final weights
+        let again: BTreeMap<String, Tensor> = Tensor::read_safetensors(checkpoint_path(&o.out, 2))
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(step2.len(), again.len());
+        for (k, t) in &step2 {
+            assert!(again[k].equal(t), "{k}");
+        }
+        let last: BTreeMap<String, Tensor> = Tensor::read_safetensors(checkpoint_path(&o.out, 4))
+            .unwrap()
+            .into_iter()
+            .collect();
+        let weights = second.weights();
+        assert_eq!(last.len(), weights.len());
+        for (k, t) in &weights {
+            assert!(last[k].equal(&t.to_device(Device::Cpu)), "{k}");
+        }
+        std::fs::remove_dir_all(&o.out).unwrap();
     }
 
     #[test]

@@ -63,6 +63,10 @@ impl Trainer for SegTrainer {
         state::restore_net_and_optimizer(&self.vs, &mut self.opt, saved)
     }
 
+    fn weights(&self) -> Vec<(String, Tensor)> {
+        self.net.named_tensors()
+    }
+
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>> {
         let b = world_batch(
             &step_seeds(self.opts.seed, step, self.opts.batch),

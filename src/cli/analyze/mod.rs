@@ -3,6 +3,7 @@
 mod ablation_curve;
 mod populations;
 mod selectivity;
+mod similarity;
 
 use super::commands;
 
@@ -17,5 +18,7 @@ commands! {
         /// Units clustered by activation and by ablation profile into populations, each with
         /// its joint ablation effect.
         Populations(populations::PopulationsArgs),
+        /// SVCCA, PWCCA or CKA between layers, models and training checkpoints.
+        Similarity(similarity::SimilarityArgs),
     }
 }
