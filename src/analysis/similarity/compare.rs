@@ -131,6 +131,9 @@ fn info(acc: &Accumulator, source: usize, layer: &Layer) -> Result<LayerInfo> {
     })
 }
 
+/// A subject with the layers taken from it.
+type Side<'a> = (&'a Subject, &'a [Layer]);
+
 /// Runs the probe through the subjects and streams their outputs into `acc`; `sources` says
 /// which subject and layers make up the accumulator's sources, in order.
 fn stream(
@@ -191,7 +194,7 @@ pub fn compare(
     if na == 0 || b.is_some_and(|b| b.1.is_empty()) {
         bail!("no layer to compare");
     }
-    let (subjects, pairs): (Vec<(&Subject, &[Layer])>, Vec<(usize, usize)>) = match b {
+    let (subjects, pairs): (Vec<Side>, Vec<(usize, usize)>) = match b {
         None => (
             vec![a],
             (0..na).flat_map(|i| (i..na).map(move |j| (i, j))).collect(),
@@ -403,10 +406,10 @@ pub fn dynamics(
             units,
         );
         let mut values = Vec::with_capacity(kept.len());
-        for c in 0..kept.len() {
+        for (c, step) in steps.iter().enumerate() {
             let pair = acc.covariance(l, (c + 1) * nl + l)?;
             let sim = measure(&pair, opts.method, opts.keep)
-                .with_context(|| format!("{} at step {}", layer.name, steps[c]))?;
+                .with_context(|| format!("{} at step {step}", layer.name))?;
             values.push(sim.value);
         }
         curves.push(LayerCurve {

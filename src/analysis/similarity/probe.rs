@@ -41,6 +41,13 @@ pub struct Layer {
 impl Subject {
     /// Loads a classifier or a generator (a shipped name, a model directory or a checkpoint).
     pub fn load(spec: &str, device: Device) -> Result<Self> {
+        if spec.starts_with("random") {
+            let (net, source) = zoo::load_generator(spec, device)?;
+            return Ok(Self::Generator {
+                net,
+                name: source.name,
+            });
+        }
         let as_classifier = match Classifier::load(spec, device) {
             Ok(c) => return Ok(Self::Classifier(c)),
             Err(e) => e,
