@@ -80,7 +80,8 @@ pub struct CurveOptions {
     pub draws: usize,
     /// Seed of the random orders and of the noise.
     pub seed: u64,
-    /// Noise levels (standard deviation in units of each unit's own); empty: none.
+    /// Noise levels (standard deviation in units of each unit's own); empty or only 0: no
+    /// noise curve.
     pub noise: Vec<f64>,
     /// Per-unit IoU (from a dissection) to order by; `None`: no IoU order.
     pub iou: Option<Vec<f64>>,
@@ -424,7 +425,7 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
             points,
         });
     }
-    let noise = if opts.noise.is_empty() {
+    let noise = if opts.noise.iter().all(|&s| s == 0.0) {
         None
     } else {
         Some(noise_curve(
@@ -502,7 +503,7 @@ fn noise_curve(
             let copies: Vec<Tensor> = range
                 .map(|l| {
                     let mut rng = SplitMix64::stream(
-                        opts.seed ^ 0x6e6f_6973_65,
+                        opts.seed ^ 0x006e_6f69_7365,
                         (batch * levels.len() + l) as u64,
                     );
                     let eps = normals(&h.size(), &mut rng).to_device(h.device());

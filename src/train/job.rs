@@ -214,6 +214,11 @@ impl TrainJob {
             if self.model != DefaultModel::WorldVgg16 {
                 bail!("--label-noise and --train-scenes apply to world-vgg16 only");
             }
+            if self.out.is_none() {
+                bail!(
+                    "a --label-noise run needs its own --out DIR; it never replaces the shipped model"
+                );
+            }
             noise.check()?;
         }
         if self.start.any() && self.model != DefaultModel::WorldProggan {
@@ -327,6 +332,15 @@ mod tests {
         job.validate().unwrap();
         job.steps = Some(0);
         assert!(job.validate().is_err());
+        let mut job = TrainJob::new(DefaultModel::WorldVgg16);
+        job.label_noise = Some(LabelNoise {
+            fraction: 0.5,
+            scenes: 8,
+        });
+        let e = job.validate().unwrap_err().to_string();
+        assert!(e.contains("--out"), "{e}");
+        job.out = Some("out/noisy".into());
+        job.validate().unwrap();
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct AblationCurveArgs {
     /// Seed of the random orders and the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Noise levels: standard deviation in units of each unit's own (empty: no noise curve).
+    /// Noise levels: standard deviation in units of each unit's own (0 alone: no noise curve).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NOISE)]
     noise: Vec<f64>,
     /// Per-unit IoU to order by: a dissect.json of this layer, a JSON array, or
