@@ -657,8 +657,8 @@ fn json_files_of_a_model_or_a_dissection_that_are_fifos_or_devices_are_refused()
     let dissection = dir.join("dissection");
     std::fs::create_dir_all(&dissection).unwrap();
     std::os::unix::fs::symlink("/dev/zero", dissection.join("dissect.json")).unwrap();
-    let err = gandissect::dissect::DissectResult::load(&dissection)
-        .err()
-        .expect("a device is no dissection");
+    let Err(err) = gandissect::dissect::DissectResult::load(&dissection) else {
+        panic!("a device is no dissection");
+    };
     assert!(format!("{err:#}").contains("is a device"), "{err:#}");
 }
