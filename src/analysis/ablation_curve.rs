@@ -20,7 +20,6 @@ use crate::cut::Cut;
 use crate::fsutil::write_json;
 use crate::nets::vgg::Vgg;
 use crate::prng::SplitMix64;
-use crate::progress;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -316,21 +315,14 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
     let k = clf.classes.len() as i64;
 
     // scores on the training split
-    let n = |r: &Range<u64>| r.end - r.start;
-    let bar = opts
-        .progress
-        .then(|| progress::bar(n(&opts.train), "scores"));
     let train = probe_set(
         clf,
         &cut,
         opts.train.clone(),
         opts.batch,
         opts.device,
-        bar.as_ref(),
+        opts.progress.then_some("scores"),
     )?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     let profiles = activation_profiles(&train, k)?;
     let selectivity: Vec<f64> = selectivity_index(&profiles.per_class)
         .into_iter()
@@ -349,20 +341,14 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
     }
 
     // curves on the held-out split: every (order, level) one ablated copy
-    let bar = opts
-        .progress
-        .then(|| progress::bar(n(&opts.heldout), "held-out"));
     let held = probe_set(
         clf,
         &cut,
         opts.heldout.clone(),
         opts.batch,
         opts.device,
-        bar.as_ref(),
+        opts.progress.then_some("held-out"),
     )?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     let randoms = random_orders(units, opts.draws.max(1), opts.seed);
     let orders: Vec<&Vec<i64>> = randoms.iter().chain(scored.iter().map(|s| &s.1)).collect();
     let mut sets = vec![Vec::new(), (0..units as i64).collect()];

@@ -20,7 +20,6 @@ use crate::classify::sweep::ImportanceMeasure;
 use crate::cut::Cut;
 use crate::fsutil::{atomic_write, write_json};
 use crate::nets::vgg::Vgg;
-use crate::progress;
 use crate::world::CONCEPTS;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -46,7 +45,8 @@ pub struct PopulationOptions {
     pub train: Range<u64>,
     /// World seeds the populations are ablated on.
     pub heldout: Range<u64>,
-    /// Populations per clustering; `None`: chosen by the largest gap in merge heights.
+    /// Populations per clustering; `None`: the cut with the largest mean silhouette, from
+    /// [`MIN_AUTO_POPULATIONS`] to [`MAX_AUTO_POPULATIONS`].
     pub populations: Option<usize>,
     /// Images per prefix forward.
     pub batch: usize,
@@ -328,35 +328,22 @@ pub fn populations(clf: &Classifier, opts: &PopulationOptions) -> Result<Populat
         bail!("both splits need at least one sample: give --samples and --heldout above 0");
     }
     let cut = clf.conv_cut(&opts.layer)?;
-    let n = |r: &Range<u64>| r.end - r.start;
-    let bar = opts
-        .progress
-        .then(|| progress::bar(n(&opts.train), "profiles"));
     let train = probe_set(
         clf,
         &cut,
         opts.train.clone(),
         opts.batch,
         opts.device,
-        bar.as_ref(),
+        opts.progress.then_some("profiles"),
     )?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let bar = opts
-        .progress
-        .then(|| progress::bar(n(&opts.heldout), "held-out"));
     let held = probe_set(
         clf,
         &cut,
         opts.heldout.clone(),
         opts.batch,
         opts.device,
-        bar.as_ref(),
+        opts.progress.then_some("held-out"),
     )?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     let mut report = populations_on(clf, &cut, &train, &held, opts.populations, opts.copies)?;
     report.layer = opts.layer.clone();
     report.train_seeds = format!("{}..{}", opts.train.start, opts.train.end);

@@ -10,7 +10,6 @@ use crate::nets::vgg::Vgg;
 use crate::sample::world_batch;
 use crate::world::CONCEPTS;
 use anyhow::{Result, bail};
-use indicatif::ProgressBar;
 use std::ops::Range;
 use tch::{Device, Kind, Tensor};
 
@@ -28,18 +27,20 @@ pub struct ProbeBatch {
     pub concepts: Tensor,
 }
 
-/// World scenes `seeds` (classes cycling through every world class) at `clf`'s layer `cut`.
+/// World scenes `seeds` (classes cycling through every world class) at `clf`'s layer `cut`;
+/// with `progress`, a bar of that name counts the scenes and is cleared at the end.
 pub fn probe_set(
     clf: &Classifier,
     cut: &Cut<'_, Vgg>,
     seeds: Range<u64>,
     batch: usize,
     device: Device,
-    bar: Option<&ProgressBar>,
+    progress: Option<&str>,
 ) -> Result<Vec<ProbeBatch>> {
     if seeds.is_empty() {
         bail!("no images to measure on: give at least one sample");
     }
+    let bar = progress.map(|name| crate::progress::bar(seeds.end - seeds.start, name));
     let _guard = tch::no_grad_guard();
     let outputs = clf.world_class_outputs()?.to_device(device);
     let seeds: Vec<u64> = seeds.collect();
@@ -72,9 +73,12 @@ pub fn probe_set(
             truths: outputs.index_select(0, &b.classes),
             concepts,
         });
-        if let Some(bar) = bar {
+        if let Some(bar) = &bar {
             bar.inc(chunk.len() as u64);
         }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     Ok(out)
 }

@@ -112,14 +112,26 @@ pub fn similarity_html(r: &SimilarityReport, chart: &Figure) -> Result<String> {
 /// Writes `similarity.json`, `similarity.svg` / `.png` and `similarity.html` into `dir`;
 /// returns their paths.
 pub fn write_similarity(r: &SimilarityReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    write_outputs(dir, "similarity", r, heat_map(r)?, |c| {
+        similarity_html(r, c)
+    })
+}
+
+/// Writes `dir/STEM.json` (the report), `STEM.svg` / `.png` (the chart) and `STEM.html`.
+fn write_outputs<T: serde::Serialize>(
+    dir: &Path,
+    stem: &str,
+    report: &T,
+    chart: Figure,
+    html: impl FnOnce(&Figure) -> Result<String>,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let json = dir.join("similarity.json");
-    write_json(&json, r)?;
-    let chart = heat_map(r)?;
-    let (svg, png) = chart.save(&dir.join("similarity"))?;
-    let html = dir.join("similarity.html");
-    atomic_write(&html, similarity_html(r, &chart)?.as_bytes())?;
-    Ok(vec![json, svg, png, html])
+    let json = dir.join(format!("{stem}.json"));
+    write_json(&json, report)?;
+    let (svg, png) = chart.save(&dir.join(stem))?;
+    let page = dir.join(format!("{stem}.html"));
+    atomic_write(&page, html(&chart)?.as_bytes())?;
+    Ok(vec![json, svg, png, page])
 }
 
 /// One curve per layer: similarity to the final state against the training step, coloured
@@ -193,12 +205,7 @@ pub fn dynamics_html(r: &DynamicsReport, chart: &Figure) -> Result<String> {
 /// Writes `dynamics.json`, `dynamics.svg` / `.png` and `dynamics.html` into `dir`; returns
 /// their paths.
 pub fn write_dynamics(r: &DynamicsReport, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let json = dir.join("dynamics.json");
-    write_json(&json, r)?;
-    let chart = dynamics_chart(r)?;
-    let (svg, png) = chart.save(&dir.join("dynamics"))?;
-    let html = dir.join("dynamics.html");
-    atomic_write(&html, dynamics_html(r, &chart)?.as_bytes())?;
-    Ok(vec![json, svg, png, html])
+    write_outputs(dir, "dynamics", r, dynamics_chart(r)?, |c| {
+        dynamics_html(r, c)
+    })
 }
