@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::scratch;
+use common::{scratch, tiny_generator, tiny_segmenter};
 use gandissect::cut::Cut;
 use gandissect::dissect::compare::label_agreement;
 use gandissect::dissect::upsample::upsample;
@@ -14,46 +14,12 @@ use gandissect::dissect::{
 use gandissect::nets::layered::LayeredNet;
 use gandissect::nets::proggan::ProGan;
 use gandissect::nets::vgg::{Normalization, Vgg, VggConfig};
+use gandissect::segment::load_segmenter;
 use gandissect::segment::world_labels;
-use gandissect::segment::worldseg::WorldSegNet;
-use gandissect::segment::{SegmenterCard, load_segmenter};
 use gandissect::stats::{IouTally, RunningQuantile, RunningTopK, Statistic, StatsFile};
 use gandissect::zsample::z_rows;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor, nn};
-
-/// A random 16×16 generator (layer2: 8 units at 4×4, layer4: 8 units at 8×8) saved to a file.
-fn tiny_generator(dir: &Path, seed: i64) -> String {
-    let g = ProGan::random(&[16, 8, 8, 4], seed, Device::Cpu).unwrap();
-    let path = dir.join(format!("g{seed}.safetensors"));
-    Tensor::write_safetensors(&g.named_tensors(), &path).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
-/// A random world segmenter (the shipped geometry's labels) saved as a segmenter directory;
-/// `labels` overrides the listed label count.
-fn tiny_segmenter(dir: &Path, labels: Option<usize>) -> String {
-    tch::manual_seed(7);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let all = world_labels();
-    let net = WorldSegNet::trainable(&vs.root(), 4, all.len() as i64);
-    let seg_dir = dir.join("seg");
-    std::fs::create_dir_all(&seg_dir).unwrap();
-    Tensor::write_safetensors(&net.named_tensors(), seg_dir.join("w.safetensors")).unwrap();
-    let card = SegmenterCard {
-        architecture: "world-seg".into(),
-        weights: "w.safetensors".into(),
-        labels: all[..labels.unwrap_or(all.len())].to_vec(),
-        input_size: None,
-        rest: Default::default(),
-    };
-    std::fs::write(
-        seg_dir.join("segmenter.json"),
-        serde_json::to_string(&card).unwrap(),
-    )
-    .unwrap();
-    seg_dir.to_string_lossy().into_owned()
-}
 
 /// A random narrow VGG-16 saved to a file.
 fn tiny_classifier(dir: &Path) -> String {
@@ -125,7 +91,7 @@ fn assert_same_stats(a: &Path, b: &Path, layers: &[&str], pass: u8) {
 #[test]
 fn pipeline_iou_equals_per_pixel_loops() {
     let dir = scratch("loops");
-    let model = tiny_generator(&dir, 1);
+    let model = tiny_generator(&dir, "g1.safetensors", 1);
     let seg = tiny_segmenter(&dir, None);
     let opts = options(&model, &seg, &dir.join("out"));
     let result = finished(run(&opts).unwrap());
@@ -225,7 +191,7 @@ fn pipeline_iou_equals_per_pixel_loops() {
 #[test]
 fn resume_after_interruption_and_a_failed_save_equals_one_run() {
     let dir = scratch("resume");
-    let model = tiny_generator(&dir, 2);
+    let model = tiny_generator(&dir, "g2.safetensors", 2);
     let seg = tiny_segmenter(&dir, None);
     // A sketch that compacts and samples, so its random state must survive the restarts.
     let sketch = Sketch {
@@ -298,7 +264,7 @@ fn resume_after_interruption_and_a_failed_save_equals_one_run() {
 #[test]
 fn loaded_models_dissect_like_named_ones() {
     let dir = scratch("loaded");
-    let model = tiny_generator(&dir, 3);
+    let model = tiny_generator(&dir, "g3.safetensors", 3);
     let seg = tiny_segmenter(&dir, None);
     let (by_name, loaded) = (dir.join("by-name"), dir.join("loaded"));
     let a = finished(run(&options(&model, &seg, &by_name)).unwrap());
@@ -331,7 +297,7 @@ fn loaded_models_dissect_like_named_ones() {
 #[test]
 fn concurrent_runs_into_one_directory_wait_for_each_other() {
     let dir = scratch("concurrent");
-    let model = tiny_generator(&dir, 4);
+    let model = tiny_generator(&dir, "g4.safetensors", 4);
     let seg = tiny_segmenter(&dir, None);
     // saving after every batch, so that unguarded runs would write the same files at once
     let opts = |out: &str| {
@@ -364,7 +330,7 @@ fn concurrent_runs_into_one_directory_wait_for_each_other() {
 #[test]
 fn shards_merged_equal_one_run() {
     let dir = scratch("shards");
-    let model = tiny_generator(&dir, 3);
+    let model = tiny_generator(&dir, "g3.safetensors", 3);
     let seg = tiny_segmenter(&dir, None);
     let single = finished(run(&options(&model, &seg, &dir.join("single"))).unwrap());
     let out = dir.join("sharded");
@@ -470,7 +436,7 @@ fn classifier_report_references_existing_images() {
 #[test]
 fn bad_input_is_refused_with_the_reason() {
     let dir = scratch("bad");
-    let model = tiny_generator(&dir, 4);
+    let model = tiny_generator(&dir, "g4.safetensors", 4);
     let seg = tiny_segmenter(&dir, None);
     let err = |o: &DissectOptions| format!("{:#}", run(o).unwrap_err());
     let base = options(&model, &seg, &dir.join("out"));
@@ -512,7 +478,7 @@ fn bad_input_is_refused_with_the_reason() {
     assert!(e.contains("batch") && e.contains("delete"), "{e}");
     let mut other = base.clone();
     std::fs::create_dir_all(dir.join("other")).unwrap();
-    other.model = tiny_generator(&dir.join("other"), 9);
+    other.model = tiny_generator(&dir.join("other"), "g9.safetensors", 9);
     std::fs::copy(&other.model, &model).unwrap();
     let e = err(&base);
     assert!(e.contains("weights"), "{e}");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Scratch, gandissect, scratch, shipped_session};
+use common::{Scratch, gandissect, scratch, shipped_session, tiny_generator, tiny_segmenter};
 use gandissect::cut::Cut;
 use gandissect::dissect::{DissectOptions, DissectResult, Outcome, Shard, Sketch, run};
 use gandissect::edit::ablation::{AblationOptions, UnitRanking, run_ablation};
@@ -16,46 +16,12 @@ use gandissect::edit::unit_effect::EffectOptions;
 use gandissect::edit::{
     Action, DissectionSource, Effect, PlanOptions, ScenePlan, Session, SessionOptions,
 };
-use gandissect::nets::proggan::ProGan;
 use gandissect::segment::world_labels;
-use gandissect::segment::worldseg::WorldSegNet;
-use gandissect::segment::{Label, Segmenter, SegmenterCard};
+use gandissect::segment::{Label, Segmenter};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use tch::{Device, Kind, Tensor, nn};
-
-/// A random 16×16 generator (layer4: 8 units at 8×8) saved to a file.
-fn tiny_generator(dir: &Path) -> String {
-    let g = ProGan::random(&[16, 8, 8, 4], 1, Device::Cpu).unwrap();
-    let path = dir.join("g.safetensors");
-    Tensor::write_safetensors(&g.named_tensors(), &path).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
-/// A random world segmenter with the world's labels, saved as a segmenter directory.
-fn tiny_segmenter(dir: &Path) -> String {
-    tch::manual_seed(7);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let labels = world_labels();
-    let net = WorldSegNet::trainable(&vs.root(), 4, labels.len() as i64);
-    let seg_dir = dir.join("seg");
-    std::fs::create_dir_all(&seg_dir).unwrap();
-    Tensor::write_safetensors(&net.named_tensors(), seg_dir.join("w.safetensors")).unwrap();
-    let card = SegmenterCard {
-        architecture: "world-seg".into(),
-        weights: "w.safetensors".into(),
-        labels,
-        input_size: None,
-        rest: Default::default(),
-    };
-    std::fs::write(
-        seg_dir.join("segmenter.json"),
-        serde_json::to_string(&card).unwrap(),
-    )
-    .unwrap();
-    seg_dir.to_string_lossy().into_owned()
-}
+use tch::{Kind, Tensor};
 
 /// Dissects `model` at layer4 over `samples` images (IoU cut-off 0, so every concept the
 /// segmenter ever draws has units).
@@ -102,8 +68,8 @@ struct Fixture {
 /// A tiny generator and segmenter with a dissection of them.
 fn fixture(name: &str) -> Fixture {
     let dir = scratch(name);
-    let model = tiny_generator(&dir);
-    let seg = tiny_segmenter(&dir);
+    let model = tiny_generator(&dir, "g.safetensors", 1);
+    let seg = tiny_segmenter(&dir, None);
     let dissection = dir.join("dissection");
     let d = dissect(&model, &seg, 12, 16, &dissection);
     let concepts = detected(&d);
@@ -585,7 +551,7 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn edit_command_end_to_end_on_random_generator() {
     let dir = scratch("cli");
-    let seg = tiny_segmenter(&dir);
+    let seg = tiny_segmenter(&dir, None);
     write_masks(&dir, 64);
     let dis = dir.join("dissection");
     let d = dissect("random:0", &seg, 8, 64, &dis);

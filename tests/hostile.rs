@@ -6,18 +6,15 @@
 
 mod common;
 
-use common::{Scratch, scratch};
+use common::{Scratch, scratch, tiny_generator, tiny_segmenter};
 use gandissect::dissect::{DissectOptions, Outcome, Shard, Sketch, run};
 use gandissect::nets::proggan::ProGan;
-use gandissect::segment::SegmenterCard;
-use gandissect::segment::world_labels;
-use gandissect::segment::worldseg::WorldSegNet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Kind, Tensor};
 
 /// Peak resident memory a hostile input may cost the binary.
 const MEMORY_LIMIT: u64 = 1_500_000_000;
@@ -409,30 +406,10 @@ struct Painting {
 
 fn painting(name: &str) -> Painting {
     let dir = scratch(name);
-    let g = ProGan::random(&[16, 8, 8, 4], 1, Device::Cpu).unwrap();
-    let model = dir.join("g.safetensors");
-    Tensor::write_safetensors(&g.named_tensors(), &model).unwrap();
-    tch::manual_seed(7);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let labels = world_labels();
-    let net = WorldSegNet::trainable(&vs.root(), 4, labels.len() as i64);
-    let seg = dir.join("seg");
-    std::fs::create_dir_all(&seg).unwrap();
-    Tensor::write_safetensors(&net.named_tensors(), seg.join("w.safetensors")).unwrap();
-    let card = SegmenterCard {
-        architecture: "world-seg".into(),
-        weights: "w.safetensors".into(),
-        labels,
-        input_size: None,
-        rest: Default::default(),
-    };
-    std::fs::write(
-        seg.join("segmenter.json"),
-        serde_json::to_string(&card).unwrap(),
-    )
-    .unwrap();
+    let model = tiny_generator(&dir, "g.safetensors", 1);
+    let seg = tiny_segmenter(&dir, None);
     let dissection = dir.join("dissection");
-    let mut o = DissectOptions::new(p(&model), &["layer4"], p(&seg), 12, &dissection);
+    let mut o = DissectOptions::new(&model, &["layer4"], &seg, 12, &dissection);
     o.seg_size = 16;
     o.batch = 8;
     o.topk = 4;
@@ -453,9 +430,9 @@ fn painting(name: &str) -> Painting {
     left.save(dir.join("left.png")).unwrap();
     let args = [
         "--model",
-        p(&model),
+        &model,
         "--segmenter",
-        p(&seg),
+        &seg,
         "--dissection",
         p(&dissection),
         "--units",

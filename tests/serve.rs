@@ -5,13 +5,9 @@
 
 mod common;
 
-use common::{Scratch, gandissect, scratch};
+use common::{Scratch, gandissect, scratch, tiny_generator, tiny_segmenter};
 use gandissect::dissect::{DissectOptions, Outcome, Shard, Sketch, run};
 use gandissect::edit::{Action, DissectionSource, PlanOptions, ScenePlan, Session, SessionOptions};
-use gandissect::nets::proggan::ProGan;
-use gandissect::segment::SegmenterCard;
-use gandissect::segment::world_labels;
-use gandissect::segment::worldseg::WorldSegNet;
 use gandissect::serve::mask::MaskBits;
 use gandissect::serve::{ProjectSource, ServeOptions, Server};
 use image::RgbImage;
@@ -19,7 +15,7 @@ use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tch::{Device, Tensor, nn};
+use tch::Device;
 
 /// A random 16×16 generator, a random world segmenter and a dissection of both at layer2 and
 /// layer4 (IoU cut-off 0, so every concept the segmenter draws has units).
@@ -32,32 +28,8 @@ struct Fixture {
 
 fn fixture(name: &str) -> Fixture {
     let dir = scratch(name);
-    let g = ProGan::random(&[16, 8, 8, 4], 1, Device::Cpu).unwrap();
-    let model = dir.join("g.safetensors");
-    Tensor::write_safetensors(&g.named_tensors(), &model).unwrap();
-    tch::manual_seed(7);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let labels = world_labels();
-    let net = WorldSegNet::trainable(&vs.root(), 4, labels.len() as i64);
-    let seg = dir.join("seg");
-    std::fs::create_dir_all(&seg).unwrap();
-    Tensor::write_safetensors(&net.named_tensors(), seg.join("w.safetensors")).unwrap();
-    let card = SegmenterCard {
-        architecture: "world-seg".into(),
-        weights: "w.safetensors".into(),
-        labels,
-        input_size: None,
-        rest: Default::default(),
-    };
-    std::fs::write(
-        seg.join("segmenter.json"),
-        serde_json::to_string(&card).unwrap(),
-    )
-    .unwrap();
-    let (model, segmenter) = (
-        model.to_string_lossy().into_owned(),
-        seg.to_string_lossy().into_owned(),
-    );
+    let model = tiny_generator(&dir, "g.safetensors", 1);
+    let segmenter = tiny_segmenter(&dir, None);
     let dissection = dir.join("data/tiny");
     let mut o = DissectOptions::new(&model, &["layer4", "layer2"], &segmenter, 48, &dissection);
     o.seg_size = 16;

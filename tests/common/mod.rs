@@ -210,3 +210,40 @@ pub fn chromium() -> PathBuf {
     );
     path
 }
+
+/// A random 16×16 generator (layer2: 8 units at 4×4, layer4: 8 units at 8×8) from `seed`, saved
+/// as `dir/file`; returns its path.
+pub fn tiny_generator(dir: &Path, file: &str, seed: i64) -> String {
+    use gandissect::nets::proggan::ProGan;
+    let g = ProGan::random(&[16, 8, 8, 4], seed, tch::Device::Cpu).unwrap();
+    let path = dir.join(file);
+    tch::Tensor::write_safetensors(&g.named_tensors(), &path).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// A random world segmenter (the shipped geometry's labels) saved as the segmenter directory
+/// `dir/seg`; `labels` overrides the listed label count. Returns its path.
+pub fn tiny_segmenter(dir: &Path, labels: Option<usize>) -> String {
+    use gandissect::segment::worldseg::WorldSegNet;
+    use gandissect::segment::{SegmenterCard, world_labels};
+    tch::manual_seed(7);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let all = world_labels();
+    let net = WorldSegNet::trainable(&vs.root(), 4, all.len() as i64);
+    let seg_dir = dir.join("seg");
+    std::fs::create_dir_all(&seg_dir).unwrap();
+    tch::Tensor::write_safetensors(&net.named_tensors(), seg_dir.join("w.safetensors")).unwrap();
+    let card = SegmenterCard {
+        architecture: "world-seg".into(),
+        weights: "w.safetensors".into(),
+        labels: all[..labels.unwrap_or(all.len())].to_vec(),
+        input_size: None,
+        rest: Default::default(),
+    };
+    std::fs::write(
+        seg_dir.join("segmenter.json"),
+        serde_json::to_string(&card).unwrap(),
+    )
+    .unwrap();
+    seg_dir.to_string_lossy().into_owned()
+}
