@@ -103,6 +103,74 @@ fn streaming_in_batches_gives_the_same_moments_as_the_whole() {
     assert!((whole.value - streamed.value).abs() < 1e-10);
 }
 
+#[test]
+fn above_the_budget_positions_are_sampled_and_a_planted_low_rank_pair_still_reads_one() {
+    use gandissect::analysis::similarity::Resize;
+    use gandissect::analysis::similarity::accumulate::Accumulator;
+    use gandissect::analysis::similarity::memory::{Shape, estimate, plan};
+    // two conv layers reading one rank-3 code at every position: B = M·A with M 5×6 of rank 3
+    tch::manual_seed(5);
+    let opts = (Kind::Double, tch::Device::Cpu);
+    let code = Tensor::randn([12, 3, 8, 8], opts);
+    let layer = |units: i64| {
+        let map = Tensor::randn([units, 3], opts);
+        Tensor::einsum("uc,bchw->buhw", &[&map, &code], None::<i64>)
+    };
+    let (a, b) = (layer(6), layer(5));
+    let shapes = [
+        Shape {
+            units: 6,
+            grid: (8, 8),
+        },
+        Shape {
+            units: 5,
+            grid: (8, 8),
+        },
+    ];
+    let pairs = vec![(0, 1)];
+    let run = |batch: usize, positions: Option<u64>| {
+        let mut acc = Accumulator::new(2, pairs.clone(), Resize::Pool, tch::Device::Cpu);
+        acc.sample_positions(positions, 11);
+        for from in (0..12).step_by(batch) {
+            let len = batch.min(12 - from) as i64;
+            acc.add(&[a.narrow(0, from as i64, len), b.narrow(0, from as i64, len)])
+                .unwrap();
+        }
+        let pair = acc.covariance(0, 1).unwrap();
+        (pair.n, measure(&pair, Method::Svcca, 0.99).unwrap())
+    };
+    let (n_all, all) = run(4, None);
+    assert_eq!(n_all, 12.0 * 64.0);
+    // a budget one input with every position exceeds: batch 1 and a sample of positions
+    let budget = estimate(&shapes, &pairs, 1, None).total - 1;
+    let p = plan(&shapes, &pairs, 4, None, budget, 11).unwrap();
+    let k = p.positions.expect("the rule samples positions");
+    assert!(p.batch == 1 && k < 64 && p.rule.is_some() && p.planned.total <= budget);
+    let (n_sampled, sampled) = run(p.batch, p.positions);
+    assert_eq!(n_sampled, 12.0 * k as f64);
+    assert_eq!(all.dims, (3, 3));
+    assert_eq!(sampled.dims, (3, 3));
+    for s in [&all, &sampled] {
+        assert!((s.value - 1.0).abs() < 1e-9, "{}", s.value);
+    }
+    // the sample depends on each input's place, not on the batching
+    let (_, rebatched) = run(5, Some(k));
+    assert!(
+        sampled
+            .rho
+            .iter()
+            .zip(&rebatched.rho)
+            .all(|(x, y)| (x - y).abs() < 1e-12)
+    );
+    // a random pair is not 1 on the same sample: the test could fail
+    let noise = Tensor::randn([12, 5, 8, 8], opts);
+    let mut acc = Accumulator::new(2, pairs.clone(), Resize::Pool, tch::Device::Cpu);
+    acc.sample_positions(Some(k), 11);
+    acc.add(&[a.shallow_clone(), noise]).unwrap();
+    let r = measure(&acc.covariance(0, 1).unwrap(), Method::Svcca, 0.99).unwrap();
+    assert!(r.value < 0.9, "{}", r.value);
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -160,6 +228,35 @@ fn the_command_compares_the_shipped_classifier_s_layers_and_writes_its_page() {
     assert_eq!(pair["data_points"], 40 * 64);
     let html = std::fs::read_to_string(out.join("similarity.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("relu5_3"));
+    assert_eq!(r["memory"]["batch"], 16);
+    assert!(r["memory"]["rule"].is_null() && r["memory"]["positions"].is_null());
+    // under a 1 MiB budget the batch drops to 1 and positions are sampled, recorded and printed
+    let small = dir.join("small");
+    let o = common::gandissect(&[
+        "analyze",
+        "similarity",
+        "--model",
+        "world-vgg16",
+        "--layer",
+        "relu4_3,relu5_3",
+        "--samples",
+        "6",
+        "--memory-budget",
+        "0.001",
+        "--out",
+        small.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("positions per input"), "{stdout}");
+    let r = read_json(&small.join("similarity.json"));
+    let k = r["memory"]["positions"]
+        .as_u64()
+        .expect("positions sampled");
+    assert_eq!(r["memory"]["batch"], 1);
+    assert!(r["memory"]["planned"]["total"].as_u64().unwrap() <= 1_073_742);
+    let pair = &r["pairs"].as_array().unwrap()[1];
+    assert_eq!(pair["data_points"].as_u64().unwrap(), 6 * k.min(64));
 }
 
 #[test]

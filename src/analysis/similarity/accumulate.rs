@@ -1,10 +1,13 @@
 //! Streaming the probe activations into the moments every pair needs: per layer and grid the
 //! count, sums and Gram matrix, per pair the cross product, on the common grid of the pair.
 //! Memory: `8·p²` bytes per layer (of `p` units) and grid it is seen on, plus `8·p·q` per pair,
-//! plus one batch of activations — never the whole probe set.
+//! plus one batch of activations — never the whole probe set ([`super::memory`] has the whole
+//! estimate). With a position sample ([`Accumulator::sample_positions`]) each input keeps `K`
+//! positions per grid, the same for every layer on that grid.
 
 use super::grid::{Resize, common_grid, grid_of, rows_on_grid};
 use super::measures::{Cross, Moments, PairCovariance};
+use super::memory::sample_positions;
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use tch::Device;
@@ -19,6 +22,8 @@ pub struct Accumulator {
     shapes: Vec<Option<(i64, Grid)>>,
     moments: HashMap<(usize, Grid), Moments>,
     cross: HashMap<(usize, usize), Cross>,
+    sample: Option<(u64, u64)>,
+    inputs: u64,
 }
 
 impl Accumulator {
@@ -32,7 +37,21 @@ impl Accumulator {
             shapes: vec![None; sources],
             moments: HashMap::new(),
             cross: HashMap::new(),
+            sample: None,
+            inputs: 0,
         }
+    }
+
+    /// Keeps `positions` positions per input on every larger grid, sampled from `seed` and
+    /// each input's place in the stream of added inputs (see [`sample_positions`]).
+    pub fn sample_positions(&mut self, positions: Option<u64>, seed: u64) {
+        self.sample = positions.map(|k| (seed, k));
+    }
+
+    /// Positions kept per input on grid `g`.
+    pub fn positions_on(&self, g: Grid) -> u64 {
+        let area = (g.0 * g.1) as u64;
+        self.sample.map_or(area, |(_, k)| area.min(k))
     }
 
     /// The pairs, in the order given.
@@ -60,12 +79,24 @@ impl Accumulator {
                 Some(_) => {}
             }
         }
+        let batch = outputs.first().map_or(0, |x| x.size()[0]);
         let mut rows: HashMap<(usize, Grid), tch::Tensor> = HashMap::new();
+        let mut kept: HashMap<Grid, Option<tch::Tensor>> = HashMap::new();
         for &(i, j) in &self.pairs {
             let g = common_grid(grid_of(&outputs[i]), grid_of(&outputs[j]));
+            let index = kept.entry(g).or_insert_with(|| {
+                self.sample.and_then(|(seed, k)| {
+                    sample_positions(seed, self.inputs, batch, g, Some(k), outputs[i].device())
+                })
+            });
             for s in [i, j] {
                 if let std::collections::hash_map::Entry::Vacant(e) = rows.entry((s, g)) {
-                    let r = rows_on_grid(&outputs[s], g, self.resize)?.to_device(self.device);
+                    let r = rows_on_grid(&outputs[s], g, self.resize)?;
+                    let r = match index {
+                        Some(index) => r.index_select(0, index),
+                        None => r,
+                    }
+                    .to_device(self.device);
                     let units = r.size()[1];
                     self.moments
                         .entry((s, g))
@@ -80,6 +111,7 @@ impl Accumulator {
                 .or_insert_with(|| Cross::new(x.size()[1], y.size()[1], self.device))
                 .add(x, y);
         }
+        self.inputs += batch as u64;
         Ok(())
     }
 

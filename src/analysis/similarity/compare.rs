@@ -5,6 +5,7 @@
 use super::accumulate::Accumulator;
 use super::grid::Resize;
 use super::measures::{DEFAULT_KEEP, Method, PairCovariance, Similarity, measure};
+use super::memory::{DEFAULT_BUDGET, MemoryPlan, Shape, plan};
 use super::probe::{Layer, Probe, Subject};
 use crate::progress;
 use anyhow::{Context, Result, bail};
@@ -34,6 +35,13 @@ pub struct Options {
     pub batch: usize,
     /// Where the networks run and the moments are kept.
     pub device: Device,
+    /// The memory budget in bytes ([`super::memory::plan`] fits the run to it).
+    pub budget: u64,
+    /// At most this many positions per input and grid (`None`: every position, unless the
+    /// budget calls for fewer).
+    pub max_positions: Option<u64>,
+    /// The seed of a position sample.
+    pub seed: u64,
 }
 
 impl Default for Options {
@@ -44,6 +52,9 @@ impl Default for Options {
             resize: Resize::Pool,
             batch: DEFAULT_BATCH,
             device: Device::Cpu,
+            budget: DEFAULT_BUDGET,
+            max_positions: None,
+            seed: 0,
         }
     }
 }
@@ -118,6 +129,8 @@ pub struct SimilarityReport {
     pub notes: Vec<String>,
     /// Bytes the streamed moments took.
     pub moment_bytes: u64,
+    /// The memory estimate, the batch and the positions as run.
+    pub memory: MemoryPlan,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -134,41 +147,62 @@ fn info(acc: &Accumulator, source: usize, layer: &Layer) -> Result<LayerInfo> {
 /// A subject with the layers taken from it.
 type Side<'a> = (&'a Subject, &'a [Layer]);
 
-/// Runs the probe through the subjects and streams their outputs into `acc`; `sources` says
-/// which subject and layers make up the accumulator's sources, in order.
+fn capture(subjects: &[(&Subject, &[Layer])], input: &tch::Tensor) -> Vec<tch::Tensor> {
+    let mut outputs = Vec::new();
+    for (s, layers) in subjects {
+        outputs.extend(s.capture(input, layers));
+    }
+    outputs
+}
+
+/// Runs the probe through the subjects and streams their outputs into `acc` (whose sources are
+/// the subjects' layers, in order), in batches and with the positions the memory plan allows.
 fn stream(
     subjects: &[(&Subject, &[Layer])],
     probe: &Probe,
     acc: &mut Accumulator,
     opts: &Options,
     what: &str,
-) -> Result<()> {
+) -> Result<MemoryPlan> {
     if probe.is_empty() {
         bail!("the probe set is empty; give at least one image");
     }
     for (s, _) in subjects {
         probe.check(s)?;
     }
-    let n = probe.len();
-    let batches = n.div_ceil(opts.batch as u64);
-    let bar = progress::bar(batches, what);
     let _guard = tch::no_grad_guard();
+    let shapes: Vec<Shape> = capture(subjects, &probe.batch(0, 1, opts.device)?)
+        .iter()
+        .map(|x| Shape {
+            units: x.size()[1],
+            grid: super::grid::grid_of(x),
+        })
+        .collect();
+    let memory = plan(
+        &shapes,
+        acc.pairs(),
+        opts.batch,
+        opts.max_positions,
+        opts.budget,
+        opts.seed,
+    )?;
+    acc.sample_positions(memory.positions, memory.seed);
+    let n = probe.len();
+    let step = memory.batch as u64;
+    let batches = n.div_ceil(step);
+    let bar = progress::bar(batches, what);
     for b in 0..batches {
-        let from = b * opts.batch as u64;
-        let input = probe.batch(from, (from + opts.batch as u64).min(n), opts.device)?;
-        let mut outputs = Vec::new();
-        for (s, layers) in subjects {
-            outputs.extend(s.capture(&input, layers));
-        }
-        acc.add(&outputs)?;
+        let from = b * step;
+        let input = probe.batch(from, (from + step).min(n), opts.device)?;
+        acc.add(&capture(subjects, &input))?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(())
+    Ok(memory)
 }
 
-fn data_points(probe: &Probe, grid: (i64, i64)) -> u64 {
-    probe.len() * (grid.0 * grid.1) as u64
+fn data_points(probe: &Probe, acc: &Accumulator, grid: (i64, i64)) -> u64 {
+    probe.len() * acc.positions_on(grid)
 }
 
 fn few_points_note(notes: &mut Vec<String>, a: &str, b: &str, points: u64, units: i64) {
@@ -212,7 +246,7 @@ pub fn compare(
         opts.resize,
         opts.device,
     );
-    stream(&subjects, probe, &mut acc, opts, "similarity")?;
+    let memory = stream(&subjects, probe, &mut acc, opts, "similarity")?;
     let (b_subject, b_layers, offset) = match b {
         None => (a.0, a.1, 0),
         Some(b) => (b.0, b.1, na),
@@ -234,7 +268,7 @@ pub fn compare(
         let sim = measure(pair, opts.method, opts.keep)
             .with_context(|| format!("{} × {}", layers_a[i].name, layers_b[j].name))?;
         matrix[i][j] = sim.value;
-        let points = data_points(probe, grid);
+        let points = data_points(probe, &acc, grid);
         few_points_note(
             &mut notes,
             &layers_a[i].name,
@@ -277,6 +311,7 @@ pub fn compare(
         pairs: results,
         notes,
         moment_bytes: acc.bytes(),
+        memory,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -315,6 +350,8 @@ pub struct DynamicsReport {
     pub settling_order: Vec<String>,
     /// Warnings about the measurement.
     pub notes: Vec<String>,
+    /// The memory estimate, the batch and the positions as run.
+    pub memory: MemoryPlan,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -392,7 +429,7 @@ pub fn dynamics(
         .flat_map(|c| (0..nl).map(move |l| (l, (c + 1) * nl + l)))
         .collect();
     let mut acc = Accumulator::new(nl * (kept.len() + 1), pairs, opts.resize, opts.device);
-    stream(&subjects, probe, &mut acc, opts, "dynamics")?;
+    let memory = stream(&subjects, probe, &mut acc, opts, "dynamics")?;
     let steps: Vec<i64> = kept.iter().map(|(s, _)| *s).collect();
     let mut notes = Vec::new();
     let mut curves = Vec::with_capacity(nl);
@@ -402,7 +439,7 @@ pub fn dynamics(
             &mut notes,
             &layer.name,
             &layer.name,
-            data_points(probe, grid),
+            data_points(probe, &acc, grid),
             units,
         );
         let mut values = Vec::with_capacity(kept.len());
@@ -431,6 +468,7 @@ pub fn dynamics(
         layers: curves,
         settled: level,
         notes,
+        memory,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

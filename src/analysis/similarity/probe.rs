@@ -8,13 +8,30 @@ use crate::cut::capture_layers;
 use crate::imageio::from_rgb_images;
 use crate::nets::layered::LayeredNet;
 use crate::nets::proggan::ProGan;
-use crate::nets::vgg::Vgg;
+use crate::nets::vgg::{Normalization, Vgg, VggConfig};
 use crate::sample::world_batch;
 use crate::zoo;
 use crate::zsample::{DEFAULT_STREAM_SEED, z_rows};
 use anyhow::{Result, bail};
 use std::path::Path;
 use tch::{Device, Tensor};
+
+/// The name of the seeded random-weight torchvision-size VGG-16.
+pub const RANDOM_VGG: &str = "random-vgg16";
+
+/// torchvision's VGG-16 (1000 classes, 224×224 input, ImageNet normalisation) with random
+/// weights drawn as its training starts them, from `seed`.
+pub fn random_vgg16(seed: i64, device: Device) -> Result<Classifier> {
+    tch::manual_seed(seed);
+    let vs = tch::nn::VarStore::new(device);
+    let net = Vgg::trainable(
+        &vs.root(),
+        VggConfig::standard(1000),
+        Normalization::imagenet(),
+    );
+    let classes = (0..1000).map(|i| format!("class{i}")).collect();
+    Classifier::new(net, 224, classes, &format!("{RANDOM_VGG}:{seed}"))
+}
 
 /// A network whose layers are compared.
 pub enum Subject {
@@ -39,8 +56,20 @@ pub struct Layer {
 }
 
 impl Subject {
-    /// Loads a classifier or a generator (a shipped name, a model directory or a checkpoint).
+    /// Loads a classifier or a generator (a shipped name, a model directory or a checkpoint);
+    /// `random-vgg16[:SEED]` is a torchvision-size VGG-16 (1000 classes, 224×224 input) with
+    /// seeded random weights, the full-width network for sizing a comparison.
     pub fn load(spec: &str, device: Device) -> Result<Self> {
+        if let Some(rest) = spec.strip_prefix(RANDOM_VGG) {
+            let seed = match rest.strip_prefix(':') {
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{RANDOM_VGG}:SEED needs an integer seed"))?,
+                None if rest.is_empty() => 0,
+                None => bail!("unknown model '{spec}'; did you mean {RANDOM_VGG}:SEED?"),
+            };
+            return Ok(Self::Classifier(random_vgg16(seed, device)?));
+        }
         if spec.starts_with("random") {
             let (net, source) = zoo::load_generator(spec, device)?;
             return Ok(Self::Generator {

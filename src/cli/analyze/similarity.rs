@@ -7,7 +7,8 @@ use clap::Args;
 use gandissect::analysis::similarity::compare::{DEFAULT_BATCH, DEFAULT_SETTLED};
 use gandissect::analysis::similarity::measures::DEFAULT_KEEP;
 use gandissect::analysis::similarity::{
-    Method, Options, Probe, Resize, Subject, compare, dynamics, write_dynamics, write_similarity,
+    DEFAULT_BUDGET, MemoryPlan, Method, Options, Probe, Resize, Subject, compare, dynamics,
+    write_dynamics, write_similarity,
 };
 use gandissect::classify::folder::ImageFolder;
 use gandissect::classify::importance::HELDOUT_SPLIT_START;
@@ -56,6 +57,17 @@ pub struct SimilarityArgs {
     /// Probe inputs per batch (the memory of the activations grows with it).
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     batch: usize,
+    /// The memory budget in GiB: above it the batch is lowered, then positions are sampled
+    /// (docs/similarity.md, "How it is computed, and its memory").
+    #[arg(long, default_value_t = (DEFAULT_BUDGET >> 30) as f64)]
+    memory_budget: f64,
+    /// At most this many spatial positions per probe input and grid, sampled uniformly
+    /// without replacement (default: every position the budget allows).
+    #[arg(long)]
+    max_positions: Option<u64>,
+    /// The seed of the position sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// The similarity a layer must keep to count as settled (--dynamics).
     #[arg(long, default_value_t = DEFAULT_SETTLED)]
     settled: f64,
@@ -95,8 +107,32 @@ impl SimilarityArgs {
     }
 }
 
+fn print_memory(m: &MemoryPlan) {
+    let gb = |b: u64| b as f64 / (1u64 << 30) as f64;
+    match &m.rule {
+        Some(rule) => println!("memory: {rule}"),
+        None => println!(
+            "memory: estimated {:.2} GiB ({:.2} GiB of moments), within the budget {:.2} GiB; \
+             batch {}, {}",
+            gb(m.planned.total),
+            gb(m.planned.moments),
+            gb(m.budget),
+            m.batch,
+            m.positions.map_or("every position".into(), |k| format!(
+                "at most {k} positions per input"
+            ))
+        ),
+    }
+}
+
 impl Run for SimilarityArgs {
     fn run(self, ctx: &Context) -> Result<()> {
+        if !(self.memory_budget > 0.0 && self.memory_budget.is_finite()) {
+            bail!(
+                "--memory-budget is a size in GiB above 0, not {}",
+                self.memory_budget
+            );
+        }
         if !(0.0..=1.0).contains(&self.settled) {
             bail!("--settled is a similarity in [0, 1], not {}", self.settled);
         }
@@ -106,6 +142,9 @@ impl Run for SimilarityArgs {
             resize: self.resize,
             batch: self.batch,
             device: ctx.device,
+            budget: (self.memory_budget * (1u64 << 30) as f64) as u64,
+            max_positions: self.max_positions,
+            seed: self.seed,
         };
         opts.validate()?;
         if let Some(run) = &self.dynamics {
@@ -114,6 +153,7 @@ impl Run for SimilarityArgs {
             let probe = self.probe(&last)?;
             let report = dynamics(run, &last, &layers, &probe, &opts, self.settled)?;
             write_dynamics(&report, &self.out)?;
+            print_memory(&report.memory);
             println!(
                 "{} over {} kept steps ({}); settling order (≥ {}): {}",
                 report.method.name(),
@@ -156,6 +196,7 @@ impl Run for SimilarityArgs {
             &opts,
         )?;
         write_similarity(&report, &self.out)?;
+        print_memory(&report.memory);
         for n in &report.notes {
             println!("note: {n}");
         }
