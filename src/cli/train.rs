@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// 128,128,256,64,32,16).
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<i64>>,
+    /// Decay of the generator's weight average, which is what a run keeps and ships
+    /// (world-proggan only; default 0.999, about 1000 steps of memory).
+    #[arg(long)]
+    ema_beta: Option<f64>,
     /// Segmenter used to measure a generator.
     #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
     segmenter: String,
@@ -106,6 +110,7 @@ impl TrainArgs {
                 warmup: self.warmup,
                 lr: self.lr,
                 sizes: self.sizes,
+                ema_beta: self.ema_beta,
             },
             recipe: RecipeChanges {
                 sparsity: self.sparsity,

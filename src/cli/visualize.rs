@@ -364,6 +364,7 @@ impl Run for MaximizeArgs {
                 "target": target, "objective": result.objective, "trace": result.trace,
                 "cpu_seconds": cpu, "wall_seconds": wall,
                 "predicted": top.iter().map(|&t| clf.classes[t as usize].clone()).collect::<Vec<_>>(),
+                "probabilities": class_probabilities(&probs, &clf.classes)?,
             });
             let summary = if let Some((class, name)) = target.class() {
                 let p = Vec::<f32>::try_from(probs.select(1, class))?;
@@ -561,11 +562,8 @@ impl Run for SaliencyArgs {
             };
         let images = images.to_device(ctx.device);
         let n = names.len();
-        let predicted = Vec::<i64>::try_from(
-            tch::no_grad(|| model.logits(&images))
-                .argmax(1, false)
-                .to_device(Device::Cpu),
-        )?;
+        let probs = tch::no_grad(|| model.logits(&images).softmax(1, Kind::Float));
+        let predicted = Vec::<i64>::try_from(probs.argmax(1, false).to_device(Device::Cpu))?;
         let class: Vec<i64> = match &self.class {
             Some(c) => vec![model.class_index(c)?; n],
             None => predicted.clone(),
@@ -604,6 +602,7 @@ impl Run for SaliencyArgs {
             &json!({
                 "model": self.model, "images": names, "true_class": truths,
                 "predicted": predicted.iter().map(|&p| cls(p)).collect::<Vec<_>>(),
+                "probabilities": class_probabilities(&probs, &clf.classes)?,
                 "explained": explain.class.iter().map(|&p| cls(p)).collect::<Vec<_>>(),
                 "against": explain.against.as_ref().map(|a| a.iter().map(|&p| cls(p)).collect::<Vec<_>>()),
                 "rows": std::iter::once("image").chain(methods.iter().map(|m| m.name())).collect::<Vec<_>>(),
@@ -684,4 +683,22 @@ impl Run for EmbedArgs {
         );
         Ok(())
     }
+}
+
+/// Per image, every class's probability (`probs` `[N, classes]`), by class name.
+fn class_probabilities(
+    probs: &tch::Tensor,
+    classes: &[String],
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let rows = Vec::<Vec<f32>>::try_from(probs.to_device(Device::Cpu))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            classes
+                .iter()
+                .zip(row)
+                .map(|(c, p)| (c.clone(), json!(p)))
+                .collect()
+        })
+        .collect())
 }

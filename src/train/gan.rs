@@ -49,6 +49,9 @@ pub struct Start {
     pub lr: f64,
     /// Channel sizes `[z, 4×4, 8×8, 16×16, 32×32, 64×64]`.
     pub sizes: Vec<i64>,
+    /// The decay of the weights' moving average (the shipped generator's 0.999 remembers
+    /// about 1000 steps; a short run wants a shorter memory).
+    pub ema_beta: f64,
 }
 
 impl Default for Start {
@@ -58,6 +61,7 @@ impl Default for Start {
             warmup: None,
             lr: LR,
             sizes: SIZES.to_vec(),
+            ema_beta: EMA_BETA,
         }
     }
 }
@@ -86,6 +90,9 @@ impl Start {
         if self.sizes != SIZES {
             let sizes: Vec<String> = self.sizes.iter().map(i64::to_string).collect();
             flags += &format!(" --sizes {}", sizes.join(","));
+        }
+        if self.ema_beta != EMA_BETA {
+            flags += &format!(" --ema-beta {}", self.ema_beta);
         }
         flags
     }
@@ -146,6 +153,12 @@ impl GanTrainer {
         }
         if !(start.lr > 0.0 && start.lr.is_finite()) {
             bail!("the learning rate must be positive, not {}", start.lr);
+        }
+        if !(0.0..1.0).contains(&start.ema_beta) {
+            bail!(
+                "the moving average's decay is in [0, 1), not {}",
+                start.ema_beta
+            );
         }
         if start.sizes.len() != SIZES.len() {
             bail!(
@@ -238,7 +251,7 @@ impl GanTrainer {
 impl Trainer for GanTrainer {
     fn settings(&self) -> serde_json::Value {
         let mut s = serde_json::json!({"model": "world-proggan", "sizes": self.start.sizes, "lr": self.start.lr,
-            "r1_gamma": R1_GAMMA, "r1_every": R1_EVERY, "ema_beta": EMA_BETA,
+            "r1_gamma": R1_GAMMA, "r1_every": R1_EVERY, "ema_beta": self.start.ema_beta,
             "steps": self.opts.steps, "batch": self.opts.batch, "seed": self.opts.seed});
         if let Some(from) = &self.start.from {
             s["continues"] = serde_json::json!(from.display().to_string());
@@ -341,7 +354,8 @@ impl Trainer for GanTrainer {
         // moving average
         tch::no_grad(|| {
             for ((_, e), (_, p)) in self.ema.iter_mut().zip(&g_params) {
-                let _ = e.g_mul_scalar_(EMA_BETA).g_add_(&(p * (1.0 - EMA_BETA)));
+                let beta = self.start.ema_beta;
+                let _ = e.g_mul_scalar_(beta).g_add_(&(p * (1.0 - beta)));
             }
         });
         out.insert(1, ("g", f64::try_from(loss_g)?));
@@ -471,6 +485,14 @@ mod tests {
                 },
                 &out,
                 "6 channel sizes",
+            ),
+            (
+                Start {
+                    ema_beta: 1.0,
+                    ..Start::default()
+                },
+                &out,
+                "moving average's decay",
             ),
         ];
         for (start, out, reason) in cases {

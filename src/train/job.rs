@@ -86,6 +86,8 @@ pub struct StartChanges {
     pub lr: Option<f64>,
     /// Channel sizes, latent then 4×4 to 64×64.
     pub sizes: Option<Vec<i64>>,
+    /// The decay of the generator's weight average.
+    pub ema_beta: Option<f64>,
 }
 
 impl StartChanges {
@@ -94,6 +96,7 @@ impl StartChanges {
             || self.warmup.is_some()
             || self.lr.is_some()
             || self.sizes.is_some()
+            || self.ema_beta.is_some()
     }
 
     /// The start with these changes made to the default one.
@@ -104,6 +107,7 @@ impl StartChanges {
             warmup: self.warmup,
             lr: self.lr.unwrap_or(defaults.lr),
             sizes: self.sizes.clone().unwrap_or(defaults.sizes),
+            ema_beta: self.ema_beta.unwrap_or(defaults.ema_beta),
         }
     }
 }
@@ -222,7 +226,9 @@ impl TrainJob {
             noise.check()?;
         }
         if self.start.any() && self.model != DefaultModel::WorldProggan {
-            bail!("--continue-from, --warmup, --lr and --sizes apply to world-proggan only");
+            bail!(
+                "--continue-from, --warmup, --lr, --sizes and --ema-beta apply to world-proggan only"
+            );
         }
         if self.start.warmup.is_some() && self.start.continue_from.is_none() {
             bail!("--warmup applies to a run that continues a generator (--continue-from DIR)");
