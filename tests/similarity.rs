@@ -257,6 +257,11 @@ fn the_command_compares_the_shipped_classifier_s_layers_and_writes_its_page() {
     assert!(r["memory"]["planned"]["total"].as_u64().unwrap() <= 1_073_742);
     let pair = &r["pairs"].as_array().unwrap()[1];
     assert_eq!(pair["data_points"].as_u64().unwrap(), 6 * k.min(64));
+    let html = std::fs::read_to_string(small.join("similarity.html")).unwrap();
+    assert!(
+        html.contains("positions per input"),
+        "the page states the sample"
+    );
 }
 
 #[test]

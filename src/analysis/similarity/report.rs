@@ -89,6 +89,9 @@ pub fn similarity_html(r: &SimilarityReport, chart: &Figure) -> Result<String> {
     for n in &r.notes {
         h.push_str(&format!("<p><em>{}</em></p>", escape(n)));
     }
+    if let Some(rule) = &r.memory.rule {
+        h.push_str(&format!("<p><em>memory: {}</em></p>", escape(rule)));
+    }
     h.push_str(&chart.inline_svg());
     h.push_str("<table><tr><th class=\"l\">A</th><th class=\"l\">B</th><th>grid</th><th>data points</th><th>similarity</th><th>dimensions kept</th><th class=\"l\">leading canonical correlations</th></tr>");
     for p in &r.pairs {
@@ -175,6 +178,9 @@ pub fn dynamics_html(r: &DynamicsReport, chart: &Figure) -> Result<String> {
     ));
     for n in &r.notes {
         h.push_str(&format!("<p><em>{}</em></p>", escape(n)));
+    }
+    if let Some(rule) = &r.memory.rule {
+        h.push_str(&format!("<p><em>memory: {}</em></p>", escape(rule)));
     }
     h.push_str(&chart.inline_svg());
     h.push_str(&format!(
