@@ -6,13 +6,14 @@ use crate::cli::{Context, Run};
 use anyhow::{Result, bail};
 use clap::Args;
 use gandissect::analysis::ablation_curve::{
-    AblationCurveReport, CurveOptions, DEFAULT_DRAWS, DEFAULT_FRACTIONS, DEFAULT_NOISE,
+    AblationCurveReport, CurveOptions, DEFAULT_DRAWS, DEFAULT_FRACTIONS, DEFAULT_NOISE, Split,
     ablation_curves, comparison_chart, write_curves,
 };
 use gandissect::analysis::selectivity::read_unit_iou;
 use gandissect::classify::Classifier;
 use gandissect::fsutil::write_json;
 use gandissect::train::classifier::{is_training_state, load_training_state};
+use gandissect::train::label_noise::TrainingSet;
 use gandissect::zoo;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,12 @@ pub struct AblationCurveArgs {
     /// The conv layer whose units are removed.
     #[arg(long, default_value = "conv5_3")]
     layer: String,
+    /// Which scenes the curves are on: held-out world scenes, or a label-noise run's own
+    /// training set scored against the labels it was trained with (scores and curves both;
+    /// --model must then be the run's folder, its training state or one of its checkpoints/,
+    /// and --samples / --heldout are not used).
+    #[arg(long, value_enum, default_value_t = SplitArg::Heldout)]
+    split: SplitArg,
     /// Training-split scenes the unit scores are measured on (world seeds from 100000).
     #[arg(long, default_value_t = 1000)]
     samples: u64,
@@ -55,6 +62,15 @@ pub struct AblationCurveArgs {
     out: PathBuf,
 }
 
+/// The `--split` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitArg {
+    /// Held-out world scenes (seeds from 200000).
+    Heldout,
+    /// The label-noise run's own training set.
+    Training,
+}
+
 /// A classifier by name, directory, checkpoint or training state.
 pub fn load(spec: &str, device: tch::Device) -> Result<Classifier> {
     let path = Path::new(spec);
@@ -66,10 +82,12 @@ pub fn load(spec: &str, device: tch::Device) -> Result<Classifier> {
 
 fn print_summary(label: &str, r: &AblationCurveReport) {
     println!(
-        "{label} {}: {} units, held-out accuracy {:.3}; all removed → {}",
+        "{label} {}: {} units, {} split, accuracy {:.3} (chance {:.3}); all removed → {}",
         r.layer,
         r.units,
+        r.split,
         r.baseline_accuracy,
+        r.chance,
         r.all_removed_prediction.as_deref().unwrap_or("-")
     );
     let fmt = |v: f64| format!("{v:.3}");
@@ -78,14 +96,24 @@ fn print_summary(label: &str, r: &AblationCurveReport) {
         .iter()
         .map(|p| format!("{:>6}", fmt(p.x)))
         .collect();
-    println!("  {:<12} {}  robustness", "removed", head.join(" "));
+    println!(
+        "  {:<12} {}  robustness  above chance",
+        "removed",
+        head.join(" ")
+    );
     for c in r.curves.iter().chain(r.noise.iter()) {
         let row: Vec<String> = c
             .points
             .iter()
             .map(|p| format!("{:>6}", fmt(p.accuracy)))
             .collect();
-        println!("  {:<12} {}  {:.3}", c.order, row.join(" "), c.robustness);
+        println!(
+            "  {:<12} {}  {:>10.3}  {:>12.3}",
+            c.order,
+            row.join(" "),
+            c.robustness,
+            c.robustness_above_chance
+        );
     }
 }
 
@@ -112,6 +140,16 @@ impl Run for AblationCurveArgs {
             opts.seed = self.seed;
             opts.noise = self.noise.clone();
             opts.progress = true;
+            if self.split == SplitArg::Training {
+                let (set, source) = TrainingSet::of_run(Path::new(spec))?;
+                eprintln!(
+                    "{label}: training set from {} ({} scenes, label noise {})",
+                    source.display(),
+                    set.len(),
+                    set.noise.fraction
+                );
+                opts.split = Split::Training(set);
+            }
             if let Some(p) = &self.iou {
                 let cut = clf.conv_cut(&self.layer)?;
                 let units = clf.units(&cut) as usize;
@@ -135,9 +173,12 @@ impl Run for AblationCurveArgs {
                 .map(|(i, (label, r))| {
                     serde_json::json!({
                         "label": label, "model": self.model[i], "dir": format!("model{i}"),
-                        "heldout_accuracy": r.baseline_accuracy,
-                        "robustness": r.curves.iter().map(|c| (c.order.clone(), serde_json::json!(c.robustness)))
-                            .chain(r.noise.iter().map(|c| (c.order.clone(), serde_json::json!(c.robustness))))
+                        "split": r.split, "curves_on": r.curves_on, "chance": r.chance,
+                        "accuracy": r.baseline_accuracy,
+                        "robustness": r.curves.iter().chain(r.noise.iter()).map(|c| (c.order.clone(), serde_json::json!(c.robustness)))
+                            .collect::<serde_json::Map<String, serde_json::Value>>(),
+                        "robustness_above_chance": r.curves.iter().chain(r.noise.iter())
+                            .map(|c| (c.order.clone(), serde_json::json!(c.robustness_above_chance)))
                             .collect::<serde_json::Map<String, serde_json::Value>>(),
                     })
                 })
