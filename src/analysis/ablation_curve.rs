@@ -685,8 +685,11 @@ pub fn comparison_chart(reports: &[(String, AblationCurveReport)]) -> Result<Fig
     let split = reports.first().map_or("heldout", |(_, r)| r.split.as_str());
     let mut chart = LineChart::new(
         &format!(
-            "{} relative to the intact network as random units are removed",
-            split_label(split)
+            "Accuracy relative to the intact network as random units are removed ({})",
+            match split {
+                "training" => "training sets, labels trained with",
+                _ => "held-out scenes",
+            }
         ),
         Axis::linear("fraction of the layer's units removed"),
         Axis::linear("accuracy / accuracy with nothing removed"),
