@@ -936,6 +936,14 @@ mod tests {
         for c in r.curves.iter().chain(r.noise.iter()) {
             assert_eq!(c.points[0].accuracy, fit, "{}", c.order);
         }
+        // the last kept checkpoint is the final network, loaded as a world classifier
+        use crate::train::classifier::{is_kept_checkpoint, load_kept_checkpoint};
+        let kept = checkpoint_path(&out, 2);
+        assert!(is_kept_checkpoint(&kept));
+        assert!(!is_kept_checkpoint(&out.join("weights.safetensors")));
+        let kept = load_kept_checkpoint(&kept, Device::Cpu).unwrap();
+        o.noise.clear();
+        assert_eq!(ablation_curves(&kept, &o).unwrap().baseline_accuracy, fit);
         let _ = std::fs::remove_dir_all(&out);
 
         // a network with no label-noise run behind it has no training set to measure on

@@ -342,6 +342,47 @@ pub fn load_training_state(
             path.display()
         );
     }
+    world_classifier(net, path, device)
+}
+
+/// Whether `path` is a weights file a world-vgg16 run kept in its `checkpoints/` folder
+/// (`--keep-checkpoints`): the run's folder above it holds a card or a training state of a
+/// world-vgg16 run.
+pub fn is_kept_checkpoint(path: &std::path::Path) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    let Some(run) = dir.parent() else {
+        return false;
+    };
+    if !path.is_file() || dir.file_name() != Some("checkpoints".as_ref()) {
+        return false;
+    }
+    let state = super::state_path(run);
+    if state.is_file() {
+        return is_training_state(&state);
+    }
+    crate::fsutil::read_text(&run.join("model.json"), "model card")
+        .is_ok_and(|t| t.contains("gandissect train world-vgg16"))
+}
+
+/// The network of a weights file a world-vgg16 run kept in its `checkpoints/` folder, as a
+/// classifier over the world's classes at the trainer's input size.
+pub fn load_kept_checkpoint(
+    path: &std::path::Path,
+    device: tch::Device,
+) -> Result<crate::classify::Classifier> {
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the checkpoint {} ({e})", path.display()))?;
+    world_classifier(tensors, path, device)
+}
+
+/// A world classifier from its torchvision-layout tensors.
+fn world_classifier(
+    net: Vec<(String, Tensor)>,
+    path: &std::path::Path,
+    device: tch::Device,
+) -> Result<crate::classify::Classifier> {
     let sd = crate::nets::checkpoint::StateDict::from_tensors(net, path);
     let vgg = Vgg::from_state_dict(sd, Normalization::imagenet(), device)?;
     let classes = SceneClass::ALL

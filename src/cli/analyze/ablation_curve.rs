@@ -12,15 +12,17 @@ use gandissect::analysis::ablation_curve::{
 use gandissect::analysis::selectivity::read_unit_iou;
 use gandissect::classify::Classifier;
 use gandissect::fsutil::write_json;
-use gandissect::train::classifier::{is_training_state, load_training_state};
+use gandissect::train::classifier::{
+    is_kept_checkpoint, is_training_state, load_kept_checkpoint, load_training_state,
+};
 use gandissect::train::label_noise::TrainingSet;
 use gandissect::zoo;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct AblationCurveArgs {
-    /// Classifiers: shipped names, model directories, VGG-16 checkpoints or a world-vgg16 run's
-    /// saved training states (repeat to compare several).
+    /// Classifiers: shipped names, model directories, VGG-16 checkpoints, a world-vgg16 run's
+    /// saved training states or the weights it kept in checkpoints/ (repeat to compare several).
     #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
     model: Vec<String>,
     /// A label per --model for the comparison (default: the model as given).
@@ -71,11 +73,14 @@ pub enum SplitArg {
     Training,
 }
 
-/// A classifier by name, directory, checkpoint or training state.
+/// A classifier by name, directory, checkpoint, training state or a run's kept checkpoint.
 pub fn load(spec: &str, device: tch::Device) -> Result<Classifier> {
     let path = Path::new(spec);
     if path.is_file() && is_training_state(path) {
         return load_training_state(path, device);
+    }
+    if is_kept_checkpoint(path) {
+        return load_kept_checkpoint(path, device);
     }
     Classifier::load(spec, device)
 }
