@@ -4,12 +4,15 @@
 //! Gaussian noise of growing size added to every unit; accuracy and per-class balanced accuracy
 //! on held-out world scenes against the fraction removed (or the noise level).
 //!
-//! Scores are measured on the training split, curves on the held-out split. The held-out
-//! features are computed once ([`probe`](super::probe)); every level of every order is one copy
+//! The curves are on held-out world scenes (scores measured on the training split), or, for a
+//! label-noise run, on the run's own training set with the labels it was trained with (scores
+//! and curves both). Besides the robustness relative to the intact accuracy, each curve reports
+//! its robustness above chance (1/classes). The features are computed once ([`probe`](super::probe)); every level of every order is one copy
 //! in a stack of ablated copies run through the rest of the network together.
 
 use super::probe::{
     ProbeBatch, activation_profiles, measure_ablated, measure_perturbed, probe_set,
+    probe_training_set,
 };
 use super::selectivity::selectivity_index;
 use crate::chart::{Axis, Figure, Line, LineChart, PALETTE};
@@ -20,6 +23,7 @@ use crate::cut::Cut;
 use crate::fsutil::write_json;
 use crate::nets::vgg::Vgg;
 use crate::prng::SplitMix64;
+use crate::train::label_noise::TrainingSet;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -64,6 +68,28 @@ impl Order {
     }
 }
 
+/// The scenes the curves are measured on.
+#[derive(Clone, Debug, Default)]
+pub enum Split {
+    /// Held-out world scenes, scored against their own class; unit scores on the training
+    /// split.
+    #[default]
+    Heldout,
+    /// A label-noise run's fixed training set, scored against the labels it was trained with
+    /// (the replaced ones included); unit scores on the same set.
+    Training(TrainingSet),
+}
+
+impl Split {
+    /// The split's name in reports and on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Heldout => "heldout",
+            Self::Training(_) => "training",
+        }
+    }
+}
+
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct CurveOptions {
@@ -73,6 +99,9 @@ pub struct CurveOptions {
     pub train: Range<u64>,
     /// World seeds the curves are measured on.
     pub heldout: Range<u64>,
+    /// Which scenes the curves are on (with [`Split::Training`], `train` and `heldout` are not
+    /// used).
+    pub split: Split,
     /// Fractions of the units removed (0 to 1).
     pub fractions: Vec<f64>,
     /// Random orders drawn.
@@ -101,6 +130,7 @@ impl CurveOptions {
             layer: layer.to_string(),
             train: TRAIN_SPLIT_START..TRAIN_SPLIT_START + train,
             heldout: HELDOUT_SPLIT_START..HELDOUT_SPLIT_START + heldout,
+            split: Split::Heldout,
             fractions: DEFAULT_FRACTIONS.to_vec(),
             draws: DEFAULT_DRAWS,
             seed: 0,
@@ -143,6 +173,10 @@ pub struct Curve {
     /// The area under the accuracy curve relative to the baseline: the mean of
     /// accuracy / baseline over the x range (trapezoids), 1 when nothing is lost.
     pub robustness: f64,
+    /// The same area above chance: the mean of (accuracy − chance) / (baseline − chance), 1
+    /// when nothing is lost, 0 when the curve falls to chance at once (undefined, null, for a
+    /// baseline at or below chance).
+    pub robustness_above_chance: f64,
 }
 
 /// Everything the analysis measured.
@@ -156,15 +190,19 @@ pub struct AblationCurveReport {
     pub units: i64,
     /// Class names.
     pub classes: Vec<String>,
-    /// World seeds of the scores (`A..B`).
-    pub train_seeds: String,
-    /// World seeds of the curves (`A..B`).
-    pub heldout_seeds: String,
+    /// Which scenes the curves are on: `heldout` or `training` (a label-noise run's own set).
+    pub split: String,
+    /// The scenes the unit scores were measured on, in words.
+    pub scores_on: String,
+    /// The scenes the curves were measured on, in words.
+    pub curves_on: String,
+    /// Chance accuracy, 1/classes: the floor of [`Curve::robustness_above_chance`].
+    pub chance: f64,
     /// Seed of the random orders and the noise.
     pub seed: u64,
-    /// Held-out accuracy with nothing removed.
+    /// Accuracy on the split with nothing removed.
     pub baseline_accuracy: f64,
-    /// Held-out balanced accuracy per class with nothing removed.
+    /// Balanced accuracy per class on the split with nothing removed.
     pub baseline_balanced: Vec<f64>,
     /// The prediction of the network with every unit removed (class name).
     pub all_removed_prediction: Option<String>,
@@ -241,20 +279,38 @@ pub fn single_unit_sweep_on(
 }
 
 /// Trapezoid mean of `y / base` over the points' x range (1 for a flat curve at `base`).
-fn robustness(points: &[CurvePoint], base: f64) -> f64 {
-    if points.len() < 2 || base <= 0.0 {
+pub fn robustness(points: &[CurvePoint], base: f64) -> f64 {
+    robustness_above(points, base, 0.0)
+}
+
+/// Trapezoid mean of `(y − floor) / (base − floor)` over the points' x range: 1 for a flat
+/// curve at `base`, 0 for one at `floor`; NaN when `base ≤ floor` or the x range is empty.
+pub fn robustness_above(points: &[CurvePoint], base: f64, floor: f64) -> f64 {
+    if points.len() < 2 || base <= floor {
         return f64::NAN;
     }
     let span = points.last().map_or(0.0, |p| p.x) - points[0].x;
     if span <= 0.0 {
         return f64::NAN;
     }
-    points
+    let area = points
         .windows(2)
         .map(|w| (w[1].x - w[0].x) * (w[0].accuracy + w[1].accuracy) / 2.0)
         .sum::<f64>()
-        / span
-        / base
+        / span;
+    (area - floor) / (base - floor)
+}
+
+/// A curve of `order` through `points`, with its robustness relative to `base` and above
+/// `chance`.
+fn curve(order: &str, ranking: Vec<i64>, points: Vec<CurvePoint>, base: f64, chance: f64) -> Curve {
+    Curve {
+        order: order.into(),
+        ranking,
+        robustness: robustness(&points, base),
+        robustness_above_chance: robustness_above(&points, base, chance),
+        points,
+    }
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -313,16 +369,43 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
     fractions.sort_by(f64::total_cmp);
     fractions.dedup();
     let k = clf.classes.len() as i64;
+    let chance = 1.0 / k.max(1) as f64;
+    let training_probe = |name: &str, set: &TrainingSet| {
+        probe_training_set(
+            clf,
+            &cut,
+            set,
+            opts.batch,
+            opts.device,
+            opts.progress.then_some(name),
+        )
+    };
+    let (scores_on, curves_on) = match &opts.split {
+        Split::Heldout => (
+            format!(
+                "world seeds {}..{} (training split), each scored against its own class",
+                opts.train.start, opts.train.end
+            ),
+            format!(
+                "world seeds {}..{} (held-out), each scored against its own class",
+                opts.heldout.start, opts.heldout.end
+            ),
+        ),
+        Split::Training(set) => (set.describe(), set.describe()),
+    };
 
-    // scores on the training split
-    let train = probe_set(
-        clf,
-        &cut,
-        opts.train.clone(),
-        opts.batch,
-        opts.device,
-        opts.progress.then_some("scores"),
-    )?;
+    // scores: on the training split, or on the run's training set
+    let train = match &opts.split {
+        Split::Heldout => probe_set(
+            clf,
+            &cut,
+            opts.train.clone(),
+            opts.batch,
+            opts.device,
+            opts.progress.then_some("scores"),
+        )?,
+        Split::Training(set) => training_probe("scores", set)?,
+    };
     let profiles = activation_profiles(&train, k)?;
     let selectivity: Vec<f64> = selectivity_index(&profiles.per_class)
         .into_iter()
@@ -340,15 +423,18 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
         scored.push((Order::Iou, order_by(iou)));
     }
 
-    // curves on the held-out split: every (order, level) one ablated copy
-    let held = probe_set(
-        clf,
-        &cut,
-        opts.heldout.clone(),
-        opts.batch,
-        opts.device,
-        opts.progress.then_some("held-out"),
-    )?;
+    // curves on the split: every (order, level) one ablated copy
+    let held = match &opts.split {
+        Split::Heldout => probe_set(
+            clf,
+            &cut,
+            opts.heldout.clone(),
+            opts.batch,
+            opts.device,
+            opts.progress.then_some("held-out"),
+        )?,
+        Split::Training(set) => training_probe("training set", set)?,
+    };
     let randoms = random_orders(units, opts.draws.max(1), opts.seed);
     let orders: Vec<&Vec<i64>> = randoms.iter().chain(scored.iter().map(|s| &s.1)).collect();
     let mut sets = vec![Vec::new(), (0..units as i64).collect()];
@@ -386,12 +472,13 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
             }
         })
         .collect();
-    curves.push(Curve {
-        order: Order::Random.name().into(),
-        ranking: randoms[0].clone(),
-        robustness: robustness(&points, baseline_accuracy),
+    curves.push(curve(
+        Order::Random.name(),
+        randoms[0].clone(),
         points,
-    });
+        baseline_accuracy,
+        chance,
+    ));
     for (i, (order, ranking)) in scored.iter().enumerate() {
         let o = randoms.len() + i;
         let points: Vec<CurvePoint> = (0..levels)
@@ -404,12 +491,13 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
                 balanced: bal[at(o, l)].clone(),
             })
             .collect();
-        curves.push(Curve {
-            order: order.name().into(),
-            ranking: ranking.clone(),
-            robustness: robustness(&points, baseline_accuracy),
+        curves.push(curve(
+            order.name(),
+            ranking.clone(),
             points,
-        });
+            baseline_accuracy,
+            chance,
+        ));
     }
     let noise = if opts.noise.iter().all(|&s| s == 0.0) {
         None
@@ -420,7 +508,7 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
             &held,
             &opts.noise,
             opts,
-            baseline_accuracy,
+            (baseline_accuracy, chance),
         )?)
     };
     Ok(AblationCurveReport {
@@ -428,8 +516,10 @@ pub fn ablation_curves(clf: &Classifier, opts: &CurveOptions) -> Result<Ablation
         layer: opts.layer.clone(),
         units: units as i64,
         classes: clf.classes.clone(),
-        train_seeds: format!("{}..{}", opts.train.start, opts.train.end),
-        heldout_seeds: format!("{}..{}", opts.heldout.start, opts.heldout.end),
+        split: opts.split.name().into(),
+        scores_on,
+        curves_on,
+        chance,
         seed: opts.seed,
         baseline_accuracy,
         baseline_balanced,
@@ -466,7 +556,7 @@ fn noise_curve(
     probe: &[ProbeBatch],
     levels: &[f64],
     opts: &CurveOptions,
-    baseline: f64,
+    (baseline, chance): (f64, f64),
 ) -> Result<Curve> {
     let _guard = tch::no_grad_guard();
     let c = probe[0].features.size()[1];
@@ -513,12 +603,7 @@ fn noise_curve(
             balanced: bal[l].clone(),
         })
         .collect();
-    Ok(Curve {
-        order: "noise".into(),
-        ranking: Vec::new(),
-        robustness: robustness(&points, baseline),
-        points,
-    })
+    Ok(curve("noise", Vec::new(), points, baseline, chance))
 }
 
 /// Accuracy against the fraction removed: one line per order, the random orders' mean with
@@ -527,7 +612,7 @@ pub fn curves_chart(report: &AblationCurveReport) -> Result<Figure> {
     let mut chart = LineChart::new(
         &format!("{}: accuracy as its units are removed", report.layer),
         Axis::linear("fraction of the layer's units removed"),
-        Axis::linear("held-out accuracy").range(0.0, 1.0),
+        Axis::linear(split_label(&report.split)).range(0.0, 1.0),
     );
     for (i, c) in report.curves.iter().enumerate() {
         let pts: Vec<(f64, f64)> = c.points.iter().map(|p| (p.x, p.accuracy)).collect();
@@ -552,8 +637,8 @@ pub fn curves_chart(report: &AblationCurveReport) -> Result<Figure> {
     chart
         .reference("chance", 1.0 / report.classes.len().max(1) as f64)
         .note(&format!(
-            "{} units; {} held-out scenes",
-            report.units, report.heldout_seeds
+            "{} units; curves on {}",
+            report.units, report.curves_on
         ))
         .render()
 }
@@ -564,11 +649,19 @@ pub fn noise_chart(report: &AblationCurveReport, noise: &Curve) -> Result<Figure
     LineChart::new(
         &format!("{}: accuracy under Gaussian noise", report.layer),
         Axis::linear("noise standard deviation (in units of each unit's own)"),
-        Axis::linear("held-out accuracy").range(0.0, 1.0),
+        Axis::linear(split_label(&report.split)).range(0.0, 1.0),
     )
     .line(Line::new("noise added to every unit", &pts).colour(PALETTE[0]))
     .reference("chance", 1.0 / report.classes.len().max(1) as f64)
     .render()
+}
+
+/// The y-axis label of a split named `split` (see [`Split::name`]).
+pub fn split_label(split: &str) -> &'static str {
+    match split {
+        "training" => "training-set accuracy (labels trained with)",
+        _ => "held-out accuracy",
+    }
 }
 
 /// Writes `ablation_curve.json`, `ablation_curve.svg/.png` and `noise_curve.svg/.png` into
@@ -589,8 +682,15 @@ pub fn write_curves(report: &AblationCurveReport, dir: &Path) -> Result<Vec<Path
 
 /// Several networks' random-order curves, each relative to its own baseline.
 pub fn comparison_chart(reports: &[(String, AblationCurveReport)]) -> Result<Figure> {
+    let split = reports.first().map_or("heldout", |(_, r)| r.split.as_str());
     let mut chart = LineChart::new(
-        "Accuracy relative to the intact network as random units are removed",
+        &format!(
+            "Accuracy relative to the intact network as random units are removed ({})",
+            match split {
+                "training" => "training sets, labels trained with",
+                _ => "held-out scenes",
+            }
+        ),
         Axis::linear("fraction of the layer's units removed"),
         Axis::linear("accuracy / accuracy with nothing removed"),
     );
@@ -643,9 +743,7 @@ mod tests {
         // the plain network on the same held-out scenes
         let mut preds = Vec::new();
         let mut truths = Vec::new();
-        for (images, classes) in
-            world_batches(&clf, r_range(&r.heldout_seeds), 12, Device::Cpu).unwrap()
-        {
+        for (images, classes) in world_batches(&clf, options(7).heldout, 12, Device::Cpu).unwrap() {
             preds.push(clf.logits(&images).argmax(1, false));
             truths.push(classes);
         }
@@ -685,11 +783,6 @@ mod tests {
         }
     }
 
-    fn r_range(s: &str) -> Range<u64> {
-        let (a, b) = s.split_once("..").unwrap();
-        a.parse().unwrap()..b.parse().unwrap()
-    }
-
     #[test]
     fn random_curves_with_a_fixed_seed_are_reproducible() {
         let (_vs, clf) = tiny(5);
@@ -711,6 +804,154 @@ mod tests {
         assert_eq!(random_orders(64, 3, 11), random_orders(64, 3, 11));
         assert_ne!(random_orders(64, 3, 11)[0], random_orders(64, 3, 12)[0]);
         assert_ne!(random_orders(64, 3, 11)[0], random_orders(64, 3, 11)[1]);
+    }
+
+    fn hand_curve(ys: &[f64]) -> Vec<CurvePoint> {
+        let n = ys.len() - 1;
+        ys.iter()
+            .enumerate()
+            .map(|(i, &y)| CurvePoint {
+                x: i as f64 / n as f64,
+                units: i,
+                accuracy: y,
+                range: None,
+                sd: None,
+                balanced: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn robustness_above_chance_measures_the_area_between_chance_and_the_intact_accuracy() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // flat at the intact accuracy: nothing lost either way
+        let flat = hand_curve(&[0.6, 0.6, 0.6]);
+        assert!(close(robustness(&flat, 0.6), 1.0));
+        assert!(close(robustness_above(&flat, 0.6, 0.2), 1.0));
+        // a straight fall to chance: half the area above chance, more relative to zero
+        let fall = hand_curve(&[0.6, 0.4, 0.2]);
+        assert!(close(robustness_above(&fall, 0.6, 0.2), 0.5));
+        assert!(close(robustness(&fall, 0.6), 0.4 / 0.6));
+        // at chance from the first removal on (trapezoids over 4 equal steps)
+        let drop = hand_curve(&[0.6, 0.2, 0.2, 0.2, 0.2]);
+        assert!(close(robustness_above(&drop, 0.6, 0.2), 0.125));
+        // a network near chance loses little in absolute terms but all that it had
+        let near = hand_curve(&[0.25, 0.2, 0.2]);
+        assert!(robustness(&near, 0.25) > 0.8);
+        assert!(close(robustness_above(&near, 0.25, 0.2), 0.25));
+        // falling below chance counts negative; an intact accuracy at chance has none defined
+        let below = hand_curve(&[0.4, 0.0]);
+        assert!(close(robustness_above(&below, 0.4, 0.2), 0.0));
+        assert!(robustness_above(&flat, 0.2, 0.2).is_nan());
+        assert!(robustness_above(&hand_curve(&[0.6]), 0.6, 0.2).is_nan());
+    }
+
+    #[test]
+    fn training_split_scores_a_label_noise_run_against_the_labels_it_was_trained_with() {
+        use crate::sample::world_batch;
+        use crate::train::classifier::{ClassifierTrainer, Recipe};
+        use crate::train::label_noise::LabelNoise;
+        use crate::train::{RunOptions, checkpoint_path, export, state_path};
+
+        let out = std::env::temp_dir().join(format!("gd-curve-train-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let opts = RunOptions {
+            out: out.clone(),
+            steps: 2,
+            batch: 9,
+            seed: 3,
+            checkpoint_every: 1,
+            device: Device::Cpu,
+            eval_samples: 9,
+            keep_checkpoints: true,
+        };
+        let noise = LabelNoise {
+            fraction: 0.2,
+            scenes: 45,
+        };
+        let recipe = Recipe {
+            label_smoothing: 0.0,
+            concentration: 0.0,
+            balance: 0.0,
+            ..Recipe::SHIPPED
+        };
+        let measured = export::train_classifier(&opts, recipe, Some(noise)).unwrap();
+        let fit = measured["training_fit"]["accuracy"].as_f64().unwrap();
+
+        // the run's folder, its state and a kept checkpoint all name the same training set
+        let (set, _) = TrainingSet::of_run(&out).unwrap();
+        assert_eq!(set, TrainingSet::new(noise, 3));
+        assert_eq!(TrainingSet::of_run(&state_path(&out)).unwrap().0, set);
+        assert_eq!(
+            TrainingSet::of_run(&checkpoint_path(&out, 1)).unwrap().0,
+            set
+        );
+
+        // the labels the probe scores against are the ones the trainer trained with
+        let trainer = ClassifierTrainer::with_recipe(&opts, recipe).with_label_noise(noise);
+        let mut trained = std::collections::BTreeMap::new();
+        for step in 0..5 {
+            let b = trainer.step_batch(step).unwrap();
+            let labels = Vec::<i64>::try_from(&b.classes).unwrap();
+            let idx = noise.step_indices(3, step, 9);
+            for (i, l) in idx.into_iter().zip(labels) {
+                trained.insert(i, l);
+            }
+        }
+        assert_eq!(trained.len(), 45, "one epoch visits every scene");
+        let clf = Classifier::load(out.to_str().unwrap(), Device::Cpu).unwrap();
+        let cut = clf.conv_cut("conv5_3").unwrap();
+        let probe = probe_training_set(&clf, &cut, &set, 5, Device::Cpu, None).unwrap();
+        let truths: Vec<i64> = probe
+            .iter()
+            .flat_map(|p| Vec::<i64>::try_from(&p.truths).unwrap())
+            .collect();
+        let seeds: Vec<u64> = (0..45).map(|i| set.seed_of(i)).collect();
+        let world = Vec::<i64>::try_from(&world_batch(&seeds, true, Device::Cpu).classes).unwrap();
+        let mut differ = 0;
+        for i in 0..45u64 {
+            assert_eq!(truths[i as usize], trained[&i], "scene {i}");
+            match set.relabelled()[i as usize] {
+                None => assert_eq!(truths[i as usize], world[i as usize]),
+                Some(c) => {
+                    assert_eq!(truths[i as usize], c);
+                    differ += (c != world[i as usize]) as usize;
+                }
+            }
+        }
+        assert!(
+            differ > 0,
+            "some replaced labels differ from the scene's class"
+        );
+
+        // nothing removed: exactly the network's training fit, on every curve
+        let mut o = options(1);
+        o.split = Split::Training(set);
+        o.fractions = vec![0.0, 0.5, 1.0];
+        o.draws = 2;
+        let r = ablation_curves(&clf, &o).unwrap();
+        assert_eq!(r.split, "training");
+        assert!(r.curves_on.contains("45 scenes") && r.curves_on.contains("9 with a replaced"));
+        assert_eq!(r.baseline_accuracy, fit);
+        for c in r.curves.iter().chain(r.noise.iter()) {
+            assert_eq!(c.points[0].accuracy, fit, "{}", c.order);
+        }
+        // the last kept checkpoint is the final network, loaded as a world classifier
+        use crate::train::classifier::{is_kept_checkpoint, load_kept_checkpoint};
+        let kept = checkpoint_path(&out, 2);
+        assert!(is_kept_checkpoint(&kept));
+        assert!(!is_kept_checkpoint(&out.join("weights.safetensors")));
+        let kept = load_kept_checkpoint(&kept, Device::Cpu).unwrap();
+        o.noise.clear();
+        assert_eq!(ablation_curves(&kept, &o).unwrap().baseline_accuracy, fit);
+        let _ = std::fs::remove_dir_all(&out);
+
+        // a network with no label-noise run behind it has no training set to measure on
+        let plain = std::env::temp_dir().join(format!("gd-curve-plain-{}", std::process::id()));
+        std::fs::create_dir_all(&plain).unwrap();
+        let err = TrainingSet::of_run(&plain).unwrap_err().to_string();
+        assert!(err.contains("not a training run"), "{err}");
+        let _ = std::fs::remove_dir_all(&plain);
     }
 
     #[test]

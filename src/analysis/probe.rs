@@ -7,7 +7,8 @@ use crate::classify::ablation::log_probs_under_ablation;
 use crate::classify::metrics::{ClassCounts, to_rows};
 use crate::cut::Cut;
 use crate::nets::vgg::Vgg;
-use crate::sample::world_batch;
+use crate::sample::{WorldBatch, world_batch};
+use crate::train::label_noise::TrainingSet;
 use crate::world::CONCEPTS;
 use anyhow::{Result, bail};
 use std::ops::Range;
@@ -37,17 +38,61 @@ pub fn probe_set(
     device: Device,
     progress: Option<&str>,
 ) -> Result<Vec<ProbeBatch>> {
-    if seeds.is_empty() {
+    let first = seeds.start;
+    probe_scenes(
+        clf,
+        cut,
+        seeds.end.saturating_sub(seeds.start),
+        batch,
+        progress,
+        |r| {
+            Ok(world_batch(
+                &(first + r.start..first + r.end).collect::<Vec<_>>(),
+                true,
+                device,
+            ))
+        },
+    )
+}
+
+/// A label-noise run's training set at `clf`'s layer `cut`, each scene's truth the label the
+/// network was trained with (see [`TrainingSet::batch`]).
+pub fn probe_training_set(
+    clf: &Classifier,
+    cut: &Cut<'_, Vgg>,
+    set: &TrainingSet,
+    batch: usize,
+    device: Device,
+    progress: Option<&str>,
+) -> Result<Vec<ProbeBatch>> {
+    probe_scenes(clf, cut, set.len(), batch, progress, |r| {
+        set.batch(&r.collect::<Vec<_>>(), device)
+    })
+}
+
+/// `count` scenes at the cut, rendered `batch` at a time by `render(indices)` (its `classes`:
+/// the world class each scene is scored against).
+fn probe_scenes(
+    clf: &Classifier,
+    cut: &Cut<'_, Vgg>,
+    count: u64,
+    batch: usize,
+    progress: Option<&str>,
+    render: impl Fn(Range<u64>) -> Result<WorldBatch>,
+) -> Result<Vec<ProbeBatch>> {
+    if count == 0 {
         bail!("no images to measure on: give at least one sample");
     }
-    let bar = progress.map(|name| crate::progress::bar(seeds.end - seeds.start, name));
+    let bar = progress.map(|name| crate::progress::bar(count, name));
     let _guard = tch::no_grad_guard();
-    let outputs = clf.world_class_outputs()?.to_device(device);
-    let seeds: Vec<u64> = seeds.collect();
+    let outputs = clf.world_class_outputs()?;
     let mut out = Vec::new();
     let mut bytes = 0i64;
-    for chunk in seeds.chunks(batch.max(1)) {
-        let b = world_batch(chunk, true, device);
+    let step = batch.max(1) as u64;
+    for start in (0..count).step_by(step as usize) {
+        let range = start..(start + step).min(count);
+        let n = range.end - range.start;
+        let b = render(range)?;
         let features = clf.features(cut, &b.images);
         let s = features.size();
         if s.len() != 4 {
@@ -56,8 +101,7 @@ pub fn probe_set(
         bytes += features.numel() as i64 * 4;
         if bytes > MAX_FEATURE_BYTES {
             bail!(
-                "the features of {} scenes at this layer need more than {} MiB; give fewer samples",
-                seeds.len(),
+                "the features of {count} scenes at this layer need more than {} MiB; give fewer samples",
                 MAX_FEATURE_BYTES >> 20
             );
         }
@@ -70,11 +114,11 @@ pub fn probe_set(
             .to_kind(Kind::Int64);
         out.push(ProbeBatch {
             features,
-            truths: outputs.index_select(0, &b.classes),
+            truths: outputs.index_select(0, &b.classes.to_device(outputs.device())),
             concepts,
         });
         if let Some(bar) = &bar {
-            bar.inc(chunk.len() as u64);
+            bar.inc(n);
         }
     }
     if let Some(bar) = bar {

@@ -14,13 +14,13 @@
 
 use super::adam::Adam;
 use super::data::step_seeds;
-use super::label_noise::LabelNoise;
+use super::label_noise::{LabelNoise, TrainingSet};
 use super::seg::cosine_lr;
 use super::{RunOptions, Trainer, named_params, state};
 use crate::imageio::to_input_size;
 use crate::nets::layered::LayeredNet;
 use crate::nets::vgg::{Normalization, Vgg, VggConfig};
-use crate::sample::world_batch;
+use crate::sample::{WorldBatch, world_batch};
 use crate::world::SceneClass;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -182,7 +182,7 @@ pub struct ClassifierTrainer {
     opts: RunOptions,
     recipe: Recipe,
     penalised_layer: usize,
-    noise: Option<(LabelNoise, Vec<Option<i64>>)>,
+    noise: Option<TrainingSet>,
 }
 
 impl ClassifierTrainer {
@@ -214,20 +214,17 @@ impl ClassifierTrainer {
     /// Trains on a fixed set of scenes with a share of their labels replaced by random classes
     /// instead of fresh scenes every step.
     pub fn with_label_noise(mut self, noise: LabelNoise) -> Self {
-        self.noise = Some((noise, noise.relabelled(self.opts.seed)));
+        self.noise = Some(TrainingSet::new(noise, self.opts.seed));
         self
     }
 
-    /// The world seeds of a step's scenes and their training labels (`None`: the true class).
-    fn step_data(&self, step: i64) -> (Vec<u64>, Vec<Option<i64>>) {
-        let (seed, batch) = (self.opts.seed, self.opts.batch);
+    /// The scenes of `step` with the labels the network is trained with (`classes`): fresh
+    /// scenes, or the fixed training set's with its replaced labels.
+    pub fn step_batch(&self, step: i64) -> Result<WorldBatch> {
+        let (seed, batch, device) = (self.opts.seed, self.opts.batch, self.opts.device);
         match &self.noise {
-            None => (step_seeds(seed, step, batch), vec![None; batch]),
-            Some((noise, labels)) => noise
-                .step_indices(seed, step, batch)
-                .into_iter()
-                .map(|i| (LabelNoise::scene_seed(seed, i), labels[i as usize]))
-                .unzip(),
+            None => Ok(world_batch(&step_seeds(seed, step, batch), true, device)),
+            Some(set) => set.batch(&set.noise.step_indices(seed, step, batch), device),
         }
     }
 
@@ -245,8 +242,8 @@ impl Trainer for ClassifierTrainer {
         for (name, w) in self.recipe.terms() {
             settings[name] = serde_json::json!(w);
         }
-        if let Some((noise, _)) = &self.noise {
-            settings["label_noise"] = noise.settings();
+        if let Some(set) = &self.noise {
+            settings["label_noise"] = set.noise.settings();
         }
         settings
     }
@@ -264,17 +261,7 @@ impl Trainer for ClassifierTrainer {
     }
 
     fn step(&mut self, step: i64) -> Result<Vec<(&'static str, f64)>> {
-        let (seeds, relabelled) = self.step_data(step);
-        let mut b = world_batch(&seeds, true, self.opts.device);
-        if relabelled.iter().any(Option::is_some) {
-            let truth = Vec::<i64>::try_from(&b.classes)?;
-            let labels: Vec<i64> = truth
-                .iter()
-                .zip(&relabelled)
-                .map(|(&t, r)| r.unwrap_or(t))
-                .collect();
-            b.classes = Tensor::from_slice(&labels).to_device(self.opts.device);
-        }
+        let b = self.step_batch(step)?;
         let input = self.net.preprocess(&to_input_size(&b.images, INPUT_SIZE));
         let cut = self.penalised_layer + 1;
         let features = self.net.forward_range(&input, 0, cut);
@@ -355,6 +342,47 @@ pub fn load_training_state(
             path.display()
         );
     }
+    world_classifier(net, path, device)
+}
+
+/// Whether `path` is a weights file a world-vgg16 run kept in its `checkpoints/` folder
+/// (`--keep-checkpoints`): the run's folder above it holds a card or a training state of a
+/// world-vgg16 run.
+pub fn is_kept_checkpoint(path: &std::path::Path) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    let Some(run) = dir.parent() else {
+        return false;
+    };
+    if !path.is_file() || dir.file_name() != Some("checkpoints".as_ref()) {
+        return false;
+    }
+    let state = super::state_path(run);
+    if state.is_file() {
+        return is_training_state(&state);
+    }
+    crate::fsutil::read_text(&run.join("model.json"), "model card")
+        .is_ok_and(|t| t.contains("gandissect train world-vgg16"))
+}
+
+/// The network of a weights file a world-vgg16 run kept in its `checkpoints/` folder, as a
+/// classifier over the world's classes at the trainer's input size.
+pub fn load_kept_checkpoint(
+    path: &std::path::Path,
+    device: tch::Device,
+) -> Result<crate::classify::Classifier> {
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the checkpoint {} ({e})", path.display()))?;
+    world_classifier(tensors, path, device)
+}
+
+/// A world classifier from its torchvision-layout tensors.
+fn world_classifier(
+    net: Vec<(String, Tensor)>,
+    path: &std::path::Path,
+    device: tch::Device,
+) -> Result<crate::classify::Classifier> {
     let sd = crate::nets::checkpoint::StateDict::from_tensors(net, path);
     let vgg = Vgg::from_state_dict(sd, Normalization::imagenet(), device)?;
     let classes = SceneClass::ALL

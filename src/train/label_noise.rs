@@ -8,12 +8,13 @@ use super::data::TRAIN_SEED_BASE;
 use crate::imageio::to_input_size;
 use crate::nets::vgg::Vgg;
 use crate::prng::SplitMix64;
-use crate::sample::world_batch;
+use crate::sample::{WorldBatch, world_batch};
 use crate::world::SceneClass;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tch::Device;
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
 
 /// Scenes in the fixed training set when none is given.
 pub const DEFAULT_TRAIN_SCENES: u64 = 1024;
@@ -101,6 +102,160 @@ impl LabelNoise {
     }
 }
 
+/// A label-noise run's fixed training set: its scenes and the label each is trained with.
+/// The trainer draws its batches from it, and every measurement on the training set renders
+/// it through [`TrainingSet::batch`], so both see the same scenes and labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingSet {
+    /// The set's size and share of replaced labels.
+    pub noise: LabelNoise,
+    /// The run's seed.
+    pub run_seed: u64,
+    relabelled: Vec<Option<i64>>,
+}
+
+impl TrainingSet {
+    /// The training set of run `run_seed` with `noise`.
+    pub fn new(noise: LabelNoise, run_seed: u64) -> Self {
+        Self {
+            relabelled: noise.relabelled(run_seed),
+            noise,
+            run_seed,
+        }
+    }
+
+    /// Scenes in the set.
+    pub fn len(&self) -> u64 {
+        self.noise.scenes
+    }
+
+    /// Whether the set holds no scene.
+    pub fn is_empty(&self) -> bool {
+        self.noise.scenes == 0
+    }
+
+    /// Per scene: `Some(class)` where its label was replaced, `None` where it keeps its own.
+    pub fn relabelled(&self) -> &[Option<i64>] {
+        &self.relabelled
+    }
+
+    /// The world seed of scene `i`.
+    pub fn seed_of(&self, i: u64) -> u64 {
+        LabelNoise::scene_seed(self.run_seed, i)
+    }
+
+    /// Scenes `indices` rendered as the trainer renders them, `classes` holding the labels the
+    /// network is trained with (world class indices; the replaced ones where replaced).
+    pub fn batch(&self, indices: &[u64], device: Device) -> Result<WorldBatch> {
+        if let Some(&i) = indices.iter().find(|&&i| i >= self.len()) {
+            bail!(
+                "scene {i} is outside the training set of {} scenes",
+                self.len()
+            );
+        }
+        let seeds: Vec<u64> = indices.iter().map(|&i| self.seed_of(i)).collect();
+        let mut b = world_batch(&seeds, true, device);
+        if indices
+            .iter()
+            .any(|&i| self.relabelled[i as usize].is_some())
+        {
+            let truth = Vec::<i64>::try_from(&b.classes)?;
+            let labels: Vec<i64> = truth
+                .iter()
+                .zip(indices)
+                .map(|(&t, &i)| self.relabelled[i as usize].unwrap_or(t))
+                .collect();
+            b.classes = Tensor::from_slice(&labels).to_device(device);
+        }
+        Ok(b)
+    }
+
+    /// A few words on the set for reports: its size, seeds and relabelled share.
+    pub fn describe(&self) -> String {
+        format!(
+            "the run's training set: {} scenes (world seeds 2^40 + {}·2^32 + 0..{}), {} with a replaced label, scored against the labels it was trained with",
+            self.len(),
+            self.run_seed,
+            self.len(),
+            self.noise.replaced_count()
+        )
+    }
+
+    /// The training set of the label-noise run `path` belongs to: the run's folder, its
+    /// training state (`train_state.safetensors` or a copy of it), or a weights file the run
+    /// kept in its `checkpoints/` folder. The set is read from the run's saved settings (its
+    /// training state, else its `model.json`).
+    pub fn of_run(path: &Path) -> Result<(Self, PathBuf)> {
+        use super::classifier::is_training_state;
+        if path.is_file() && is_training_state(path) {
+            let settings = super::state::read_settings(path)?;
+            return Ok((Self::from_settings(&settings, path)?, path.to_path_buf()));
+        }
+        let run = if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            match path.parent() {
+                Some(dir) if path.is_file() && dir.file_name() == Some("checkpoints".as_ref()) => {
+                    dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+                }
+                _ => bail!(
+                    "{} is neither a training run's folder, its training state nor one of its \
+                     checkpoints/; the training set of a --label-noise run is read from there",
+                    path.display()
+                ),
+            }
+        };
+        let state = super::state_path(&run);
+        if state.is_file() {
+            let settings = super::state::read_settings(&state)?;
+            return Ok((Self::from_settings(&settings, &state)?, state));
+        }
+        let card = run.join("model.json");
+        if !card.is_file() {
+            bail!(
+                "{} holds neither train_state.safetensors nor model.json: not a training run's folder",
+                run.display()
+            );
+        }
+        let text = crate::fsutil::read_text(&card, "model card")?;
+        let v: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", card.display()))?;
+        let mut settings = v.get("training").cloned().unwrap_or(Value::Null);
+        if settings.get("label_noise").is_none() {
+            bail!(
+                "{} records no --label-noise training: the network has no fixed training set to measure on (use the held-out split)",
+                card.display()
+            );
+        }
+        settings["model"] = json!("world-vgg16");
+        Ok((Self::from_settings(&settings, &card)?, card))
+    }
+
+    fn from_settings(settings: &Value, source: &Path) -> Result<Self> {
+        let noise = settings.get("label_noise").with_context(|| {
+            format!(
+                "{} was not trained with --label-noise: the network has no fixed training set to measure on (use the held-out split)",
+                source.display()
+            )
+        })?;
+        if settings.get("model").and_then(Value::as_str) != Some("world-vgg16") {
+            bail!("{} is not a world-vgg16 run", source.display());
+        }
+        let fraction = noise.get("fraction").and_then(Value::as_f64);
+        let scenes = noise.get("scenes").and_then(Value::as_u64);
+        let seed = settings.get("seed").and_then(Value::as_u64);
+        let (Some(fraction), Some(scenes), Some(seed)) = (fraction, scenes, seed) else {
+            bail!(
+                "{}: the run's label-noise settings are incomplete (fraction, scenes and seed needed)",
+                source.display()
+            );
+        };
+        let noise = LabelNoise { fraction, scenes };
+        noise.check()?;
+        Ok(Self::new(noise, seed))
+    }
+}
+
 /// How well a network fits its fixed training set.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainingFit {
@@ -126,25 +281,20 @@ pub fn training_fit(
     device: Device,
 ) -> Result<TrainingFit> {
     let _guard = tch::no_grad_guard();
-    let labels = noise.relabelled(run_seed);
+    let set = TrainingSet::new(*noise, run_seed);
     let (mut hits, mut counts) = ([0u64; 2], [0u64; 2]);
-    let indices: Vec<u64> = (0..noise.scenes).collect();
+    let indices: Vec<u64> = (0..set.len()).collect();
     for chunk in indices.chunks(64) {
-        let seeds: Vec<u64> = chunk
-            .iter()
-            .map(|&i| LabelNoise::scene_seed(run_seed, i))
-            .collect();
-        let b = world_batch(&seeds, true, device);
+        let b = set.batch(chunk, device)?;
         let pred = Vec::<i64>::try_from(
             net.classify(&to_input_size(&b.images, input_size))
                 .argmax(1, false),
         )?;
-        let truth = Vec::<i64>::try_from(&b.classes)?;
-        for ((&i, p), t) in chunk.iter().zip(pred).zip(truth) {
-            let given = labels[i as usize];
-            let group = given.is_some() as usize;
+        let given = Vec::<i64>::try_from(&b.classes)?;
+        for ((&i, p), t) in chunk.iter().zip(pred).zip(given) {
+            let group = set.relabelled()[i as usize].is_some() as usize;
             counts[group] += 1;
-            hits[group] += (p == given.unwrap_or(t)) as u64;
+            hits[group] += (p == t) as u64;
         }
     }
     let share = |g: usize| (counts[g] > 0).then(|| hits[g] as f64 / counts[g] as f64);

@@ -80,6 +80,19 @@ pub fn load(path: &Path, settings: &serde_json::Value, free: &[&str]) -> Result<
     }))
 }
 
+/// The settings a saved run was started with.
+pub fn read_settings(path: &Path) -> Result<serde_json::Value> {
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the training state {} ({e})", path.display()))?;
+    let json = tensors
+        .into_iter()
+        .find(|(k, _)| k == SETTINGS_KEY)
+        .map(|(_, t)| t)
+        .with_context(|| format!("the training state {} has no settings", path.display()))?;
+    serde_json::from_slice(&Vec::<u8>::try_from(json)?)
+        .with_context(|| format!("the settings in {} are not valid JSON", path.display()))
+}
+
 fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
     match (a, b) {
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {

@@ -6,20 +6,23 @@ use crate::cli::{Context, Run};
 use anyhow::{Result, bail};
 use clap::Args;
 use gandissect::analysis::ablation_curve::{
-    AblationCurveReport, CurveOptions, DEFAULT_DRAWS, DEFAULT_FRACTIONS, DEFAULT_NOISE,
+    AblationCurveReport, CurveOptions, DEFAULT_DRAWS, DEFAULT_FRACTIONS, DEFAULT_NOISE, Split,
     ablation_curves, comparison_chart, write_curves,
 };
 use gandissect::analysis::selectivity::read_unit_iou;
 use gandissect::classify::Classifier;
 use gandissect::fsutil::write_json;
-use gandissect::train::classifier::{is_training_state, load_training_state};
+use gandissect::train::classifier::{
+    is_kept_checkpoint, is_training_state, load_kept_checkpoint, load_training_state,
+};
+use gandissect::train::label_noise::TrainingSet;
 use gandissect::zoo;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct AblationCurveArgs {
-    /// Classifiers: shipped names, model directories, VGG-16 checkpoints or a world-vgg16 run's
-    /// saved training states (repeat to compare several).
+    /// Classifiers: shipped names, model directories, VGG-16 checkpoints, a world-vgg16 run's
+    /// saved training states or the weights it kept in checkpoints/ (repeat to compare several).
     #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
     model: Vec<String>,
     /// A label per --model for the comparison (default: the model as given).
@@ -28,6 +31,12 @@ pub struct AblationCurveArgs {
     /// The conv layer whose units are removed.
     #[arg(long, default_value = "conv5_3")]
     layer: String,
+    /// Which scenes the curves are on: held-out world scenes, or a label-noise run's own
+    /// training set scored against the labels it was trained with (scores and curves both;
+    /// --model must then be the run's folder, its training state or one of its checkpoints/,
+    /// and --samples / --heldout are not used).
+    #[arg(long, value_enum, default_value_t = SplitArg::Heldout)]
+    split: SplitArg,
     /// Training-split scenes the unit scores are measured on (world seeds from 100000).
     #[arg(long, default_value_t = 1000)]
     samples: u64,
@@ -55,21 +64,35 @@ pub struct AblationCurveArgs {
     out: PathBuf,
 }
 
-/// A classifier by name, directory, checkpoint or training state.
+/// The `--split` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitArg {
+    /// Held-out world scenes (seeds from 200000).
+    Heldout,
+    /// The label-noise run's own training set.
+    Training,
+}
+
+/// A classifier by name, directory, checkpoint, training state or a run's kept checkpoint.
 pub fn load(spec: &str, device: tch::Device) -> Result<Classifier> {
     let path = Path::new(spec);
     if path.is_file() && is_training_state(path) {
         return load_training_state(path, device);
+    }
+    if is_kept_checkpoint(path) {
+        return load_kept_checkpoint(path, device);
     }
     Classifier::load(spec, device)
 }
 
 fn print_summary(label: &str, r: &AblationCurveReport) {
     println!(
-        "{label} {}: {} units, held-out accuracy {:.3}; all removed → {}",
+        "{label} {}: {} units, {} split, accuracy {:.3} (chance {:.3}); all removed → {}",
         r.layer,
         r.units,
+        r.split,
         r.baseline_accuracy,
+        r.chance,
         r.all_removed_prediction.as_deref().unwrap_or("-")
     );
     let fmt = |v: f64| format!("{v:.3}");
@@ -78,14 +101,24 @@ fn print_summary(label: &str, r: &AblationCurveReport) {
         .iter()
         .map(|p| format!("{:>6}", fmt(p.x)))
         .collect();
-    println!("  {:<12} {}  robustness", "removed", head.join(" "));
+    println!(
+        "  {:<12} {}  robustness  above chance",
+        "removed",
+        head.join(" ")
+    );
     for c in r.curves.iter().chain(r.noise.iter()) {
         let row: Vec<String> = c
             .points
             .iter()
             .map(|p| format!("{:>6}", fmt(p.accuracy)))
             .collect();
-        println!("  {:<12} {}  {:.3}", c.order, row.join(" "), c.robustness);
+        println!(
+            "  {:<12} {}  {:>10.3}  {:>12.3}",
+            c.order,
+            row.join(" "),
+            c.robustness,
+            c.robustness_above_chance
+        );
     }
 }
 
@@ -112,6 +145,16 @@ impl Run for AblationCurveArgs {
             opts.seed = self.seed;
             opts.noise = self.noise.clone();
             opts.progress = true;
+            if self.split == SplitArg::Training {
+                let (set, source) = TrainingSet::of_run(Path::new(spec))?;
+                eprintln!(
+                    "{label}: training set from {} ({} scenes, label noise {})",
+                    source.display(),
+                    set.len(),
+                    set.noise.fraction
+                );
+                opts.split = Split::Training(set);
+            }
             if let Some(p) = &self.iou {
                 let cut = clf.conv_cut(&self.layer)?;
                 let units = clf.units(&cut) as usize;
@@ -135,9 +178,12 @@ impl Run for AblationCurveArgs {
                 .map(|(i, (label, r))| {
                     serde_json::json!({
                         "label": label, "model": self.model[i], "dir": format!("model{i}"),
-                        "heldout_accuracy": r.baseline_accuracy,
-                        "robustness": r.curves.iter().map(|c| (c.order.clone(), serde_json::json!(c.robustness)))
-                            .chain(r.noise.iter().map(|c| (c.order.clone(), serde_json::json!(c.robustness))))
+                        "split": r.split, "curves_on": r.curves_on, "chance": r.chance,
+                        "accuracy": r.baseline_accuracy,
+                        "robustness": r.curves.iter().chain(r.noise.iter()).map(|c| (c.order.clone(), serde_json::json!(c.robustness)))
+                            .collect::<serde_json::Map<String, serde_json::Value>>(),
+                        "robustness_above_chance": r.curves.iter().chain(r.noise.iter())
+                            .map(|c| (c.order.clone(), serde_json::json!(c.robustness_above_chance)))
                             .collect::<serde_json::Map<String, serde_json::Value>>(),
                     })
                 })
