@@ -196,6 +196,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             layer: cut.layer_name().to_string(),
             edit,
             upsample_conv: g.upsample_conv().to_string(),
+            layout: if g.channels_last() {
+                "channels-last"
+            } else {
+                "nchw"
+            }
+            .to_string(),
             paths,
             single,
             throughput,

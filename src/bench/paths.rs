@@ -1,6 +1,7 @@
 //! The two ways of computing ProGAN's convolutions after an upsampling, timed against each
 //! other in interleaved rounds: the fused phase convolutions and the plain upsample-then-3×3
-//! path, on the same weights (see [`crate::nets::upconv`]).
+//! path, on the same weights (see [`crate::nets::upconv`]); and the fused path in the default
+//! memory layout against channels-last (see [`crate::nets::layout`]).
 
 use super::measure::Settings;
 use super::models::BenchModel;
@@ -23,17 +24,25 @@ pub struct PathPair {
     pub plain: Percentiles,
     /// Plain p50 / fused p50 (above 1: fused is faster).
     pub speedup: f64,
+    /// The fused path in the other memory layout (the default NCHW where the generator runs
+    /// channels-last).
+    pub other_layout: Percentiles,
+    /// Other-layout p50 / fused p50 (above 1: the generator's own layout is faster).
+    pub layout_speedup: f64,
 }
 
 impl PathPair {
     fn new(batch: i64, times: &[Vec<f64>]) -> Self {
         let fused = Percentiles::from_seconds(&times[0]);
         let plain = Percentiles::from_seconds(&times[1]);
+        let other_layout = Percentiles::from_seconds(&times[2]);
         Self {
             batch,
             speedup: plain.p50_ms / fused.p50_ms,
+            layout_speedup: other_layout.p50_ms / fused.p50_ms,
             fused,
             plain,
+            other_layout,
         }
     }
 }
@@ -52,7 +61,12 @@ pub fn measure(model: &BenchModel, layer: &str, s: &Settings, device: Device) ->
     let _g = tch::no_grad_guard();
     let fused = model.generator.with_upsample_conv(UpsampleConv::Fused)?;
     let plain = model.generator.with_upsample_conv(UpsampleConv::Plain)?;
-    let (cf, cp) = (Cut::new(&fused, layer)?, Cut::new(&plain, layer)?);
+    let other = fused.with_channels_last(!fused.channels_last());
+    let (cf, cp, co) = (
+        Cut::new(&fused, layer)?,
+        Cut::new(&plain, layer)?,
+        Cut::new(&other, layer)?,
+    );
     tch::manual_seed(1);
     let z = Tensor::randn([1, fused.z_dim()], (Kind::Float, device));
     let h = cf.prefix(&z);
@@ -62,8 +76,11 @@ pub fn measure(model: &BenchModel, layer: &str, s: &Settings, device: Device) ->
     let mut b = || {
         let _ = cp.suffix(&h);
     };
+    let mut c = || {
+        let _ = co.suffix(&h);
+    };
     let times = interleaved(
-        &mut [&mut a, &mut b],
+        &mut [&mut a, &mut b, &mut c],
         s.warmup,
         s.runs,
         s.min_seconds,
@@ -80,8 +97,11 @@ pub fn measure(model: &BenchModel, layer: &str, s: &Settings, device: Device) ->
         let mut b = || {
             let _ = plain.forward(&z);
         };
+        let mut c = || {
+            let _ = other.forward(&z);
+        };
         let times = interleaved(
-            &mut [&mut a, &mut b],
+            &mut [&mut a, &mut b, &mut c],
             s.warmup.min(1),
             s.batch_runs,
             s.min_seconds,

@@ -28,7 +28,9 @@ pub struct ModelReport {
     pub edit: EditSpec,
     /// How our generator computes the convolutions after an upsampling (`fused` or `plain`).
     pub upsample_conv: String,
-    /// The fused path against the plain one.
+    /// Our generator's memory layout (`channels-last` or `nchw`).
+    pub layout: String,
+    /// The fused path against the plain one and against the other layout.
     pub paths: Paths,
     /// Batch-1 latency on cached features, with ratios (a) and (b).
     pub single: SingleEdit,
@@ -231,13 +233,27 @@ pub fn render_table(r: &BenchReport) -> String {
         let p = &m.paths;
         let _ = writeln!(
             out,
-            "  ours: {} path; fused / plain p50 ms: suffix b1 {:.2} / {:.2} ({:.2}×)",
-            m.upsample_conv, p.suffix.fused.p50_ms, p.suffix.plain.p50_ms, p.suffix.speedup
+            "  ours: {} path, {}; fused / plain p50 ms: suffix b1 {:.2} / {:.2} ({:.2}×); other layout {:.2} ({:.2}×)",
+            m.upsample_conv,
+            m.layout,
+            p.suffix.fused.p50_ms,
+            p.suffix.plain.p50_ms,
+            p.suffix.speedup,
+            p.suffix.other_layout.p50_ms,
+            p.suffix.layout_speedup
         );
+        let other = if m.layout == "nchw" { "NHWC" } else { "NCHW" };
         let _ = writeln!(
             out,
-            "  {:<12} {:>12} {:>12} {:>8} {:>14} {:>14}",
-            "generation", "fused ms", "plain ms", "plain/f", "PyTorch ms", "PyT+alloc ms"
+            "  {:<12} {:>12} {:>12} {:>8} {:>9} {:>8} {:>14} {:>14}",
+            "generation",
+            "fused ms",
+            "plain ms",
+            "plain/f",
+            format!("{other} ms"),
+            format!("{other}/f"),
+            "PyTorch ms",
+            "PyT+alloc ms"
         );
         for g in &p.generation {
             let theirs = |b: Option<&BaselineModel>| {
@@ -246,11 +262,13 @@ pub fn render_table(r: &BenchReport) -> String {
             };
             let _ = writeln!(
                 out,
-                "  b{:<11} {:>12.1} {:>12.1} {:>8.2} {:>14} {:>14}",
+                "  b{:<11} {:>12.1} {:>12.1} {:>8.2} {:>9.1} {:>8.2} {:>14} {:>14}",
                 g.batch,
                 g.fused.p50_ms,
                 g.plain.p50_ms,
                 g.speedup,
+                g.other_layout.p50_ms,
+                g.layout_speedup,
                 theirs(m.baseline.as_ref()),
                 theirs(m.baseline_allocator.as_ref())
             );
@@ -403,6 +421,7 @@ mod tests {
             layer: "layer2".into(),
             edit: EditSpec::standard("layer2", 4),
             upsample_conv: "fused".into(),
+            layout: "channels-last".into(),
             paths: Paths {
                 suffix: pair(1, 10.0, 15.0),
                 generation: vec![pair(1, 10.0, 15.0), pair(8, 40.0, 60.0)],
@@ -423,6 +442,8 @@ mod tests {
             fused: p(fused),
             plain: p(plain),
             speedup: plain / fused,
+            other_layout: p(fused * 1.1),
+            layout_speedup: 1.1,
         }
     }
 
