@@ -157,6 +157,21 @@ pub fn targets(models: &[ModelReport]) -> Vec<Target> {
             });
         }
     }
+    for batch in [1, 8] {
+        let value = big.and_then(|m| {
+            m.paths
+                .generation
+                .iter()
+                .find(|g| g.batch == batch)
+                .and_then(|g| g.peer_speedup)
+        });
+        out.push(Target {
+            name: format!("256×256 generation b{batch}, PyTorch same rounds / ours"),
+            goal: format!("≥ {MIN_GENERATION_SPEEDUP:.1}"),
+            value,
+            met: value.map(|v| v >= MIN_GENERATION_SPEEDUP),
+        });
+    }
     out
 }
 
@@ -311,6 +326,25 @@ pub fn render_table(r: &BenchReport) -> String {
                 sd.seconds, sd.pass1_s, sd.pass2_s, sd.images_per_s
             );
         }
+        let same: Vec<String> = p
+            .generation
+            .iter()
+            .filter_map(|g| {
+                g.peer.as_ref().zip(g.peer_speedup).map(|(t, r)| {
+                    format!(
+                        "b{} {r:.2}× ({:.1} / {:.1} ms)",
+                        g.batch, t.p50_ms, g.fused.p50_ms
+                    )
+                })
+            })
+            .collect();
+        if !same.is_empty() {
+            let _ = writeln!(
+                out,
+                "  generation, PyTorch (allocator setting) in the same rounds, time / ours: {}",
+                same.join(", ")
+            );
+        }
         for (setting, c) in [
             ("glibc defaults", &m.vs_baseline),
             ("allocator setting", &m.vs_baseline_allocator),
@@ -444,6 +478,8 @@ mod tests {
             speedup: plain / fused,
             other_layout: p(fused * 1.1),
             layout_speedup: 1.1,
+            peer: None,
+            peer_speedup: None,
         }
     }
 
@@ -518,6 +554,19 @@ mod tests {
         assert_eq!((t[3].value, t[3].met), (Some(2.5), Some(true)));
         assert_eq!((t[4].value, t[4].met), (Some(1.5), Some(false)));
         assert!(t[5..].iter().all(|t| t.met.is_none()));
+        // a peer in the same rounds: its ratio per batch, judged against 2×
+        let mut peered = model(RANDOM256, single(100.0, 104.0));
+        for (g, theirs) in peered.paths.generation.iter_mut().zip([22.0, 72.0]) {
+            g.peer = Some(p(theirs));
+            g.peer_speedup = Some(theirs / g.fused.p50_ms);
+        }
+        let t = targets(&[peered]);
+        assert_eq!(
+            t[7].name,
+            "256×256 generation b1, PyTorch same rounds / ours"
+        );
+        assert_eq!((t[7].value, t[7].met), (Some(2.2), Some(true)));
+        assert_eq!((t[8].value, t[8].met), (Some(1.8), Some(false)));
         let slow = model(RANDOM256, single(100.0, 106.0));
         let t = targets(&[slow]);
         assert_eq!(t[0].met, Some(false));
