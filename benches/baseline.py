@@ -2,6 +2,8 @@
 straightforward PyTorch way, on the same weights files.
 
 Usage: python baseline.py JOB.json OUT.json
+       python baseline.py --peer WEIGHTS SIZES THREADS
+
 
 JOB.json (written by gandissect) lists the models (weights file, sizes, edited layer, units,
 mask rectangle, batch sizes, and for some a dissection); OUT.json receives raw durations in
@@ -24,6 +26,11 @@ seconds, which gandissect turns into percentiles and ratios.
   when full) and the per-image maxima into a running top-k; pass 2 runs the generator and the
   segmenter and accumulates, per label, the mean of the indicator `upsampled > level` over the
   pixels of that label (and over all pixels), from which IoU follows.
+
+With `--peer`, the script loads one generator (SIZES: its channel sizes as JSON) and waits for
+commands on stdin, one per line, so that gandissect can time it in the same interleaved rounds
+as its own forward: `generate B` runs whole scenes at batch B from fixed latents and answers the
+forward's seconds; `quit` ends it. It answers `ready TORCH_VERSION` once loaded.
 """
 
 import json
@@ -438,7 +445,31 @@ def run_model(m, job):
     return out
 
 
+def peer(weights, sizes, threads):
+    torch.set_num_threads(threads)
+    model, _ = load_progan(weights, sizes)
+    latents = {}
+    print("ready", torch.__version__, flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if words == ["quit"]:
+            break
+        if len(words) != 2 or words[0] != "generate" or not words[1].isdigit():
+            print("error unknown command", flush=True)
+            continue
+        b = int(words[1])
+        if b not in latents:
+            torch.manual_seed(2)
+            latents[b] = torch.randn(b, sizes[0])
+        start = time.perf_counter()
+        model(latents[b])
+        print(time.perf_counter() - start, flush=True)
+
+
 def main():
+    if sys.argv[1] == "--peer":
+        peer(sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]))
+        return
     job = json.load(open(sys.argv[1]))
     torch.set_num_threads(job["threads"])
     if job.get("device", "cpu") != "cpu":

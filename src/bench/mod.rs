@@ -13,6 +13,7 @@ pub mod flops;
 pub mod measure;
 pub mod models;
 pub mod paths;
+pub mod peer;
 pub mod report;
 pub mod serve;
 pub mod timing;
@@ -116,8 +117,23 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             model.name, s.runs, s.min_seconds
         );
         let single = measure::single_edit(&model, &edit, s, opts.device)?;
-        eprintln!("bench: {}: fused and plain paths", model.name);
-        let paths = paths::measure(&model, cut.layer_name(), s, opts.device)?;
+        let mut peer = if opts.baseline {
+            eprintln!("bench: {}: starting the PyTorch peer", model.name);
+            Some(peer::Peer::start(&model, threads)?)
+        } else {
+            None
+        };
+        eprintln!(
+            "bench: {}: fused and plain paths{}",
+            model.name,
+            if peer.is_some() {
+                ", PyTorch in the same rounds"
+            } else {
+                ""
+            }
+        );
+        let paths = paths::measure(&model, cut.layer_name(), s, opts.device, peer.as_mut())?;
+        drop(peer);
         eprintln!(
             "bench: {}: batches {:?}",
             model.name,
@@ -196,6 +212,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             layer: cut.layer_name().to_string(),
             edit,
             upsample_conv: g.upsample_conv().to_string(),
+            layout: if g.channels_last() {
+                "channels-last"
+            } else {
+                "nchw"
+            }
+            .to_string(),
             paths,
             single,
             throughput,
@@ -320,7 +342,7 @@ mod tests {
         assert_eq!(m["upsample_conv"], "fused");
         // without the 256 model and the baseline, every target is reported as not measured
         let targets = v["targets"].as_array().unwrap();
-        assert_eq!(targets.len(), 7);
+        assert_eq!(targets.len(), 9);
         assert!(targets.iter().all(|t| t["met"].is_null()));
         let table = render_table(&report);
         assert!(table.contains("edit + suffix forward") && table.contains("not measured"));

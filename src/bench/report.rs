@@ -28,7 +28,9 @@ pub struct ModelReport {
     pub edit: EditSpec,
     /// How our generator computes the convolutions after an upsampling (`fused` or `plain`).
     pub upsample_conv: String,
-    /// The fused path against the plain one.
+    /// Our generator's memory layout (`channels-last` or `nchw`).
+    pub layout: String,
+    /// The fused path against the plain one and against the other layout.
     pub paths: Paths,
     /// Batch-1 latency on cached features, with ratios (a) and (b).
     pub single: SingleEdit,
@@ -155,6 +157,21 @@ pub fn targets(models: &[ModelReport]) -> Vec<Target> {
             });
         }
     }
+    for batch in [1, 8] {
+        let value = big.and_then(|m| {
+            m.paths
+                .generation
+                .iter()
+                .find(|g| g.batch == batch)
+                .and_then(|g| g.peer_speedup)
+        });
+        out.push(Target {
+            name: format!("256×256 generation b{batch}, PyTorch same rounds / ours"),
+            goal: format!("≥ {MIN_GENERATION_SPEEDUP:.1}"),
+            value,
+            met: value.map(|v| v >= MIN_GENERATION_SPEEDUP),
+        });
+    }
     out
 }
 
@@ -231,13 +248,27 @@ pub fn render_table(r: &BenchReport) -> String {
         let p = &m.paths;
         let _ = writeln!(
             out,
-            "  ours: {} path; fused / plain p50 ms: suffix b1 {:.2} / {:.2} ({:.2}×)",
-            m.upsample_conv, p.suffix.fused.p50_ms, p.suffix.plain.p50_ms, p.suffix.speedup
+            "  ours: {} path, {}; fused / plain p50 ms: suffix b1 {:.2} / {:.2} ({:.2}×); other layout {:.2} ({:.2}×)",
+            m.upsample_conv,
+            m.layout,
+            p.suffix.fused.p50_ms,
+            p.suffix.plain.p50_ms,
+            p.suffix.speedup,
+            p.suffix.other_layout.p50_ms,
+            p.suffix.layout_speedup
         );
+        let other = if m.layout == "nchw" { "NHWC" } else { "NCHW" };
         let _ = writeln!(
             out,
-            "  {:<12} {:>12} {:>12} {:>8} {:>14} {:>14}",
-            "generation", "fused ms", "plain ms", "plain/f", "PyTorch ms", "PyT+alloc ms"
+            "  {:<12} {:>12} {:>12} {:>8} {:>9} {:>8} {:>14} {:>14}",
+            "generation",
+            "fused ms",
+            "plain ms",
+            "plain/f",
+            format!("{other} ms"),
+            format!("{other}/f"),
+            "PyTorch ms",
+            "PyT+alloc ms"
         );
         for g in &p.generation {
             let theirs = |b: Option<&BaselineModel>| {
@@ -246,11 +277,13 @@ pub fn render_table(r: &BenchReport) -> String {
             };
             let _ = writeln!(
                 out,
-                "  b{:<11} {:>12.1} {:>12.1} {:>8.2} {:>14} {:>14}",
+                "  b{:<11} {:>12.1} {:>12.1} {:>8.2} {:>9.1} {:>8.2} {:>14} {:>14}",
                 g.batch,
                 g.fused.p50_ms,
                 g.plain.p50_ms,
                 g.speedup,
+                g.other_layout.p50_ms,
+                g.layout_speedup,
                 theirs(m.baseline.as_ref()),
                 theirs(m.baseline_allocator.as_ref())
             );
@@ -291,6 +324,25 @@ pub fn render_table(r: &BenchReport) -> String {
                 out,
                 "  PyTorch streaming dissection: {:.2} s (pass 1 {:.2}, pass 2 {:.2}), {:.1} images/s",
                 sd.seconds, sd.pass1_s, sd.pass2_s, sd.images_per_s
+            );
+        }
+        let same: Vec<String> = p
+            .generation
+            .iter()
+            .filter_map(|g| {
+                g.peer.as_ref().zip(g.peer_speedup).map(|(t, r)| {
+                    format!(
+                        "b{} {r:.2}× ({:.1} / {:.1} ms)",
+                        g.batch, t.p50_ms, g.fused.p50_ms
+                    )
+                })
+            })
+            .collect();
+        if !same.is_empty() {
+            let _ = writeln!(
+                out,
+                "  generation, PyTorch (allocator setting) in the same rounds, time / ours: {}",
+                same.join(", ")
             );
         }
         for (setting, c) in [
@@ -403,6 +455,7 @@ mod tests {
             layer: "layer2".into(),
             edit: EditSpec::standard("layer2", 4),
             upsample_conv: "fused".into(),
+            layout: "channels-last".into(),
             paths: Paths {
                 suffix: pair(1, 10.0, 15.0),
                 generation: vec![pair(1, 10.0, 15.0), pair(8, 40.0, 60.0)],
@@ -423,6 +476,10 @@ mod tests {
             fused: p(fused),
             plain: p(plain),
             speedup: plain / fused,
+            other_layout: p(fused * 1.1),
+            layout_speedup: 1.1,
+            peer: None,
+            peer_speedup: None,
         }
     }
 
@@ -497,6 +554,19 @@ mod tests {
         assert_eq!((t[3].value, t[3].met), (Some(2.5), Some(true)));
         assert_eq!((t[4].value, t[4].met), (Some(1.5), Some(false)));
         assert!(t[5..].iter().all(|t| t.met.is_none()));
+        // a peer in the same rounds: its ratio per batch, judged against 2×
+        let mut peered = model(RANDOM256, single(100.0, 104.0));
+        for (g, theirs) in peered.paths.generation.iter_mut().zip([22.0, 72.0]) {
+            g.peer = Some(p(theirs));
+            g.peer_speedup = Some(theirs / g.fused.p50_ms);
+        }
+        let t = targets(&[peered]);
+        assert_eq!(
+            t[7].name,
+            "256×256 generation b1, PyTorch same rounds / ours"
+        );
+        assert_eq!((t[7].value, t[7].met), (Some(2.2), Some(true)));
+        assert_eq!((t[8].value, t[8].met), (Some(1.8), Some(false)));
         let slow = model(RANDOM256, single(100.0, 106.0));
         let t = targets(&[slow]);
         assert_eq!(t[0].met, Some(false));

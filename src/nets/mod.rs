@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod layered;
+pub mod layout;
 pub mod proggan;
 pub mod pth;
 pub mod upconv;

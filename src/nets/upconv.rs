@@ -13,6 +13,7 @@
 //! The kernels are made once from the plain weights ([`phase_kernels`]); the checkpoint layout
 //! does not change.
 
+use super::layout;
 use anyhow::{Result, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tch::{Kind, Tensor};
@@ -104,8 +105,24 @@ pub fn phase_kernels(weight: &Tensor) -> Result<Tensor> {
 }
 
 /// Interleaves the stacked phase outputs `[n, 4·out, h+1, w+1]` into `[n, out, 2h, 2w]`:
-/// output pixel `(2i+a, 2j+b)` is phase `(a, b)`'s value at `(i + a, j + b)`.
+/// output pixel `(2i+a, 2j+b)` is phase `(a, b)`'s value at `(i + a, j + b)`. A channels-last
+/// input gives a channels-last output.
 pub fn interleave_phases(y: &Tensor, h: i64, w: i64) -> Tensor {
+    if layout::is_channels_last(y) {
+        let size = y.size();
+        let (n, c4) = (size[0], size[1]);
+        let out = c4 / 4;
+        let row = (w + 1) * c4;
+        // memory [n, h+1, w+1, 4·out]; (n, 2i+a, 2j+b, o) ← (n, i+a, j+b, (2a+b)·out + o)
+        return y
+            .as_strided(
+                [n, h, 2, w, 2, out],
+                [(h + 1) * row, row, row + 2 * out, c4, c4 + out, 1],
+                None,
+            )
+            .reshape([n, 2 * h, 2 * w, out])
+            .permute([0, 3, 1, 2]);
+    }
     let y = y.contiguous();
     let size = y.size();
     let (n, out) = (size[0], size[1] / 4);
@@ -176,6 +193,19 @@ mod tests {
             assert!(
                 rel < 1e-5,
                 "{n}×{cin}→{out} at {h}×{w}: relative error {rel}"
+            );
+            // channels-last input and kernels: the same values, still channels-last
+            let cl = fused_upsample_conv(
+                &layout::to_channels_last(&x),
+                &layout::to_channels_last(&phase_kernels(&weight).unwrap()),
+                &bias.repeat([4]),
+            );
+            assert_eq!(cl.size(), [n, out, 2 * h, 2 * w]);
+            assert!(layout::is_channels_last(&cl) || h * w == 1);
+            let rel = max_rel(&cl, &plain);
+            assert!(
+                rel < 1e-5,
+                "channels-last {n}×{cin}→{out} at {h}×{w}: {rel}"
             );
         }
     }
