@@ -244,7 +244,7 @@ enum Condition {
 }
 
 /// Where a curve point's numbers come from.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Slot {
     /// The intact generator.
     Intact,
@@ -569,12 +569,18 @@ pub fn generator_curves(
             let (m, s) = mean_sd(&ds);
             let lo = ds.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = ds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let mut fr: BTreeMap<String, f64> = BTreeMap::new();
-            for (_, f) in &measured {
-                for (k, v) in f {
-                    *fr.entry(k.clone()).or_default() += v / draws as f64;
+            // the same unit set in every draw (nothing or everything removed): its own numbers
+            let fr = if (1..draws).all(|d| slots[d][li] == slots[0][li]) {
+                measured[0].1.clone()
+            } else {
+                let mut fr: BTreeMap<String, f64> = BTreeMap::new();
+                for (_, f) in &measured {
+                    for (k, v) in f {
+                        *fr.entry(k.clone()).or_default() += v / draws as f64;
+                    }
                 }
-            }
+                fr
+            };
             LabelPoint {
                 x,
                 units: removed_count(x, units),
