@@ -1,7 +1,7 @@
 //! Cumulative ablation curves on a generator (SPEC §12.1): a layer's units zeroed in a growing
 //! set — in random orders (several draws), by mean activation and by IoU (from a dissection) —
-//! and Gaussian noise of growing size added to the layer, measured by what the world segmenter
-//! sees in the generated scenes: each concept's share of the pixels, and the total variation
+//! and Gaussian noise of growing size added to the layer, measured by what a segmenter
+//! (world-seg by default) sees in the generated scenes: each concept's share of the pixels, and the total variation
 //! distance between the label distributions of the ablated and the intact generator.
 //!
 //! The curves are on held-out image ids (from [`HELDOUT_FIRST_ID`], clear of the ids a
@@ -437,7 +437,7 @@ fn vanished(
         .collect()
 }
 
-/// Runs the analysis on `generator` with `segmenter` (its name `segmenter_name`).
+/// Runs the analysis on `generator` (named `model` in the report) with `segmenter`.
 pub fn generator_curves(
     generator: &ProGan,
     model: &str,

@@ -87,28 +87,26 @@ pub enum SplitArg {
     Training,
 }
 
-/// The generator `models` names, when they name one; `None` when the first is not a generator
-/// (the classifier path then loads them and reports their errors). A generator among several
-/// models is refused.
+/// The generator the first of `models` names, if it names one (a generator among several models
+/// is refused); `None` otherwise, and the classifier path loads the models and reports their
+/// errors.
 fn generator_of(
     models: &[String],
     device: tch::Device,
 ) -> Result<Option<(gandissect::nets::proggan::ProGan, zoo::ModelSource)>> {
-    let mut found = None;
-    for (i, spec) in models.iter().enumerate() {
-        if let Ok(g) = zoo::load_generator(spec, device) {
-            if models.len() > 1 {
-                bail!(
-                    "{spec} is a generator: the generator side measures one model at a time; give \
-                     it as the only --model"
-                );
-            }
-            if i == 0 {
-                found = Some(g);
-            }
-        }
+    let Some(first) = models.first() else {
+        return Ok(None);
+    };
+    let Ok(g) = zoo::load_generator(first, device) else {
+        return Ok(None);
+    };
+    if models.len() > 1 {
+        bail!(
+            "{first} is a generator: the generator side measures one model at a time; give it as \
+             the only --model"
+        );
     }
-    Ok(found)
+    Ok(Some(g))
 }
 
 /// A classifier by name, directory, checkpoint, training state or a run's kept checkpoint.
