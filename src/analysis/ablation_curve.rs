@@ -313,7 +313,7 @@ fn curve(order: &str, ranking: Vec<i64>, points: Vec<CurvePoint>, base: f64, cha
     }
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
     let m = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
@@ -321,7 +321,7 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 }
 
 /// Standard normal values from a SplitMix64 stream (Box–Muller), as a tensor of `shape`.
-fn normals(shape: &[i64], rng: &mut SplitMix64) -> Tensor {
+pub(crate) fn normals(shape: &[i64], rng: &mut SplitMix64) -> Tensor {
     let n: i64 = shape.iter().product();
     let mut v = Vec::with_capacity(n as usize);
     while (v.len() as i64) < n {

@@ -1,6 +1,7 @@
 //! `gandissect analyze ablation-curve`: a layer's units removed cumulatively in several orders,
 //! and Gaussian noise of growing size, against held-out accuracy; one or several classifiers
-//! (a run's saved training states too), compared on one chart.
+//! (a run's saved training states too), compared on one chart. Given a generator, the same
+//! against the segmenter's label shares of its scenes ([`super::generator_curve`]).
 
 use crate::cli::{Context, Run};
 use anyhow::{Result, bail};
@@ -22,46 +23,59 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct AblationCurveArgs {
     /// Classifiers: shipped names, model directories, VGG-16 checkpoints, a world-vgg16 run's
-    /// saved training states or the weights it kept in checkpoints/ (repeat to compare several).
+    /// saved training states or the weights it kept in checkpoints/ (repeat to compare several);
+    /// or one generator (world-proggan, a model directory or a ProGAN checkpoint), measured by
+    /// the label shares --segmenter sees in its scenes.
     #[arg(long, default_value = zoo::DEFAULT_CLASSIFIER)]
-    model: Vec<String>,
+    pub(super) model: Vec<String>,
     /// A label per --model for the comparison (default: the model as given).
     #[arg(long)]
-    label: Vec<String>,
-    /// The conv layer whose units are removed.
-    #[arg(long, default_value = "conv5_3")]
-    layer: String,
+    pub(super) label: Vec<String>,
+    /// The conv layer whose units are removed (default: conv5_3; a generator's: layer4).
+    #[arg(long)]
+    pub(super) layer: Option<String>,
     /// Which scenes the curves are on: held-out world scenes, or a label-noise run's own
     /// training set scored against the labels it was trained with (scores and curves both;
     /// --model must then be the run's folder, its training state or one of its checkpoints/,
     /// and --samples / --heldout are not used).
     #[arg(long, value_enum, default_value_t = SplitArg::Heldout)]
-    split: SplitArg,
-    /// Training-split scenes the unit scores are measured on (world seeds from 100000).
-    #[arg(long, default_value_t = 1000)]
-    samples: u64,
-    /// Held-out scenes the curves are measured on (world seeds from 200000).
-    #[arg(long, default_value_t = 1000)]
-    heldout: u64,
+    pub(super) split: SplitArg,
+    /// Training-split scenes the unit scores are measured on (world seeds from 100000; default
+    /// 1000); a generator's: images the mean activations are measured on (ids 0..N; default
+    /// 200).
+    #[arg(long)]
+    pub(super) samples: Option<u64>,
+    /// Held-out scenes the curves are measured on (world seeds from 200000; default 1000); a
+    /// generator's: image ids from 200000 (default 200).
+    #[arg(long)]
+    pub(super) heldout: Option<u64>,
     /// Fractions of the units removed.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_FRACTIONS)]
-    fractions: Vec<f64>,
+    pub(super) fractions: Vec<f64>,
     /// Random orders drawn.
     #[arg(long, default_value_t = DEFAULT_DRAWS)]
-    draws: usize,
+    pub(super) draws: usize,
     /// Seed of the random orders and the noise.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(super) seed: u64,
     /// Noise levels: standard deviation in units of each unit's own (0 alone: no noise curve).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NOISE)]
-    noise: Vec<f64>,
+    pub(super) noise: Vec<f64>,
     /// Per-unit IoU to order by: a dissect.json of this layer, a JSON array, or
     /// {"units": [{"unit", "iou"}]} (one model only).
     #[arg(long)]
-    iou: Option<PathBuf>,
+    pub(super) iou: Option<PathBuf>,
+    /// Generator only: a dissection directory of the generator at --layer whose IoU orders
+    /// the units (`gandissect dissect --model M --layer L --out DIR`).
+    #[arg(long, conflicts_with = "iou")]
+    pub(super) dissection: Option<PathBuf>,
+    /// Generator only: the segmenter (name, directory or TorchScript file) whose label shares
+    /// measure the scenes.
+    #[arg(long, default_value = gandissect::segment::DEFAULT_SEGMENTER)]
+    pub(super) segmenter: String,
     /// Output directory (one folder per model when several are given).
     #[arg(long, default_value = "out/ablation-curve")]
-    out: PathBuf,
+    pub(super) out: PathBuf,
 }
 
 /// The `--split` values.
@@ -71,6 +85,28 @@ pub enum SplitArg {
     Heldout,
     /// The label-noise run's own training set.
     Training,
+}
+
+/// The generator the first of `models` names, if it names one (a generator among several models
+/// is refused); `None` otherwise, and the classifier path loads the models and reports their
+/// errors.
+fn generator_of(
+    models: &[String],
+    device: tch::Device,
+) -> Result<Option<(gandissect::nets::proggan::ProGan, zoo::ModelSource)>> {
+    let Some(first) = models.first() else {
+        return Ok(None);
+    };
+    let Ok(g) = zoo::load_generator(first, device) else {
+        return Ok(None);
+    };
+    if models.len() > 1 {
+        bail!(
+            "{first} is a generator: the generator side measures one model at a time; give it as \
+             the only --model"
+        );
+    }
+    Ok(Some(g))
 }
 
 /// A classifier by name, directory, checkpoint, training state or a run's kept checkpoint.
@@ -124,6 +160,16 @@ fn print_summary(label: &str, r: &AblationCurveReport) {
 
 impl Run for AblationCurveArgs {
     fn run(self, ctx: &Context) -> Result<()> {
+        if let Some((generator, source)) = generator_of(&self.model, ctx.device)? {
+            return super::generator_curve::run(&self, generator, &source.name, ctx);
+        }
+        if self.dissection.is_some() {
+            bail!(
+                "--dissection belongs to a generator; give a classifier's IoU with --iou dissect.json"
+            );
+        }
+        let layer = self.layer.clone().unwrap_or_else(|| "conv5_3".into());
+        let (samples, heldout) = (self.samples.unwrap_or(1000), self.heldout.unwrap_or(1000));
         if !self.label.is_empty() && self.label.len() != self.model.len() {
             bail!(
                 "give one --label per --model ({} models, {} labels)",
@@ -139,7 +185,7 @@ impl Run for AblationCurveArgs {
         for (i, spec) in self.model.iter().enumerate() {
             let label = self.label.get(i).cloned().unwrap_or_else(|| spec.clone());
             let clf = load(spec, ctx.device)?;
-            let mut opts = CurveOptions::new(&self.layer, self.samples, self.heldout, ctx.device);
+            let mut opts = CurveOptions::new(&layer, samples, heldout, ctx.device);
             opts.fractions = self.fractions.clone();
             opts.draws = self.draws;
             opts.seed = self.seed;
@@ -156,7 +202,7 @@ impl Run for AblationCurveArgs {
                 opts.split = Split::Training(set);
             }
             if let Some(p) = &self.iou {
-                let cut = clf.conv_cut(&self.layer)?;
+                let cut = clf.conv_cut(&layer)?;
                 let units = clf.units(&cut) as usize;
                 opts.iou = Some(read_unit_iou(p, units, cut.layer_name())?);
             }
