@@ -7,7 +7,9 @@ Replays the shapes of gandissect's fused, channels-last ProGAN forward (standard
 weights, 2 threads): per block the pixel norm, the convolution (after an upsampling: the stacked
 2×2 phase kernels on the un-upsampled input), the interleaving of the four phases and the leaky
 ReLU, each timed alone (median of 5). Prints each block's times and the totals of the
-convolutions and of the element-wise work.
+convolutions and of the element-wise work, then the element-wise work as the forward does it:
+the interleaving and the activation in one operation (`leaky_relu_backward` with the phases as
+both gradient and input, written into the interleaved grid), and the other activations in place.
 """
 import sys
 import time
@@ -45,9 +47,25 @@ def interleave(y, b, h, w):
     return view.reshape(b, 2 * h, 2 * w, out).permute(0, 3, 1, 2)
 
 
+def interleave_leaky(y, b, h, w):
+    c4 = y.shape[1]
+    out = c4 // 4
+    row = (w + 1) * c4
+    view = y.as_strided([b, h, 2, w, 2, out], [(h + 1) * row, row, row + 2 * out, c4, c4 + out, 1])
+    dest = torch.empty(b, 2 * h, 2 * w, out)
+    torch.ops.aten.leaky_relu_backward.grad_input(
+        view, view, 0.2, False, grad_input=dest.view(b, h, 2, w, 2, out)
+    )
+    return dest.permute(0, 3, 1, 2)
+
+
+def leaky_in_place(z):
+    torch.ops.aten.leaky_relu_backward.grad_input(z, z, 0.2, False, grad_input=z)
+
+
 def main():
     b = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    conv_total = elementwise_total = 0.0
+    conv_total = elementwise_total = one_pass_total = 0.0
     cin = 512
     for stage, c in enumerate(CHANNELS):
         side = 4 << stage
@@ -70,6 +88,13 @@ def main():
             else:
                 t_inter, z = 0.0, y
             t_act = median_ms(lambda: torch.prelu(z, SLOPE))
+            if upsample:
+                assert torch.equal(interleave_leaky(y, b, h, h), torch.prelu(z, SLOPE))
+                t_one = median_ms(lambda: interleave_leaky(y, b, h, h))
+            else:
+                owned = y.clone()  # six passes scale negatives by 0.2**6: no subnormals
+                t_one = median_ms(lambda: leaky_in_place(owned))
+            one_pass_total += t_norm + t_one
             print(
                 f"{side:>3}×{side:<3} {'up ' if upsample else '   '} {cin:>3}→{c:<3} conv {t_conv:7.2f}"
                 f"  pixel norm {t_norm:5.2f}  interleave {t_inter:5.2f}  leaky ReLU {t_act:5.2f} ms"
@@ -78,6 +103,7 @@ def main():
             elementwise_total += t_norm + t_inter + t_act
             cin = c
     print(f"batch {b}: convolutions {conv_total:.1f} ms, element-wise {elementwise_total:.1f} ms")
+    print(f"batch {b}: element-wise with interleaving and activation in one pass: {one_pass_total:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -40,11 +40,25 @@ pub fn pixel_norm(x: &Tensor) -> Tensor {
     x / (x.square().mean_dim(1, true, Kind::Float) + 1e-8).sqrt()
 }
 
+/// The negative slope of every ProGAN block's leaky ReLU.
+pub const LEAKY_SLOPE: f64 = 0.2;
+
 /// LeakyReLU with slope 0.2, as used by every ProGAN block.
 pub fn leaky_relu_02(x: &Tensor) -> Tensor {
     // A one-element slope: libtorch's PReLU takes a much slower path for a 0-d one.
-    let slope = Tensor::from_slice(&[0.2f32]).to_device(x.device());
+    let slope = Tensor::from_slice(&[LEAKY_SLOPE as f32]).to_device(x.device());
     x.prelu(&slope)
+}
+
+/// [`leaky_relu_02`] on a tensor the caller owns, in place when no gradient flows through it
+/// (`leaky_relu_backward` with `x` as gradient and input is `x > 0 ? x : 0.2·x`, and unlike
+/// libtorch's in-place leaky ReLU it takes the slope).
+fn leaky_relu_02_owned(x: Tensor) -> Tensor {
+    if x.requires_grad() {
+        return leaky_relu_02(&x);
+    }
+    let _ = x.leaky_relu_backward_grad_input(&x, &x, LEAKY_SLOPE, false);
+    x
 }
 
 /// One block of the generator.
@@ -71,7 +85,14 @@ impl Block {
         };
         let mut x = pixel_norm(&x);
         let y = if let Some((kernels, bias4)) = &self.phases {
-            upconv::fused_upsample_conv(&x, kernels, bias4)
+            let (h, w) = (x.size()[2], x.size()[3]);
+            let y = x.conv2d(kernels, Some(bias4), [1, 1], [1, 1], [1, 1], 1);
+            if self.activation
+                && let Some(out) = upconv::interleave_phases_leaky(&y, h, w, LEAKY_SLOPE)
+            {
+                return out;
+            }
+            upconv::interleave_phases(&y, h, w)
         } else {
             if self.upsample {
                 let (h, w) = (x.size()[2], x.size()[3]);
@@ -86,7 +107,7 @@ impl Block {
             }
         };
         if self.activation {
-            leaky_relu_02(&y)
+            leaky_relu_02_owned(y)
         } else {
             y
         }
@@ -650,6 +671,39 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let t = ProGan::trainable(&vs.root(), &[16, 8, 8]).unwrap();
         assert!(!t.with_channels_last(true).channels_last());
+    }
+
+    #[test]
+    fn gradients_flow_through_the_inference_paths() {
+        // Without a gradient the activations run in place and the fused blocks interleave and
+        // activate in one pass; with one (latent optimisation) they take the ordinary ops, and
+        // every path gives the plain NCHW forward's values and latent gradient.
+        let g = ProGan::random(&[32, 16, 16, 8, 8], 3, Device::Cpu).unwrap();
+        let reference = g
+            .with_upsample_conv(UpsampleConv::Plain)
+            .unwrap()
+            .with_channels_last(false);
+        let z0 = Tensor::randn([2, 32], (Kind::Float, Device::Cpu));
+        let grad_of = |net: &ProGan| {
+            let z = z0.copy().set_requires_grad(true);
+            let out = net.forward(&z);
+            out.square().sum(Kind::Float).backward();
+            (out.detach(), z.grad())
+        };
+        let (out_ref, grad_ref) = grad_of(&reference);
+        for net in [g.with_channels_last(true), g.with_channels_last(false)] {
+            let (out, grad) = grad_of(&net);
+            assert!(max_rel(&out, &out_ref) < 1e-5);
+            assert!(
+                max_rel(&grad, &grad_ref) < 1e-4,
+                "{}",
+                max_rel(&grad, &grad_ref)
+            );
+            let _g = tch::no_grad_guard();
+            assert!(max_rel(&net.forward(&z0), &out_ref) < 1e-5);
+        }
+        let x = Tensor::randn([3, 4, 5, 5], (Kind::Float, Device::Cpu));
+        assert!(leaky_relu_02_owned(x.copy()).equal(&leaky_relu_02(&x)));
     }
 
     #[test]

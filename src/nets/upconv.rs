@@ -109,18 +109,8 @@ pub fn phase_kernels(weight: &Tensor) -> Result<Tensor> {
 /// input gives a channels-last output.
 pub fn interleave_phases(y: &Tensor, h: i64, w: i64) -> Tensor {
     if layout::is_channels_last(y) {
-        let size = y.size();
-        let (n, c4) = (size[0], size[1]);
-        let out = c4 / 4;
-        let row = (w + 1) * c4;
-        // memory [n, h+1, w+1, 4·out]; (n, 2i+a, 2j+b, o) ← (n, i+a, j+b, (2a+b)·out + o)
-        return y
-            .as_strided(
-                [n, h, 2, w, 2, out],
-                [(h + 1) * row, row, row + 2 * out, c4, c4 + out, 1],
-                None,
-            )
-            .reshape([n, 2 * h, 2 * w, out])
+        return phase_view(y, h, w)
+            .reshape([y.size()[0], 2 * h, 2 * w, y.size()[1] / 4])
             .permute([0, 3, 1, 2]);
     }
     let y = y.contiguous();
@@ -141,6 +131,42 @@ pub fn interleave_phases(y: &Tensor, h: i64, w: i64) -> Tensor {
         None,
     )
     .reshape([n, out, 2 * h, 2 * w])
+}
+
+/// The channels-last phase outputs `[n, 4·out, h+1, w+1]` seen as `[n, h, 2, w, 2, out]`
+/// in the interleaved order: `(n, i, a, j, b, o)` is output pixel `(2i+a, 2j+b)`, channel `o`.
+fn phase_view(y: &Tensor, h: i64, w: i64) -> Tensor {
+    let size = y.size();
+    let (n, c4) = (size[0], size[1]);
+    let out = c4 / 4;
+    let row = (w + 1) * c4;
+    // memory [n, h+1, w+1, 4·out]; (n, 2i+a, 2j+b, o) ← (n, i+a, j+b, (2a+b)·out + o)
+    y.as_strided(
+        [n, h, 2, w, 2, out],
+        [(h + 1) * row, row, row + 2 * out, c4, c4 + out, 1],
+        None,
+    )
+}
+
+/// [`interleave_phases`] followed by a leaky ReLU of slope `slope`, in one pass over the
+/// activations, for channels-last outputs that need no gradient; `None` otherwise (the caller
+/// interleaves, then applies the activation).
+///
+/// libtorch has no leaky ReLU writing into a given tensor with a chosen slope, but its
+/// `leaky_relu_backward` with `x` as both the gradient and the input computes
+/// `x > 0 ? x : slope·x`, which is the leaky ReLU, and it writes into any strided output: here
+/// the interleaved grid, so the strided copy and the activation are one operation.
+pub fn interleave_phases_leaky(y: &Tensor, h: i64, w: i64, slope: f64) -> Option<Tensor> {
+    if !layout::is_channels_last(y) || y.requires_grad() {
+        return None;
+    }
+    let size = y.size();
+    let (n, out) = (size[0], size[1] / 4);
+    let dest = Tensor::empty([n, 2 * h, 2 * w, out], (y.kind(), y.device()));
+    let src = phase_view(y, h, w);
+    let _ =
+        src.leaky_relu_backward_grad_input(&dest.view([n, h, 2, w, 2, out]), &src, slope, false);
+    Some(dest.permute([0, 3, 1, 2]))
 }
 
 /// `conv3×3(upsample2×(x)) + bias` from the stacked phase kernels and the bias repeated four
@@ -235,6 +261,30 @@ mod tests {
         assert_eq!(at(1, 5), 15.0);
         // far away, nothing
         assert_eq!(at(5, 0), 0.0);
+    }
+
+    #[test]
+    fn interleaving_with_the_activation_equals_interleaving_then_the_activation() {
+        let opts = (Kind::Float, Device::Cpu);
+        let slope = Tensor::from_slice(&[0.2f32]);
+        for (n, c4, h, w) in [(1, 8, 1, 1), (2, 12, 4, 4), (3, 20, 5, 7), (1, 256, 16, 3)] {
+            let y = layout::to_channels_last(&Tensor::randn([n, c4, h + 1, w + 1], opts));
+            let expected = interleave_phases(&y, h, w).prelu(&slope);
+            let fused = {
+                let _g = tch::no_grad_guard();
+                interleave_phases_leaky(&y, h, w, 0.2).expect("a channels-last input")
+            };
+            assert_eq!(fused.size(), [n, c4 / 4, 2 * h, 2 * w]);
+            assert!(layout::is_channels_last(&fused));
+            // the same values to the bit, negative inputs included
+            assert!(fused.equal(&expected), "{n}×{c4} at {h}×{w}");
+        }
+        // the other layout, and anything a gradient flows through, take the ordinary path
+        let y = Tensor::randn([1, 8, 3, 3], opts);
+        assert!(interleave_phases_leaky(&y, 2, 2, 0.2).is_none());
+        let y =
+            layout::to_channels_last(&Tensor::randn([1, 8, 3, 3], opts)).set_requires_grad(true);
+        assert!(interleave_phases_leaky(&y, 2, 2, 0.2).is_none());
     }
 
     #[test]
