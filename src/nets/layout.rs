@@ -27,6 +27,15 @@ pub fn to_channels_last(x: &Tensor) -> Tensor {
     x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
+/// The same values channels-last (`true`) or contiguous in the default layout (`false`).
+pub fn to_layout(x: &Tensor, channels_last: bool) -> Tensor {
+    if channels_last {
+        to_channels_last(x)
+    } else {
+        x.contiguous()
+    }
+}
+
 /// Whether forwards on `device` run channels-last by default: on the CPU, where it was
 /// measured to be faster (`gandissect bench` reports both layouts).
 pub fn preferred(device: Device) -> bool {

@@ -1,5 +1,6 @@
 //! Network architectures. Every network is a sequence of named layers ([`layered::LayeredNet`]).
 
+pub mod activation;
 pub mod checkpoint;
 pub mod layered;
 pub mod layout;

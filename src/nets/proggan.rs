@@ -20,6 +20,7 @@
 //! `sizes` lists the channel counts `[z, 4×4, 8×8, …]`: the standard 256×256 models use
 //! `[512, 512, 512, 512, 512, 256, 128, 64]`. Sizes are inferred from a checkpoint's shapes.
 
+use super::activation;
 use super::checkpoint::{Expected, StateDict};
 use super::layered::LayeredNet;
 use super::layout;
@@ -45,20 +46,7 @@ pub const LEAKY_SLOPE: f64 = 0.2;
 
 /// LeakyReLU with slope 0.2, as used by every ProGAN block.
 pub fn leaky_relu_02(x: &Tensor) -> Tensor {
-    // A one-element slope: libtorch's PReLU takes a much slower path for a 0-d one.
-    let slope = Tensor::from_slice(&[LEAKY_SLOPE as f32]).to_device(x.device());
-    x.prelu(&slope)
-}
-
-/// [`leaky_relu_02`] on a tensor the caller owns, in place when no gradient flows through it
-/// (`leaky_relu_backward` with `x` as gradient and input is `x > 0 ? x : 0.2·x`, and unlike
-/// libtorch's in-place leaky ReLU it takes the slope).
-fn leaky_relu_02_owned(x: Tensor) -> Tensor {
-    if x.requires_grad() {
-        return leaky_relu_02(&x);
-    }
-    let _ = x.leaky_relu_backward_grad_input(&x, &x, LEAKY_SLOPE, false);
-    x
+    activation::leaky_relu(x, LEAKY_SLOPE)
 }
 
 /// One block of the generator.
@@ -86,13 +74,13 @@ impl Block {
         let mut x = pixel_norm(&x);
         let y = if let Some((kernels, bias4)) = &self.phases {
             let (h, w) = (x.size()[2], x.size()[3]);
-            let y = x.conv2d(kernels, Some(bias4), [1, 1], [1, 1], [1, 1], 1);
+            let phases = upconv::phase_conv(&x, kernels, bias4);
             if self.activation
-                && let Some(out) = upconv::interleave_phases_leaky(&y, h, w, LEAKY_SLOPE)
+                && let Some(out) = upconv::interleave_phases_leaky(&phases, h, w, LEAKY_SLOPE)
             {
                 return out;
             }
-            upconv::interleave_phases(&y, h, w)
+            upconv::interleave_phases(&phases, h, w)
         } else {
             if self.upsample {
                 let (h, w) = (x.size()[2], x.size()[3]);
@@ -107,7 +95,7 @@ impl Block {
             }
         };
         if self.activation {
-            leaky_relu_02_owned(y)
+            activation::leaky_relu_owned(y, LEAKY_SLOPE)
         } else {
             y
         }
@@ -116,13 +104,7 @@ impl Block {
     /// The same block with its convolution weights laid out channels-last or in the default
     /// layout.
     fn with_layout(&self, channels_last: bool) -> Self {
-        let lay = |t: &Tensor| {
-            if channels_last {
-                layout::to_channels_last(t)
-            } else {
-                t.contiguous()
-            }
-        };
+        let lay = |t: &Tensor| layout::to_layout(t, channels_last);
         Self {
             weight: lay(&self.weight),
             bias: self.bias.shallow_clone(),
@@ -146,11 +128,7 @@ impl Block {
             (Some((k, b)), UpsampleConv::Fused) => Some((k.shallow_clone(), b.shallow_clone())),
             (None, UpsampleConv::Fused) => {
                 let kernels = upconv::phase_kernels(&self.weight)?;
-                let kernels = if layout::is_channels_last(&self.weight) {
-                    layout::to_channels_last(&kernels)
-                } else {
-                    kernels
-                };
+                let kernels = layout::to_layout(&kernels, layout::is_channels_last(&self.weight));
                 Some((kernels, self.bias.repeat([4])))
             }
         };
@@ -703,7 +681,7 @@ mod tests {
             assert!(max_rel(&net.forward(&z0), &out_ref) < 1e-5);
         }
         let x = Tensor::randn([3, 4, 5, 5], (Kind::Float, Device::Cpu));
-        assert!(leaky_relu_02_owned(x.copy()).equal(&leaky_relu_02(&x)));
+        assert!(activation::leaky_relu_owned(x.copy(), LEAKY_SLOPE).equal(&leaky_relu_02(&x)));
     }
 
     #[test]

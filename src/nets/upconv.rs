@@ -13,6 +13,7 @@
 //! The kernels are made once from the plain weights ([`phase_kernels`]); the checkpoint layout
 //! does not change.
 
+use super::activation;
 use super::layout;
 use anyhow::{Result, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,13 +150,9 @@ fn phase_view(y: &Tensor, h: i64, w: i64) -> Tensor {
 }
 
 /// [`interleave_phases`] followed by a leaky ReLU of slope `slope`, in one pass over the
-/// activations, for channels-last outputs that need no gradient; `None` otherwise (the caller
-/// interleaves, then applies the activation).
-///
-/// libtorch has no leaky ReLU writing into a given tensor with a chosen slope, but its
-/// `leaky_relu_backward` with `x` as both the gradient and the input computes
-/// `x > 0 ? x : slope·x`, which is the leaky ReLU, and it writes into any strided output: here
-/// the interleaved grid, so the strided copy and the activation are one operation.
+/// activations ([`activation::leaky_relu_into`] writing straight into the interleaved grid),
+/// for channels-last outputs that need no gradient; `None` otherwise (the caller interleaves,
+/// then applies the activation).
 pub fn interleave_phases_leaky(y: &Tensor, h: i64, w: i64, slope: f64) -> Option<Tensor> {
     if !layout::is_channels_last(y) || y.requires_grad() {
         return None;
@@ -164,8 +161,7 @@ pub fn interleave_phases_leaky(y: &Tensor, h: i64, w: i64, slope: f64) -> Option
     let (n, out) = (size[0], size[1] / 4);
     let dest = Tensor::empty([n, 2 * h, 2 * w, out], (y.kind(), y.device()));
     let src = phase_view(y, h, w);
-    let _ =
-        src.leaky_relu_backward_grad_input(&dest.view([n, h, 2, w, 2, out]), &src, slope, false);
+    activation::leaky_relu_into(&src, &dest.view([n, h, 2, w, 2, out]), slope);
     Some(dest.permute([0, 3, 1, 2]))
 }
 
@@ -173,8 +169,13 @@ pub fn interleave_phases_leaky(y: &Tensor, h: i64, w: i64, slope: f64) -> Option
 /// times (`bias.repeat([4])`).
 pub fn fused_upsample_conv(x: &Tensor, kernels: &Tensor, bias4: &Tensor) -> Tensor {
     let (h, w) = (x.size()[2], x.size()[3]);
-    let y = x.conv2d(kernels, Some(bias4), [1, 1], [1, 1], [1, 1], 1);
-    interleave_phases(&y, h, w)
+    interleave_phases(&phase_conv(x, kernels, bias4), h, w)
+}
+
+/// The stacked phase convolution alone: `[n, 4·out, h+1, w+1]` from `x` `[n, c, h, w]`, to be
+/// interleaved by [`interleave_phases`] (or [`interleave_phases_leaky`]).
+pub fn phase_conv(x: &Tensor, kernels: &Tensor, bias4: &Tensor) -> Tensor {
+    x.conv2d(kernels, Some(bias4), [1, 1], [1, 1], [1, 1], 1)
 }
 
 /// `conv3×3(upsample2×(x)) + bias` the plain way: upsample, then convolve.
